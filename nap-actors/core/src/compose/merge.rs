@@ -1,0 +1,333 @@
+//! Compose's merge rules, for `-f` override files and `extends`.
+//!
+//! `merge_service(base, overlay)` applies an overlay service onto a base, field by field as
+//! Docker Compose does: scalars and `command`/`entrypoint` are replaced; maps (`environment`,
+//! `labels`, `depends_on`, `networks`, …) merge by key; `ports` and plain lists append without
+//! duplicates; `volumes` merge by target path; `healthcheck` and `deploy` merge field by field.
+
+use std::collections::BTreeMap;
+
+use super::model::*;
+
+fn replace<T>(base: &mut Option<T>, overlay: Option<T>) {
+    if overlay.is_some() {
+        *base = overlay;
+    }
+}
+
+fn append_unique<T: PartialEq>(base: &mut Vec<T>, overlay: Vec<T>) {
+    for item in overlay {
+        if !base.contains(&item) {
+            base.push(item);
+        }
+    }
+}
+
+fn merge_map<K: Ord, V>(base: &mut BTreeMap<K, V>, overlay: BTreeMap<K, V>) {
+    base.extend(overlay);
+}
+
+/// Merges `overlay` onto `base`.
+pub fn merge_service(base: &mut Service, overlay: Service) {
+    let Service {
+        build,
+        cap_add,
+        cap_drop,
+        command,
+        container_name,
+        depends_on,
+        deploy,
+        dns,
+        entrypoint,
+        environment,
+        env_file,
+        expose,
+        extends,
+        extra_hosts,
+        healthcheck,
+        hostname,
+        image,
+        init,
+        ipc,
+        labels,
+        links,
+        logging,
+        network_mode,
+        networks,
+        pid,
+        ports,
+        privileged,
+        profiles,
+        read_only,
+        restart,
+        scale,
+        security_opt,
+        shm_size,
+        stdin_open,
+        stop_grace_period,
+        stop_signal,
+        sysctls,
+        tmpfs,
+        tty,
+        user,
+        volumes,
+        volumes_from,
+        working_dir,
+        extensions,
+    } = overlay;
+    match (&mut base.build, build) {
+        (Some(base_build), Some(build)) => {
+            replace(&mut base_build.context, build.context);
+            replace(&mut base_build.dockerfile, build.dockerfile);
+            replace(&mut base_build.target, build.target);
+            merge_map(&mut base_build.args, build.args);
+        }
+        (slot, build) => replace(slot, build),
+    }
+    append_unique(&mut base.cap_add, cap_add);
+    append_unique(&mut base.cap_drop, cap_drop);
+    replace(&mut base.command, command);
+    replace(&mut base.container_name, container_name);
+    merge_map(&mut base.depends_on, depends_on);
+    match (&mut base.deploy, deploy) {
+        (Some(base_deploy), Some(deploy)) => merge_deploy(base_deploy, deploy),
+        (slot, deploy) => replace(slot, deploy),
+    }
+    append_unique(&mut base.dns, dns);
+    replace(&mut base.entrypoint, entrypoint);
+    merge_map(&mut base.environment, environment);
+    append_unique(&mut base.env_file, env_file);
+    append_unique(&mut base.expose, expose);
+    replace(&mut base.extends, extends);
+    append_unique(&mut base.extra_hosts, extra_hosts);
+    match (&mut base.healthcheck, healthcheck) {
+        (Some(base_check), Some(check)) => {
+            replace(&mut base_check.test, check.test);
+            replace(&mut base_check.interval, check.interval);
+            replace(&mut base_check.timeout, check.timeout);
+            replace(&mut base_check.retries, check.retries);
+            replace(&mut base_check.start_period, check.start_period);
+            replace(&mut base_check.start_interval, check.start_interval);
+            base_check.disable |= check.disable;
+        }
+        (slot, check) => replace(slot, check),
+    }
+    replace(&mut base.hostname, hostname);
+    replace(&mut base.image, image);
+    replace(&mut base.init, init);
+    replace(&mut base.ipc, ipc);
+    merge_map(&mut base.labels, labels);
+    append_unique(&mut base.links, links);
+    replace(&mut base.logging, logging);
+    replace(&mut base.network_mode, network_mode);
+    for (name, network) in networks {
+        match base.networks.get_mut(&name) {
+            Some(existing) if network.is_none() => {
+                // `networks: [x]` in an overlay keeps the base's options for x.
+                let _ = existing;
+            }
+            _ => {
+                base.networks.insert(name, network);
+            }
+        }
+    }
+    replace(&mut base.pid, pid);
+    append_unique(&mut base.ports, ports);
+    replace(&mut base.privileged, privileged);
+    append_unique(&mut base.profiles, profiles);
+    replace(&mut base.read_only, read_only);
+    replace(&mut base.restart, restart);
+    replace(&mut base.scale, scale);
+    append_unique(&mut base.security_opt, security_opt);
+    replace(&mut base.shm_size, shm_size);
+    replace(&mut base.stdin_open, stdin_open);
+    replace(&mut base.stop_grace_period, stop_grace_period);
+    replace(&mut base.stop_signal, stop_signal);
+    merge_map(&mut base.sysctls, sysctls);
+    append_unique(&mut base.tmpfs, tmpfs);
+    replace(&mut base.tty, tty);
+    replace(&mut base.user, user);
+    for mount in volumes {
+        match base
+            .volumes
+            .iter_mut()
+            .find(|existing| existing.target == mount.target)
+        {
+            Some(existing) => *existing = mount,
+            None => base.volumes.push(mount),
+        }
+    }
+    append_unique(&mut base.volumes_from, volumes_from);
+    replace(&mut base.working_dir, working_dir);
+    merge_map(&mut base.extensions, extensions);
+}
+
+fn merge_deploy(base: &mut Deploy, overlay: Deploy) {
+    replace(&mut base.mode, overlay.mode);
+    replace(&mut base.replicas, overlay.replicas);
+    match (&mut base.placement, overlay.placement) {
+        (Some(base_placement), Some(placement)) => {
+            append_unique(&mut base_placement.constraints, placement.constraints);
+            append_unique(&mut base_placement.preferences, placement.preferences);
+            replace(
+                &mut base_placement.max_replicas_per_node,
+                placement.max_replicas_per_node,
+            );
+        }
+        (slot, placement) => replace(slot, placement),
+    }
+    match (&mut base.resources, overlay.resources) {
+        (Some(base_resources), Some(resources)) => {
+            merge_resources(&mut base_resources.limits, resources.limits);
+            merge_resources(&mut base_resources.reservations, resources.reservations);
+        }
+        (slot, resources) => replace(slot, resources),
+    }
+    merge_update_config(&mut base.update_config, overlay.update_config);
+    merge_update_config(&mut base.rollback_config, overlay.rollback_config);
+    replace(&mut base.restart_policy, overlay.restart_policy);
+    merge_map(&mut base.labels, overlay.labels);
+}
+
+fn merge_resources(base: &mut Option<Resources>, overlay: Option<Resources>) {
+    match (base, overlay) {
+        (Some(base), Some(overlay)) => {
+            replace(&mut base.cpus, overlay.cpus);
+            replace(&mut base.memory, overlay.memory);
+            replace(&mut base.pids, overlay.pids);
+        }
+        (slot, overlay) => replace(slot, overlay),
+    }
+}
+
+fn merge_update_config(base: &mut Option<UpdateConfig>, overlay: Option<UpdateConfig>) {
+    match (base, overlay) {
+        (Some(base), Some(overlay)) => {
+            replace(&mut base.parallelism, overlay.parallelism);
+            replace(&mut base.delay, overlay.delay);
+            replace(&mut base.failure_action, overlay.failure_action);
+            replace(&mut base.monitor, overlay.monitor);
+            replace(&mut base.max_failure_ratio, overlay.max_failure_ratio);
+            replace(&mut base.order, overlay.order);
+        }
+        (slot, overlay) => replace(slot, overlay),
+    }
+}
+
+/// Merges a top-level network definition (later files win field by field).
+pub fn merge_network(base: &mut Network, overlay: Network, overlay_named: bool) {
+    if overlay_named {
+        base.name = overlay.name;
+    }
+    replace(&mut base.driver, overlay.driver);
+    merge_map(&mut base.driver_opts, overlay.driver_opts);
+    base.external |= overlay.external;
+    base.internal |= overlay.internal;
+    replace(&mut base.ipam, overlay.ipam);
+    merge_map(&mut base.labels, overlay.labels);
+}
+
+/// Merges a top-level volume definition (later files win field by field).
+pub fn merge_volume(base: &mut Volume, overlay: Volume, overlay_named: bool) {
+    if overlay_named {
+        base.name = overlay.name;
+    }
+    replace(&mut base.driver, overlay.driver);
+    merge_map(&mut base.driver_opts, overlay.driver_opts);
+    base.external |= overlay.external;
+    merge_map(&mut base.labels, overlay.labels);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn port(published: &str, target: u16) -> Port {
+        Port {
+            mode: "ingress".into(),
+            host_ip: None,
+            target,
+            published: Some(published.into()),
+            protocol: "tcp".into(),
+        }
+    }
+
+    fn mount(source: &str, target: &str) -> VolumeMount {
+        VolumeMount {
+            kind: "volume".into(),
+            source: Some(source.into()),
+            target: target.into(),
+            read_only: false,
+            bind: None,
+            volume: None,
+            tmpfs: None,
+            consistency: None,
+        }
+    }
+
+    #[test]
+    fn merge_follows_compose_rules() {
+        let mut base = Service {
+            image: Some("a".into()),
+            command: Some(vec!["one".into(), "two".into()]),
+            environment: [
+                ("A".to_string(), Some("1".to_string())),
+                ("B".to_string(), None),
+            ]
+            .into(),
+            ports: vec![port("80", 80)],
+            volumes: vec![mount("x", "/data"), mount("y", "/keep")],
+            expose: vec!["1".into()],
+            ..Service::default()
+        };
+        let overlay = Service {
+            command: Some(vec!["three".into()]),
+            environment: [("B".to_string(), Some("2".to_string()))].into(),
+            ports: vec![port("80", 80), port("443", 443)],
+            volumes: vec![mount("z", "/data")],
+            expose: vec!["1".into(), "2".into()],
+            ..Service::default()
+        };
+        merge_service(&mut base, overlay);
+        assert_eq!(base.image.as_deref(), Some("a"));
+        assert_eq!(base.command, Some(vec!["three".to_string()]));
+        assert_eq!(base.environment["A"].as_deref(), Some("1"));
+        assert_eq!(base.environment["B"].as_deref(), Some("2"));
+        assert_eq!(base.ports.len(), 2);
+        assert_eq!(base.volumes, vec![mount("z", "/data"), mount("y", "/keep")]);
+        assert_eq!(base.expose, ["1", "2"]);
+    }
+
+    #[test]
+    fn deploy_merges_field_by_field() {
+        let mut base = Service {
+            deploy: Some(Deploy {
+                replicas: Some(2),
+                update_config: Some(UpdateConfig {
+                    order: Some("start-first".into()),
+                    ..UpdateConfig::default()
+                }),
+                ..Deploy::default()
+            }),
+            ..Service::default()
+        };
+        let overlay = Service {
+            deploy: Some(Deploy {
+                update_config: Some(UpdateConfig {
+                    parallelism: Some(2),
+                    ..UpdateConfig::default()
+                }),
+                ..Deploy::default()
+            }),
+            ..Service::default()
+        };
+        merge_service(&mut base, overlay);
+        let deploy = base.deploy.unwrap();
+        assert_eq!(deploy.replicas, Some(2));
+        let update = deploy.update_config.unwrap();
+        assert_eq!(
+            (update.order.as_deref(), update.parallelism),
+            (Some("start-first"), Some(2))
+        );
+    }
+}

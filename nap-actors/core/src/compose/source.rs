@@ -1,0 +1,206 @@
+//! Where each key of a YAML file stands, so that errors can name the file and line.
+//!
+//! [`SourceMap::build`] walks the file's YAML events once and records the line of every
+//! mapping key and sequence item under a dotted path (`services.web.ports[1]`). It does not
+//! interpret the document; the loader parses it separately with serde_yaml.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
+use yaml_rust2::scanner::Marker;
+
+/// A place in a source file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    /// The file.
+    pub file: PathBuf,
+    /// The 1-based line, when known.
+    pub line: Option<usize>,
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{}:{}", self.file.display(), line),
+            None => write!(f, "{}", self.file.display()),
+        }
+    }
+}
+
+/// Lines of the keys of one YAML file, by dotted path.
+#[derive(Debug, Clone, Default)]
+pub struct SourceMap {
+    file: PathBuf,
+    lines: HashMap<String, usize>,
+}
+
+impl SourceMap {
+    /// Indexes `text`, the content of `file`. A document that does not parse gives an empty
+    /// index (serde_yaml reports the syntax error with its own position).
+    pub fn build(file: &Path, text: &str) -> SourceMap {
+        let mut collector = PathCollector::default();
+        let mut parser = Parser::new_from_str(text);
+        // A syntax error ends the walk early; the lines found so far stay useful.
+        let _ = parser.load(&mut collector, false);
+        SourceMap {
+            file: file.to_path_buf(),
+            lines: collector.lines,
+        }
+    }
+
+    /// A map for a file that has no YAML source (errors name the file alone).
+    pub fn without_lines(file: &Path) -> SourceMap {
+        SourceMap {
+            file: file.to_path_buf(),
+            lines: HashMap::new(),
+        }
+    }
+
+    /// The file this map describes.
+    pub fn file(&self) -> &Path {
+        &self.file
+    }
+
+    /// The location of `path`, or of its nearest recorded ancestor.
+    pub fn locate(&self, path: &str) -> Location {
+        let mut candidate = path;
+        let line = loop {
+            if let Some(line) = self.lines.get(candidate) {
+                break Some(*line);
+            }
+            match candidate.rfind(['.', '[']) {
+                Some(cut) => candidate = &candidate[..cut],
+                None => break None,
+            }
+        };
+        Location {
+            file: self.file.clone(),
+            line,
+        }
+    }
+}
+
+enum Frame {
+    Mapping {
+        path: String,
+        pending_key: Option<String>,
+        expecting_key: bool,
+    },
+    Sequence {
+        path: String,
+        index: usize,
+    },
+}
+
+#[derive(Default)]
+struct PathCollector {
+    stack: Vec<Frame>,
+    lines: HashMap<String, usize>,
+}
+
+impl PathCollector {
+    /// The path of the node that is starting now, advancing the parent frame.
+    fn begin_node(&mut self, line: usize) -> Option<String> {
+        match self.stack.last_mut() {
+            None => Some(String::new()),
+            Some(Frame::Mapping {
+                path,
+                pending_key,
+                expecting_key,
+            }) => {
+                if *expecting_key {
+                    // A key; only scalar keys get paths.
+                    *expecting_key = false;
+                    None
+                } else {
+                    *expecting_key = true;
+                    let key = pending_key.take()?;
+                    let child = join(path, &key);
+                    Some(child)
+                }
+            }
+            Some(Frame::Sequence { path, index }) => {
+                let child = format!("{path}[{index}]");
+                *index += 1;
+                self.lines.entry(child.clone()).or_insert(line);
+                Some(child)
+            }
+        }
+    }
+}
+
+fn join(parent: &str, key: &str) -> String {
+    if parent.is_empty() {
+        key.to_string()
+    } else {
+        format!("{parent}.{key}")
+    }
+}
+
+impl MarkedEventReceiver for PathCollector {
+    fn on_event(&mut self, event: Event, mark: Marker) {
+        let line = mark.line();
+        match event {
+            Event::Scalar(value, ..) => {
+                if let Some(Frame::Mapping {
+                    path,
+                    pending_key,
+                    expecting_key: true,
+                }) = self.stack.last_mut()
+                {
+                    let key_path = join(path, &value);
+                    self.lines.entry(key_path).or_insert(line);
+                    *pending_key = Some(value);
+                }
+                self.begin_node(line);
+            }
+            Event::Alias(_) => {
+                self.begin_node(line);
+            }
+            Event::MappingStart(..) => {
+                let path = self.begin_node(line).unwrap_or_else(|| "?".to_string());
+                self.stack.push(Frame::Mapping {
+                    path,
+                    pending_key: None,
+                    expecting_key: true,
+                });
+            }
+            Event::SequenceStart(..) => {
+                let path = self.begin_node(line).unwrap_or_else(|| "?".to_string());
+                self.stack.push(Frame::Sequence { path, index: 0 });
+            }
+            Event::MappingEnd | Event::SequenceEnd => {
+                self.stack.pop();
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_lines_of_keys_and_items() {
+        let text = "services:\n  web:\n    image: nginx\n    ports:\n      - \"80:80\"\n      - 443\n  db:\n    image: pg\n";
+        let map = SourceMap::build(Path::new("c.yml"), text);
+        assert_eq!(map.locate("services").line, Some(1));
+        assert_eq!(map.locate("services.web.image").line, Some(3));
+        assert_eq!(map.locate("services.web.ports[1]").line, Some(6));
+        assert_eq!(map.locate("services.db").line, Some(7));
+        // Unknown paths fall back to the nearest ancestor.
+        assert_eq!(map.locate("services.db.command").line, Some(7));
+        assert_eq!(map.locate("nothing").line, None);
+    }
+
+    #[test]
+    fn flow_style_and_nested_sequences() {
+        let text = "a: {b: [1, {c: 2}]}\nd:\n  - - x\n";
+        let map = SourceMap::build(Path::new("f.yml"), text);
+        assert_eq!(map.locate("a.b[1].c").line, Some(1));
+        assert_eq!(map.locate("d[0][0]").line, Some(3));
+    }
+}

@@ -1,0 +1,18 @@
+//! nap's pure core: everything that decides, with no daemon touched.
+//!
+//! - [`compose`]: the compose model and loader (`nap config`);
+//! - [`inventory`]: the host inventory (`nap-hosts.yml`);
+//! - [`graph`]: the service dependency graph;
+//! - [`scheduler`]: which replica runs on which host;
+//! - [`plan`]: `reconcile(desired, observed) → Plan`, the operations that make it so.
+//!
+//! Invariant: this crate does no network I/O and depends on no async runtime, Docker client,
+//! SSH client, file watcher or plugin loader. The only I/O is reading files, and the compose
+//! loader and inventory reader do that through a [`compose::FileSystem`] that tests replace.
+
+pub mod compose;
+pub mod graph;
+pub mod inventory;
+pub mod plan;
+pub mod scheduler;
+pub mod units;

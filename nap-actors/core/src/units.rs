@@ -1,0 +1,133 @@
+//! Compose's units: durations (`1m30s`), byte sizes (`512m`, `1.5GB`) and CPU counts.
+//!
+//! Pure parsing; errors are short lowercase reasons that callers wrap with the key at fault.
+
+use std::time::Duration;
+
+/// Parses a Go-style duration as compose writes them: `10s`, `1m30s`, `500ms`, `1h`, `2us`.
+/// A bare number is seconds, as compose accepts for some keys.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        return Err("empty duration".to_string());
+    }
+    if let Ok(seconds) = trimmed.parse::<u64>() {
+        return Ok(Duration::from_secs(seconds));
+    }
+    let mut total = 0f64;
+    let mut rest = trimmed;
+    while !rest.is_empty() {
+        let number_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(|| format!("invalid duration {text:?}: missing unit"))?;
+        let number: f64 = rest[..number_len]
+            .parse()
+            .map_err(|_| format!("invalid duration {text:?}"))?;
+        rest = &rest[number_len..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let seconds_per_unit = match &rest[..unit_len] {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            unit => return Err(format!("invalid duration {text:?}: unknown unit {unit:?}")),
+        };
+        total += number * seconds_per_unit;
+        rest = &rest[unit_len..];
+    }
+    if !total.is_finite() || total > 1e12 {
+        return Err(format!("invalid duration {text:?}: too large"));
+    }
+    Ok(Duration::from_secs_f64(total))
+}
+
+/// Parses a byte size as compose does: a number with an optional unit `b`, `k`, `m`, `g`
+/// (binary multiples), with or without a trailing `b` (`512m`, `1.5GB`, `100`).
+pub fn parse_bytes(text: &str) -> Result<u64, String> {
+    let trimmed = text.trim().to_ascii_lowercase();
+    let number_len = trimmed
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(trimmed.len());
+    let number: f64 = trimmed[..number_len]
+        .parse()
+        .map_err(|_| format!("invalid size {text:?}"))?;
+    let multiplier: u64 = match trimmed[number_len..].trim() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        "t" | "tb" | "tib" => 1 << 40,
+        unit => return Err(format!("invalid size {text:?}: unknown unit {unit:?}")),
+    };
+    let bytes = number * multiplier as f64;
+    if !bytes.is_finite() || bytes > u64::MAX as f64 {
+        return Err(format!("invalid size {text:?}: too large"));
+    }
+    Ok(bytes as u64)
+}
+
+/// Parses a CPU count (`"0.5"`, `2`) into billionths of a CPU, as Docker's `NanoCpus`.
+pub fn parse_nano_cpus(text: &str) -> Result<u64, String> {
+    let cpus: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("invalid cpus {text:?}"))?;
+    if !cpus.is_finite() || cpus < 0.0 || cpus > 1e6 {
+        return Err(format!("invalid cpus {text:?}"));
+    }
+    Ok((cpus * 1e9).round() as u64)
+}
+
+/// Formats bytes for messages (`512MiB`).
+pub fn format_bytes(bytes: u64) -> String {
+    const UNITS: [(&str, u64); 4] = [
+        ("TiB", 1 << 40),
+        ("GiB", 1 << 30),
+        ("MiB", 1 << 20),
+        ("KiB", 1 << 10),
+    ];
+    for (unit, size) in UNITS {
+        if bytes >= size && bytes % size == 0 {
+            return format!("{}{unit}", bytes / size);
+        }
+    }
+    format!("{bytes}B")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("10s").unwrap(), Duration::from_secs(10));
+        assert_eq!(parse_duration("1m30s").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("1.5h").unwrap(), Duration::from_secs(5400));
+        assert_eq!(parse_duration("5").unwrap(), Duration::from_secs(5));
+        for bad in ["", "s", "10x", "1m30", "abc"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_bytes("512m").unwrap(), 512 << 20);
+        assert_eq!(parse_bytes("1.5GB").unwrap(), 3 << 29);
+        assert_eq!(parse_bytes("100").unwrap(), 100);
+        assert_eq!(parse_bytes("64k").unwrap(), 64 << 10);
+        assert!(parse_bytes("12q").is_err());
+        assert_eq!(format_bytes(512 << 20), "512MiB");
+    }
+
+    #[test]
+    fn cpus() {
+        assert_eq!(parse_nano_cpus("0.5").unwrap(), 500_000_000);
+        assert_eq!(parse_nano_cpus("2").unwrap(), 2_000_000_000);
+        assert!(parse_nano_cpus("-1").is_err());
+    }
+}

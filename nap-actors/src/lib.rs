@@ -1,0 +1,1 @@
+//! nap actors
