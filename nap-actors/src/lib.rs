@@ -1,1 +1,11 @@
-//! nap actors
+//! nap's runtime: loading a deployment from files, talking to Docker hosts, and (as the
+//! deploy work lands) the actors that carry out plans.
+//!
+//! - [`deployment`]: compose project + host inventory, loaded and validated together;
+//! - [`observe`]: reads each host's labelled containers, networks, volumes and images into
+//!   the core's `ObservedState` over the Docker API.
+//!
+//! Decisions (placement, reconcile) are the pure core's (`nap-core`); this crate performs I/O.
+
+pub mod deployment;
+pub mod observe;

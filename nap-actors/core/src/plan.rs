@@ -594,12 +594,11 @@ pub fn desired_state(
     for container in &containers {
         let service = &project.services[&container.service];
         for mount in &service.volumes {
-            if mount.kind == "volume" {
-                if let Some(volume) = mount.source.as_ref().and_then(|s| project.volumes.get(s)) {
-                    if !volume.external {
-                        volumes.insert((container.host.clone(), volume.name.clone()));
-                    }
-                }
+            if mount.kind == "volume"
+                && let Some(volume) = mount.source.as_ref().and_then(|s| project.volumes.get(s))
+                && !volume.external
+            {
+                volumes.insert((container.host.clone(), volume.name.clone()));
             }
         }
     }

@@ -76,7 +76,7 @@ pub fn parse_nano_cpus(text: &str) -> Result<u64, String> {
         .trim()
         .parse()
         .map_err(|_| format!("invalid cpus {text:?}"))?;
-    if !cpus.is_finite() || cpus < 0.0 || cpus > 1e6 {
+    if !cpus.is_finite() || !(0.0..=1e6).contains(&cpus) {
         return Err(format!("invalid cpus {text:?}"));
     }
     Ok((cpus * 1e9).round() as u64)
@@ -91,7 +91,7 @@ pub fn format_bytes(bytes: u64) -> String {
         ("KiB", 1 << 10),
     ];
     for (unit, size) in UNITS {
-        if bytes >= size && bytes % size == 0 {
+        if bytes >= size && bytes.is_multiple_of(size) {
             return format!("{}{unit}", bytes / size);
         }
     }

@@ -236,11 +236,10 @@ pub fn load_with(options: &LoadOptions, fs: &dyn FileSystem) -> Result<Loaded, L
     let mut volumes: BTreeMap<String, (Volume, bool)> = BTreeMap::new();
     let mut extensions = BTreeMap::new();
     let mut name_from_files = None;
-    for file_index in 0..parsed.len() {
-        let names: Vec<String> = parsed[file_index].services.keys().cloned().collect();
+    for file in parsed.iter_mut() {
+        let names: Vec<String> = file.services.keys().cloned().collect();
         for service_name in names {
-            let resolved =
-                loader.resolve_extends(&parsed[file_index], &service_name, &mut Vec::new())?;
+            let resolved = loader.resolve_extends(file, &service_name, &mut Vec::new())?;
             match services.get_mut(&service_name) {
                 Some(existing) => merge_service(existing, resolved),
                 None => {
@@ -248,7 +247,6 @@ pub fn load_with(options: &LoadOptions, fs: &dyn FileSystem) -> Result<Loaded, L
                 }
             }
         }
-        let file = &mut parsed[file_index];
         for (key, network, named) in std::mem::take(&mut file.networks) {
             match networks.get_mut(&key) {
                 Some((existing, existing_named)) => {
@@ -716,15 +714,15 @@ impl Loader<'_> {
                 ("ipc", &service.ipc),
                 ("pid", &service.pid),
             ] {
-                if let Some(target) = mode.as_deref().and_then(|m| m.strip_prefix("service:")) {
-                    if !defined.contains(target) || disabled.iter().any(|d| d == target) {
-                        return Err(invalid(
-                            &format!("{base}.{key}"),
-                            format!(
-                                "service {service_name:?} refers to undefined or disabled service {target:?}"
-                            ),
-                        ));
-                    }
+                if let Some(target) = mode.as_deref().and_then(|m| m.strip_prefix("service:"))
+                    && (!defined.contains(target) || disabled.iter().any(|d| d == target))
+                {
+                    return Err(invalid(
+                        &format!("{base}.{key}"),
+                        format!(
+                            "service {service_name:?} refers to undefined or disabled service {target:?}"
+                        ),
+                    ));
                 }
             }
             for (index, entry) in service.volumes_from.iter().enumerate() {
@@ -753,15 +751,14 @@ impl Loader<'_> {
             if let (Some(scale), Some(replicas)) = (
                 service.scale,
                 service.deploy.as_ref().and_then(|d| d.replicas),
-            ) {
-                if scale != replicas {
-                    return Err(invalid(
-                        &format!("{base}.scale"),
-                        format!(
-                            "service {service_name:?}: scale ({scale}) and deploy.replicas ({replicas}) differ"
-                        ),
-                    ));
-                }
+            ) && scale != replicas
+            {
+                return Err(invalid(
+                    &format!("{base}.scale"),
+                    format!(
+                        "service {service_name:?}: scale ({scale}) and deploy.replicas ({replicas}) differ"
+                    ),
+                ));
             }
             if service.container_name.is_some() && service.replicas() > 1 {
                 return Err(invalid(
@@ -861,17 +858,16 @@ impl Loader<'_> {
                 }
             }
             for (index, mount) in service.volumes.iter().enumerate() {
-                if mount.kind == "volume" {
-                    if let Some(source) = &mount.source {
-                        if !project_volumes.contains_key(source) {
-                            return Err(invalid(
-                                &format!("services.{service_name}.volumes[{index}]"),
-                                format!(
-                                    "service {service_name:?} refers to undefined volume {source:?}: declare it under the top-level volumes"
-                                ),
-                            ));
-                        }
-                    }
+                if mount.kind == "volume"
+                    && let Some(source) = &mount.source
+                    && !project_volumes.contains_key(source)
+                {
+                    return Err(invalid(
+                        &format!("services.{service_name}.volumes[{index}]"),
+                        format!(
+                            "service {service_name:?} refers to undefined volume {source:?}: declare it under the top-level volumes"
+                        ),
+                    ));
                 }
             }
         }

@@ -732,15 +732,16 @@ fn parse_healthcheck(
                     Value::Null => None,
                     other => Some(vec!["CMD-SHELL".to_string(), string(ctx, key_path, other)?]),
                 };
-                if let Some(test) = &healthcheck.test {
-                    if let Some(first) = test.first() {
-                        if !matches!(first.as_str(), "NONE" | "CMD" | "CMD-SHELL") {
-                            return Err(ctx.invalid(
-                                key_path,
-                                format!("a test list must start with CMD, CMD-SHELL or NONE, not {first:?}"),
-                            ));
-                        }
-                    }
+                if let Some(test) = &healthcheck.test
+                    && let Some(first) = test.first()
+                    && !matches!(first.as_str(), "NONE" | "CMD" | "CMD-SHELL")
+                {
+                    return Err(ctx.invalid(
+                        key_path,
+                        format!(
+                            "a test list must start with CMD, CMD-SHELL or NONE, not {first:?}"
+                        ),
+                    ));
                 }
             }
             "interval" => healthcheck.interval = parse_duration_text(ctx, key_path, value)?,

@@ -1,1 +1,108 @@
-fn main() {}
+//! The `nap` command line: parses flags, calls the library, prints, maps errors to exit codes.
+//!
+//! One file per subcommand. Errors are printed once, as `nap: <message>`, with exit code 1
+//! (clap's usage errors exit 2).
+
+mod config;
+mod plan;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use nap_actors::deployment::DeploymentOptions;
+
+/// Run a Docker Compose application across several Docker hosts.
+#[derive(Debug, Parser)]
+#[command(name = "nap", version, about, propagate_version = true)]
+struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Flags every subcommand shares, as `docker compose` spells them.
+#[derive(Debug, clap::Args)]
+pub struct GlobalArgs {
+    /// Compose file (repeatable; later files override earlier ones).
+    #[arg(short = 'f', long = "file", global = true, value_name = "FILE")]
+    files: Vec<PathBuf>,
+    /// Project name (default: COMPOSE_PROJECT_NAME, `name:`, or the directory name).
+    #[arg(short = 'p', long = "project-name", global = true, value_name = "NAME")]
+    project_name: Option<String>,
+    /// Folder relative paths resolve against (default: the first compose file's folder).
+    #[arg(long, global = true, value_name = "DIR")]
+    project_directory: Option<PathBuf>,
+    /// Environment file(s) for interpolation (default: .env in the project directory).
+    #[arg(long = "env-file", global = true, value_name = "FILE")]
+    env_files: Vec<PathBuf>,
+    /// Enable services of this profile (repeatable; default: COMPOSE_PROFILES).
+    #[arg(long = "profile", global = true, value_name = "PROFILE")]
+    profiles: Vec<String>,
+    /// Host inventory (default: $NAP_HOSTS, else nap-hosts.yml beside the compose file, else
+    /// the local Docker daemon).
+    #[arg(long = "hosts", global = true, value_name = "FILE")]
+    hosts: Option<PathBuf>,
+}
+
+impl GlobalArgs {
+    fn deployment_options(&self) -> anyhow::Result<DeploymentOptions> {
+        Ok(DeploymentOptions::new(
+            self.files.clone(),
+            self.project_name.clone(),
+            self.project_directory.clone(),
+            self.env_files.clone(),
+            self.profiles.clone(),
+            self.hosts.clone(),
+        )?)
+    }
+}
+
+/// Output formats of commands whose output a program may read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// For people.
+    Text,
+    /// YAML.
+    Yaml,
+    /// JSON.
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print the normalized compose model (as `docker compose config` does).
+    Config(config::ConfigArgs),
+    /// Print where every replica goes and the operations that would deploy it.
+    Plan(plan::PlanArgs),
+}
+
+/// Prints warnings found while loading, one per line, on stderr.
+pub fn print_warnings(warnings: &[nap_core::compose::Warning]) {
+    for warning in warnings {
+        eprintln!("warning: {warning}");
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("NAP_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match &cli.command {
+        Command::Config(args) => config::run(&cli.global, args),
+        Command::Plan(args) => plan::run(&cli.global, args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("nap: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,62 @@
+//! `nap plan`: where every replica goes and the operations `nap up` would run.
+//!
+//! With `--offline`, against an empty state (nothing deployed); otherwise against what the
+//! hosts report.
+
+use std::process::ExitCode;
+
+use clap::Args;
+use nap_actors::deployment;
+use nap_core::plan::{self, ObservedState, ReconcileOptions};
+use nap_core::scheduler::DefaultPolicy;
+
+use crate::{Format, GlobalArgs, print_warnings};
+
+/// Flags of `nap plan`.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Output format (text or json).
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+    /// Plan against an empty state instead of asking the hosts.
+    #[arg(long)]
+    offline: bool,
+    /// Include removing containers of services no longer in the project.
+    #[arg(long)]
+    remove_orphans: bool,
+    /// Recreate every container, changed or not.
+    #[arg(long)]
+    force_recreate: bool,
+}
+
+/// Runs `nap plan`.
+pub fn run(global: &GlobalArgs, args: &PlanArgs) -> anyhow::Result<ExitCode> {
+    let options = global.deployment_options()?;
+    let deployment = deployment::load(&options)?;
+    print_warnings(&deployment.warnings);
+    let observed = if args.offline {
+        ObservedState::default()
+    } else {
+        nap_actors::observe::observe_blocking(&deployment.project.name, &deployment.inventory)?
+    };
+    let desired = plan::desired_state(
+        &deployment.project,
+        &deployment.inventory,
+        &observed,
+        &mut DefaultPolicy,
+    )?;
+    let plan = plan::reconcile(
+        &desired,
+        &observed,
+        ReconcileOptions {
+            remove_orphans: args.remove_orphans,
+            force_recreate: args.force_recreate,
+        },
+    );
+    match args.format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&plan)?),
+        Format::Yaml => print!("{}", serde_yaml::to_string(&plan)?),
+        Format::Text => print!("{}", plan.to_text()),
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,260 @@
+//! Observing hosts: connects to each host's Docker API and reads what it holds into the core's
+//! [`ObservedState`]: the project's containers (by their `nap.project` label, with each
+//! container's addresses and `extra_hosts`), every network with its subnet, volumes and images.
+//!
+//! All hosts are asked concurrently. This module only reads; it never changes a host.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use bollard::Docker;
+use bollard::query_parameters::{
+    InspectContainerOptions, ListContainersOptionsBuilder, ListImagesOptions, ListNetworksOptions,
+    ListVolumesOptions,
+};
+use futures_util::future::join_all;
+use futures_util::stream::{self, StreamExt};
+use nap_core::inventory::{DockerEndpoint, Host, Inventory, Ipv4Cidr};
+use nap_core::plan::{
+    LABEL_CONFIG_HASH, LABEL_PROJECT, LABEL_REPLICA, LABEL_SERVICE, ObservedContainer,
+    ObservedNetwork, ObservedState,
+};
+
+/// Seconds a single Docker API call may take before the host counts as unreachable.
+const API_TIMEOUT_SECONDS: u64 = 30;
+
+/// How many inspect calls run at once on one host.
+const INSPECT_CONCURRENCY: usize = 16;
+
+/// A host that could not be observed.
+#[derive(Debug, thiserror::Error)]
+#[error("host {host:?} ({endpoint}): {message}")]
+pub struct HostError {
+    /// The inventory host.
+    pub host: String,
+    /// Its Docker endpoint.
+    pub endpoint: String,
+    /// What went wrong.
+    pub message: String,
+}
+
+/// Hosts that could not be observed, each named.
+#[derive(Debug, thiserror::Error)]
+#[error("{} unreachable: {}", if .0.len() == 1 { "a host is" } else { "hosts are" }, .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+pub struct ObserveError(pub Vec<HostError>);
+
+/// Connects to a host's Docker API and negotiates the API version (Debian's engine speaks
+/// 1.41, bollard defaults to a newer one).
+pub async fn connect(host: &Host) -> Result<Docker, HostError> {
+    let error = |message: String| HostError {
+        host: host.name.clone(),
+        endpoint: host.docker.to_string(),
+        message,
+    };
+    let docker = match &host.docker {
+        DockerEndpoint::Unix { path } => Docker::connect_with_unix(
+            &path.to_string_lossy(),
+            API_TIMEOUT_SECONDS,
+            bollard::API_DEFAULT_VERSION,
+        ),
+        DockerEndpoint::Tcp { host: address, port } => Docker::connect_with_http(
+            &format!("tcp://{address}:{port}"),
+            API_TIMEOUT_SECONDS,
+            bollard::API_DEFAULT_VERSION,
+        ),
+        DockerEndpoint::Https { .. } | DockerEndpoint::Ssh { .. } => {
+            return Err(error(
+                "https:// and ssh:// Docker endpoints are not supported by this build of nap yet; use unix:// or tcp:// (lab) for now".to_string(),
+            ));
+        }
+    }
+    .map_err(|e| error(format!("cannot connect: {e}")))?;
+    tokio::time::timeout(
+        Duration::from_secs(API_TIMEOUT_SECONDS),
+        docker.negotiate_version(),
+    )
+    .await
+    .map_err(|_| error("timed out negotiating the API version".to_string()))?
+    .map_err(|e| error(format!("cannot reach the Docker API: {e}")))
+}
+
+/// The exit code Docker prints in a container's status (`Exited (3) 2 minutes ago`).
+fn exit_code_from_status(status: &str) -> Option<i64> {
+    let rest = status.strip_prefix("Exited (")?;
+    rest.split(')').next()?.parse().ok()
+}
+
+fn text<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// Reads one host.
+pub async fn observe_host(
+    project: &str,
+    host: &Host,
+    docker: &Docker,
+) -> Result<ObservedState, HostError> {
+    let error = |what: &str, e: bollard::errors::Error| HostError {
+        host: host.name.clone(),
+        endpoint: host.docker.to_string(),
+        message: format!("{what}: {e}"),
+    };
+    let filters = HashMap::from([(
+        "label".to_string(),
+        vec![format!("{LABEL_PROJECT}={project}")],
+    )]);
+    let options = ListContainersOptionsBuilder::default()
+        .all(true)
+        .filters(&filters)
+        .build();
+    let (containers, networks, volumes, images) = tokio::join!(
+        docker.list_containers(Some(options)),
+        docker.list_networks(None::<ListNetworksOptions>),
+        docker.list_volumes(None::<ListVolumesOptions>),
+        docker.list_images(None::<ListImagesOptions>),
+    );
+    let containers = containers.map_err(|e| error("listing containers", e))?;
+    let networks = networks.map_err(|e| error("listing networks", e))?;
+    let volumes = volumes.map_err(|e| error("listing volumes", e))?;
+    let images = images.map_err(|e| error("listing images", e))?;
+
+    let extra_hosts: Vec<Vec<String>> = stream::iter(containers.iter().map(|summary| async move {
+        let id = summary.id.clone().unwrap_or_default();
+        docker
+            .inspect_container(&id, None::<InspectContainerOptions>)
+            .await
+            .ok()
+            .and_then(|inspect| inspect.host_config)
+            .and_then(|config| config.extra_hosts)
+            .unwrap_or_default()
+    }))
+    .buffered(INSPECT_CONCURRENCY)
+    .collect()
+    .await;
+
+    let mut state = ObservedState::default();
+    for (summary, extra_hosts) in containers.into_iter().zip(extra_hosts) {
+        let labels = summary.labels.clone().unwrap_or_default();
+        let name = summary
+            .names
+            .as_ref()
+            .and_then(|names| names.first())
+            .map(|name| name.trim_start_matches('/').to_string())
+            .unwrap_or_default();
+        let addresses: BTreeMap<String, Ipv4Addr> = summary
+            .network_settings
+            .as_ref()
+            .and_then(|settings| settings.networks.as_ref())
+            .map(|networks| {
+                networks
+                    .iter()
+                    .filter_map(|(network, endpoint)| {
+                        let address = endpoint.ip_address.as_deref()?.parse().ok()?;
+                        Some((network.clone(), address))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let status = summary.status.clone().unwrap_or_default();
+        state.containers.push(ObservedContainer {
+            host: host.name.clone(),
+            id: summary.id.clone().unwrap_or_default(),
+            name,
+            service: labels.get(LABEL_SERVICE).cloned().unwrap_or_default(),
+            replica: labels
+                .get(LABEL_REPLICA)
+                .and_then(|replica| replica.parse().ok())
+                .unwrap_or(0),
+            config_hash: labels.get(LABEL_CONFIG_HASH).cloned().unwrap_or_default(),
+            state: summary.state.as_ref().map(text).unwrap_or_default(),
+            exit_code: exit_code_from_status(&status),
+            addresses,
+            extra_hosts,
+        });
+    }
+    for network in networks {
+        let subnet = network
+            .ipam
+            .as_ref()
+            .and_then(|ipam| ipam.config.as_ref())
+            .and_then(|configs| {
+                configs
+                    .iter()
+                    .find_map(|config| Ipv4Cidr::parse(config.subnet.as_deref()?).ok())
+            });
+        state.networks.push(ObservedNetwork {
+            host: host.name.clone(),
+            name: network.name.unwrap_or_default(),
+            subnet,
+            project: network
+                .labels
+                .and_then(|labels| labels.get(LABEL_PROJECT).cloned()),
+        });
+    }
+    for volume in volumes.volumes.unwrap_or_default() {
+        state.volumes.insert((host.name.clone(), volume.name));
+    }
+    for image in images {
+        for tag in image.repo_tags {
+            state.images.insert((host.name.clone(), tag));
+        }
+    }
+    state
+        .containers
+        .sort_by(|a, b| (&a.host, &a.name).cmp(&(&b.host, &b.name)));
+    Ok(state)
+}
+
+/// Reads every host concurrently. Fails naming every host that did not answer.
+pub async fn observe(project: &str, inventory: &Inventory) -> Result<ObservedState, ObserveError> {
+    let results = join_all(inventory.hosts.iter().map(|host| async move {
+        let docker = connect(host).await?;
+        observe_host(project, host, &docker).await
+    }))
+    .await;
+    let mut state = ObservedState::default();
+    let mut errors = Vec::new();
+    for result in results {
+        match result {
+            Ok(host_state) => {
+                state.containers.extend(host_state.containers);
+                state.networks.extend(host_state.networks);
+                state.volumes.extend(host_state.volumes);
+                state.images.extend(host_state.images);
+            }
+            Err(error) => errors.push(error),
+        }
+    }
+    if errors.is_empty() {
+        Ok(state)
+    } else {
+        Err(ObserveError(errors))
+    }
+}
+
+/// [`observe`] on a runtime of its own, for commands that are otherwise synchronous.
+pub fn observe_blocking(project: &str, inventory: &Inventory) -> anyhow::Result<ObservedState> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    Ok(runtime.block_on(observe(project, inventory))?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_from_status() {
+        assert_eq!(exit_code_from_status("Exited (0) 3 seconds ago"), Some(0));
+        assert_eq!(
+            exit_code_from_status("Exited (137) About a minute ago"),
+            Some(137)
+        );
+        assert_eq!(exit_code_from_status("Up 2 minutes"), None);
+    }
+}
