@@ -41,43 +41,25 @@ const PROJECT: &str = "corpus";
 /// The home folder both tools see (for `~` in paths).
 const HOME: &str = "/home/corpus";
 
-/// How an exception treats the fields its pattern matches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Leeway {
-    /// nap prints it and 1.29 does not: not an extra key.
-    NapOnly,
-}
-
-/// One place where 1.29's `config` and the Compose Specification (which nap follows) differ.
-struct Exception {
-    /// A canonical-tree path; `*` matches any one key.
-    path: &'static str,
-    leeway: Leeway,
-    /// Why the field is not compared.
-    #[allow(dead_code)]
-    why: &'static str,
-}
-
-/// Every difference between 1.29 and the spec that the corpus runs into, in one place.
+/// Every difference between 1.29 and the Compose Specification (which nap follows) that the
+/// corpus runs into, in one place: fields nap prints and 1.29 does not, as canonical-tree
+/// paths (`*` matches any one key), each with why. The test fails if one is no longer used.
 ///
-/// Besides these, two differences are handled in [`canonical`], since they are about what
-/// 1.29's `config` prints rather than about one field:
+/// Besides these, two differences are about what 1.29's `config` prints as a whole:
 /// - profiles: 1.29's `config` prints the services of every profile; the spec's prints only
 ///   the enabled ones (no profile, or one enabled by `--profile` / `COMPOSE_PROFILES`).
-///   1.29's services are filtered by that rule before comparing.
+///   [`canonical`] filters 1.29's services by that rule.
 /// - top-level `x-` extensions: 1.29's `config` drops them (service-level ones it keeps), so
-///   there is nothing to compare them with.
-const EXCEPTIONS: &[Exception] = &[
-    Exception {
-        path: "networks.default",
-        leeway: Leeway::NapOnly,
-        why: "the spec's model lists the implicit default network; 1.29's config leaves it out",
-    },
-    Exception {
-        path: "services.*.networks.default",
-        leeway: Leeway::NapOnly,
-        why: "a service that names no network is on the default network; the spec's model says so, 1.29's config does not",
-    },
+///   there is nothing to compare nap's with.
+const EXCEPTIONS: &[(&str, &str)] = &[
+    (
+        "networks.default",
+        "the spec's model lists the implicit default network; 1.29's config leaves it out",
+    ),
+    (
+        "services.*.networks.default",
+        "a service that names no network is on the default network: the spec's model says so, 1.29's config does not",
+    ),
 ];
 
 /// Broken files that 1.29's `config` accepts although the spec (and nap) reject them: 1.29
@@ -222,7 +204,7 @@ fn text(bytes: &[u8]) -> String {
 }
 
 /// Runs `check` on every case, a few at a time, and gathers what it reports.
-fn for_each_case(cases: &[PathBuf], check: impl Fn(&Path) -> Vec<String> + Sync) -> Vec<String> {
+fn for_each_case<T: Send>(cases: &[PathBuf], check: impl Fn(&Path) -> T + Sync) -> Vec<T> {
     let next = AtomicUsize::new(0);
     let found = Mutex::new(Vec::new());
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8));
@@ -232,15 +214,15 @@ fn for_each_case(cases: &[PathBuf], check: impl Fn(&Path) -> Vec<String> + Sync)
                 loop {
                     let index = next.fetch_add(1, Ordering::SeqCst);
                     let Some(case) = cases.get(index) else { break };
-                    let messages = check(case);
-                    found.lock().unwrap().push((index, messages));
+                    let result = check(case);
+                    found.lock().unwrap().push((index, result));
                 }
             });
         }
     });
     let mut found = found.into_inner().unwrap();
     found.sort_by_key(|(index, _)| *index);
-    found.into_iter().flat_map(|(_, messages)| messages).collect()
+    found.into_iter().map(|(_, result)| result).collect()
 }
 
 // ---------------------------------------------------------------------------------------
@@ -264,12 +246,20 @@ enum Side {
 /// - volumes: short strings (`data:/data:rw`, `/abs:/x:ro`, `/anon`) become
 ///   `{type, source, target, read_only}`; long maps get `read_only: false` when unset;
 /// - `depends_on` lists become maps with `condition: service_started`;
-/// - `healthcheck.test` strings become `["CMD-SHELL", test]`;
+/// - `healthcheck.test` strings become `["CMD-SHELL", test]`, `disable: true` becomes
+///   `test: ["NONE"]` (what 1.29 prints for it, and what the spec says it means);
+/// - durations (healthcheck, `stop_grace_period`, deploy policies) become nanoseconds: 1.29
+///   rewrites some (`1m30s` as `90s`);
 /// - `environment`, `labels`, `sysctls`, build `args` and `deploy.labels` lists become maps;
 /// - service `networks` lists become maps, a network with no options `{}`;
+/// - `extra_hosts` maps become `host:address` lists (1.29 prints maps after merging);
 /// - `volumes_from` entries lose 1.29's `service:` prefix and default `:rw` suffix;
 /// - `build` strings become `{context}`;
 /// - `cpus` are numbers (1.29 prints `1.0` for `"1"`);
+/// - lists whose order means nothing are sorted: ports, volumes (by target), `cap_add`,
+///   `cap_drop`, `expose`, `links`, `profiles`, `security_opt`, `volumes_from`,
+///   `extra_hosts`, network `aliases`, placement `constraints` (1.29 sorts them when it
+///   merges files; the engine sorts mounts itself);
 /// - top-level networks and volumes written as null become `{}`, `external: {name}`
 ///   becomes `external: true` with `name`.
 fn canonical(mut tree: Value, side: Side, profiles: &BTreeSet<String>) -> Value {
@@ -390,12 +380,19 @@ fn canonical_service(service: &mut Value) {
             }
         }
     }
-    if let Some(Value::Object(healthcheck)) = service.get_mut("healthcheck")
-        && let Some(Value::String(test)) = healthcheck.get("test")
-    {
-        let test = serde_json::json!(["CMD-SHELL", test]);
-        healthcheck.insert("test".into(), test);
+    if let Some(Value::Object(healthcheck)) = service.get_mut("healthcheck") {
+        if let Some(Value::String(test)) = healthcheck.get("test") {
+            let test = serde_json::json!(["CMD-SHELL", test]);
+            healthcheck.insert("test".into(), test);
+        }
+        if healthcheck.remove("disable") == Some(Value::Bool(true)) {
+            healthcheck.insert("test".into(), serde_json::json!(["NONE"]));
+        }
+        for key in ["interval", "timeout", "start_period", "start_interval"] {
+            canonical_duration(healthcheck.get_mut(key));
+        }
     }
+    canonical_duration(service.get_mut("stop_grace_period"));
     if let Some(environment) = service.get_mut("environment") {
         list_to_map(environment, Value::Null);
     }
@@ -411,8 +408,23 @@ fn canonical_service(service: &mut Value) {
                 if entry.is_null() {
                     *entry = Value::Object(Map::new());
                 }
+                sort_set(entry.get_mut("aliases"));
             }
         }
+    }
+    if let Some(hosts) = service.get_mut("extra_hosts") {
+        if let Value::Object(map) = hosts {
+            *hosts = map
+                .iter()
+                .map(|(host, address)| {
+                    Value::String(format!(
+                        "{host}:{}",
+                        scalar_string(address).unwrap_or_default()
+                    ))
+                })
+                .collect();
+        }
+        sort_set(Some(hosts));
     }
     if let Some(Value::Array(entries)) = service.get_mut("volumes_from") {
         for entry in entries.iter_mut() {
@@ -435,6 +447,16 @@ fn canonical_service(service: &mut Value) {
         if let Some(labels) = deploy.get_mut("labels") {
             list_to_map(labels, Value::String(String::new()));
         }
+        for policy in ["update_config", "rollback_config", "restart_policy"] {
+            if let Some(Value::Object(policy)) = deploy.get_mut(policy) {
+                for key in ["delay", "monitor", "window"] {
+                    canonical_duration(policy.get_mut(key));
+                }
+            }
+        }
+        if let Some(Value::Object(placement)) = deploy.get_mut("placement") {
+            sort_set(placement.get_mut("constraints"));
+        }
         if let Some(Value::Object(resources)) = deploy.get_mut("resources") {
             for kind in ["limits", "reservations"] {
                 if let Some(Value::Object(limits)) = resources.get_mut(kind)
@@ -445,6 +467,21 @@ fn canonical_service(service: &mut Value) {
                 }
             }
         }
+    }
+    for key in [
+        "cap_add",
+        "cap_drop",
+        "expose",
+        "links",
+        "profiles",
+        "security_opt",
+        "volumes_from",
+        "ports",
+    ] {
+        sort_set(service.get_mut(key));
+    }
+    if let Some(Value::Array(volumes)) = service.get_mut("volumes") {
+        volumes.sort_by_key(|volume| volume.get("target").and_then(scalar_string));
     }
 }
 
@@ -487,7 +524,10 @@ fn canonical_ports(port: &Value) -> Vec<Value> {
             let (Some((first, last)), published_range) = (range(target), published.map(range))
             else {
                 base.insert("target".into(), target.into());
-                base.insert("published".into(), published.map_or(Value::Null, Value::from));
+                base.insert(
+                    "published".into(),
+                    published.map_or(Value::Null, Value::from),
+                );
                 return vec![Value::Object(base)];
             };
             (first..=last)
@@ -538,6 +578,60 @@ fn canonical_volume(volume: &mut Value) {
     }
 }
 
+/// Sorts a list whose order carries no meaning (1.29 sorts such lists when it merges files).
+fn sort_set(value: Option<&mut Value>) {
+    if let Some(Value::Array(items)) = value {
+        items.sort_by_cached_key(|item| {
+            let mut key = item.clone();
+            stringify_scalars(&mut key);
+            scalar_string(&key).unwrap_or_else(|| key.to_string())
+        });
+    }
+}
+
+/// A duration (`1m30s`, `90s`, `500ms`) as nanoseconds; 1.29 rewrites some durations
+/// (`1m30s` becomes `90s`).
+fn canonical_duration(value: Option<&mut Value>) {
+    let Some(value) = value else { return };
+    let Some(text) = scalar_string(value) else {
+        return;
+    };
+    if let Some(nanos) = duration_nanos(&text) {
+        *value = Value::String(format!("{nanos}ns"));
+    }
+}
+
+fn duration_nanos(text: &str) -> Option<u128> {
+    const UNITS: &[(&str, f64)] = &[
+        ("ns", 1.0),
+        ("us", 1e3),
+        ("µs", 1e3),
+        ("ms", 1e6),
+        ("s", 1e9),
+        ("m", 60e9),
+        ("h", 3600e9),
+    ];
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return None;
+    }
+    let mut total = 0.0;
+    while !rest.is_empty() {
+        let number_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let number: f64 = rest[..number_end].parse().ok()?;
+        rest = &rest[number_end..];
+        let (unit, scale) = UNITS
+            .iter()
+            .filter(|(unit, _)| rest.starts_with(unit))
+            .max_by_key(|(unit, _)| unit.len())?;
+        total += number * scale;
+        rest = &rest[unit.len()..];
+    }
+    Some(total.round() as u128)
+}
+
 fn canonical_top_level_entry(entry: &mut Value) {
     if entry.is_null() {
         *entry = Value::Object(Map::new());
@@ -583,10 +677,12 @@ fn matches(pattern: &str, path: &[String]) -> bool {
             .all(|(segment, key)| *segment == "*" || segment == key)
 }
 
-fn has_leeway(path: &[String], leeway: Leeway) -> bool {
+/// The exception that lets nap print `path` where 1.29 prints nothing.
+fn exception_for(path: &[String]) -> Option<&'static str> {
     EXCEPTIONS
         .iter()
-        .any(|exception| exception.leeway == leeway && matches(exception.path, path))
+        .map(|(pattern, _)| *pattern)
+        .find(|pattern| matches(pattern, path))
 }
 
 fn show_path(path: &[String]) -> String {
@@ -610,96 +706,124 @@ fn is_empty(value: &Value) -> bool {
     }
 }
 
-/// Compares 1.29's canonical tree with nap's, adding one message per difference.
-fn compare(path: &mut Vec<String>, oracle: &Value, nap: &Value, out: &mut Vec<String>) {
-    match (oracle, nap) {
-        (Value::Object(oracle_map), Value::Object(nap_map)) => {
-            for (key, oracle_value) in oracle_map {
-                path.push(key.clone());
-                match nap_map.get(key) {
-                    Some(nap_value) => compare(path, oracle_value, nap_value, out),
-                    None if is_empty(oracle_value) => {}
-                    None => out.push(format!(
-                        "{}: docker-compose 1.29 has {oracle_value}, nap has nothing",
-                        show_path(path)
-                    )),
-                }
-                path.pop();
-            }
-            if KEYED_MAPS.iter().any(|pattern| matches(pattern, path)) {
-                for (key, nap_value) in nap_map {
+/// What comparing found: one message per difference, and the exceptions that were needed.
+#[derive(Default)]
+struct Comparison {
+    mismatches: Vec<String>,
+    used_exceptions: BTreeSet<&'static str>,
+}
+
+impl Comparison {
+    /// Compares 1.29's canonical tree with nap's below `path`.
+    fn compare(&mut self, path: &mut Vec<String>, oracle: &Value, nap: &Value) {
+        match (oracle, nap) {
+            (Value::Object(oracle_map), Value::Object(nap_map)) => {
+                for (key, oracle_value) in oracle_map {
                     path.push(key.clone());
-                    if !oracle_map.contains_key(key) && !has_leeway(path, Leeway::NapOnly) {
-                        out.push(format!(
-                            "{}: docker-compose 1.29 has nothing, nap has {nap_value}",
+                    match nap_map.get(key) {
+                        Some(nap_value) => self.compare(path, oracle_value, nap_value),
+                        // An empty list or map is as good as none, except for a command
+                        // or entrypoint, where `[]` clears the image's.
+                        None if is_empty(oracle_value)
+                            && !matches!(key.as_str(), "command" | "entrypoint") => {}
+                        None => self.mismatches.push(format!(
+                            "{}: docker-compose 1.29 has {oracle_value}, nap has nothing",
                             show_path(path)
-                        ));
+                        )),
+                    }
+                    path.pop();
+                }
+                let keyed = KEYED_MAPS.iter().any(|pattern| matches(pattern, path));
+                for (key, nap_value) in nap_map {
+                    if oracle_map.contains_key(key) {
+                        continue;
+                    }
+                    path.push(key.clone());
+                    if keyed {
+                        match exception_for(path) {
+                            Some(pattern) => {
+                                self.used_exceptions.insert(pattern);
+                            }
+                            None => self.mismatches.push(format!(
+                                "{}: docker-compose 1.29 has nothing, nap has {nap_value}",
+                                show_path(path)
+                            )),
+                        }
+                    } else if KEYED_MAPS.iter().any(|pattern| matches(pattern, path)) {
+                        // A keyed map that 1.29 leaves out is empty: nap's must be too.
+                        self.compare(path, &Value::Object(Map::new()), nap_value);
                     }
                     path.pop();
                 }
             }
-        }
-        (Value::Array(oracle_items), Value::Array(nap_items))
-            if oracle_items.len() == nap_items.len() =>
-        {
-            for (index, (oracle_item, nap_item)) in oracle_items.iter().zip(nap_items).enumerate()
+            (Value::Array(oracle_items), Value::Array(nap_items))
+                if oracle_items.len() == nap_items.len() =>
             {
-                path.push(format!("[{index}]"));
-                compare(path, oracle_item, nap_item, out);
-                path.pop();
+                for (index, (oracle_item, nap_item)) in
+                    oracle_items.iter().zip(nap_items).enumerate()
+                {
+                    path.push(format!("[{index}]"));
+                    self.compare(path, oracle_item, nap_item);
+                    path.pop();
+                }
             }
+            _ if oracle == nap => {}
+            _ => self.mismatches.push(format!(
+                "{}: docker-compose 1.29 has {oracle}, nap has {nap}",
+                show_path(path)
+            )),
         }
-        _ if oracle == nap => {}
-        _ => out.push(format!(
-            "{}: docker-compose 1.29 has {oracle}, nap has {nap}",
-            show_path(path)
-        )),
     }
 }
 
 // ---------------------------------------------------------------------------------------
 // The tests
 
-fn check_good_case(case: &Path) -> Vec<String> {
+/// Runs both tools on a case and compares their canonical trees.
+fn check_good_case(case: &Path) -> Comparison {
     let name = case_name(case);
+    let failed = |message: String| Comparison {
+        mismatches: vec![format!("{name}: {message}")],
+        ..Comparison::default()
+    };
     let setup = Setup::read(case);
     let oracle = setup.run(case, Path::new("docker-compose"), &["config"]);
     if !oracle.status.success() {
-        return vec![format!(
-            "{name}: docker-compose 1.29 rejects the case: {}",
+        return failed(format!(
+            "docker-compose 1.29 rejects the case: {}",
             text(&oracle.stderr).trim()
-        )];
+        ));
     }
     let oracle_tree: Value = match serde_yaml::from_slice(&oracle.stdout) {
         Ok(tree) => tree,
-        Err(error) => return vec![format!("{name}: 1.29's output is not YAML: {error}")],
+        Err(error) => return failed(format!("1.29's output is not YAML: {error}")),
     };
     let nap = setup.run(case, &nap_binary(), &["config", "--format", "json"]);
     if !nap.status.success() {
-        return vec![format!(
-            "{name}: nap rejects the case ({}): {}",
+        return failed(format!(
+            "nap rejects the case ({}): {}",
             nap.status,
             text(&nap.stderr).trim()
-        )];
+        ));
     }
     let nap_tree: Value = match serde_json::from_slice(&nap.stdout) {
         Ok(tree) => tree,
         Err(error) => {
-            return vec![format!(
-                "{name}: nap's output is not JSON ({error}): {:?}",
+            return failed(format!(
+                "nap's output is not JSON ({error}): {:?}",
                 text(&nap.stdout)
-            )];
+            ));
         }
     };
     let profiles = setup.profiles();
     let oracle_tree = canonical(oracle_tree, Side::Oracle, &profiles);
     let nap_tree = canonical(nap_tree, Side::Nap, &profiles);
-    let mut mismatches = Vec::new();
-    compare(&mut Vec::new(), &oracle_tree, &nap_tree, &mut mismatches);
-    mismatches
-        .into_iter()
-        .map(|message| format!("{name}: {message}"))
-        .collect()
+    let mut comparison = Comparison::default();
+    comparison.compare(&mut Vec::new(), &oracle_tree, &nap_tree);
+    for message in &mut comparison.mismatches {
+        *message = format!("{name}: {message}");
+    }
+    comparison
 }
 
 #[test]
@@ -711,7 +835,20 @@ fn nap_config_agrees_with_docker_compose_1_29() {
         "the corpus has only {} cases",
         cases.len()
     );
-    let mismatches = for_each_case(&cases, check_good_case);
+    let comparisons = for_each_case(&cases, check_good_case);
+    let mut mismatches: Vec<String> = Vec::new();
+    let mut used = BTreeSet::new();
+    for comparison in comparisons {
+        mismatches.extend(comparison.mismatches);
+        used.extend(comparison.used_exceptions);
+    }
+    for (pattern, why) in EXCEPTIONS {
+        if !used.contains(pattern) {
+            mismatches.push(format!(
+                "the exception for {pattern} ({why}) is no longer needed: remove it"
+            ));
+        }
+    }
     assert!(
         mismatches.is_empty(),
         "nap config and docker-compose 1.29 config disagree ({} differences over {} cases):\n{}",
@@ -726,9 +863,12 @@ fn check_bad_case(case: &Path) -> Vec<String> {
     let setup = Setup::read(case);
     let mut problems = Vec::new();
     let oracle = setup.run(case, Path::new("docker-compose"), &["config"]);
-    match ORACLE_ACCEPTS.iter().find(|(accepted, _)| *accepted == name) {
-        Some(_) if !oracle.status.success() => problems.push(format!(
-            "{name}: docker-compose 1.29 now rejects the case; remove it from ORACLE_ACCEPTS: {}",
+    match ORACLE_ACCEPTS
+        .iter()
+        .find(|(accepted, _)| *accepted == name)
+    {
+        Some((_, why)) if !oracle.status.success() => problems.push(format!(
+            "{name}: docker-compose 1.29 now rejects the case, although ORACLE_ACCEPTS says {why:?}: {}",
             text(&oracle.stderr).trim()
         )),
         None if oracle.status.success() => problems.push(format!(
@@ -774,7 +914,10 @@ fn bad_files_fail_in_both_and_nap_names_file_and_line() {
             "ORACLE_ACCEPTS names {accepted:?}, which is not a case"
         );
     }
-    let problems = for_each_case(&cases, check_bad_case);
+    let problems: Vec<String> = for_each_case(&cases, check_bad_case)
+        .into_iter()
+        .flatten()
+        .collect();
     assert!(
         problems.is_empty(),
         "broken files not rejected as expected:\n{}",
@@ -808,39 +951,48 @@ fn canonical_form_of_short_syntax() {
             "web": {
                 "command": ["sh", "-c", "echo $HOME; sleep 1"],
                 "ports": [
-                    {"target": "81", "published": "8081", "host_ip": "127.0.0.1", "protocol": "tcp", "mode": "ingress"},
                     {"target": "6001", "published": "6001", "host_ip": "::1", "protocol": "tcp", "mode": "ingress"},
-                    {"target": "82", "published": null, "host_ip": "127.0.0.1", "protocol": "udp", "mode": "ingress"},
-                    {"target": "80", "published": null, "host_ip": null, "protocol": "tcp", "mode": "ingress"},
                     {"target": "80", "published": "8080", "host_ip": null, "protocol": "tcp", "mode": "ingress"},
+                    {"target": "80", "published": null, "host_ip": null, "protocol": "tcp", "mode": "ingress"},
+                    {"target": "81", "published": "8081", "host_ip": "127.0.0.1", "protocol": "tcp", "mode": "ingress"},
+                    {"target": "82", "published": null, "host_ip": "127.0.0.1", "protocol": "udp", "mode": "ingress"},
                 ],
                 "volumes": [
+                    {"type": "volume", "source": null, "target": "/anon", "read_only": "false"},
                     {"type": "volume", "source": "data", "target": "/data", "read_only": "false"},
                     {"type": "bind", "source": "/abs", "target": "/x", "read_only": "true"},
-                    {"type": "volume", "source": null, "target": "/anon", "read_only": "false"},
                 ],
                 "depends_on": {"db": {"condition": "service_started"}},
                 "healthcheck": {"test": ["CMD-SHELL", "true"], "retries": "3"},
                 "deploy": {"resources": {"limits": {"cpus": "1"}}},
-                "volumes_from": ["db", "container:c:ro"],
+                "volumes_from": ["container:c:ro", "db"],
             },
         },
         "networks": {"ext": {"external": "true", "name": "real"}},
     });
     assert_eq!(canonical, expected);
-    let mut out = Vec::new();
-    compare(
+    let mut comparison = Comparison::default();
+    comparison.compare(
         &mut Vec::new(),
-        &serde_json::json!({"services": {"a": {"environment": {"A": "1"}}}}),
-        &serde_json::json!({"services": {"a": {"environment": {"A": "2", "B": "3"}}, "b": {}}}),
-        &mut out,
+        &serde_json::json!({"services": {"a": {"environment": {"A": "1"}, "profiles": []}}}),
+        &serde_json::json!({
+            "services": {
+                "a": {"environment": {"A": "2", "B": "3"}, "networks": {"default": {}}},
+                "b": {},
+            },
+            "networks": {"default": {"name": "corpus_default"}},
+        }),
     );
     assert_eq!(
-        out,
+        comparison.mismatches,
         [
             "services.a.environment.A: docker-compose 1.29 has \"1\", nap has \"2\"",
             "services.a.environment.B: docker-compose 1.29 has nothing, nap has \"3\"",
             "services.b: docker-compose 1.29 has nothing, nap has {}",
         ]
+    );
+    assert_eq!(
+        comparison.used_exceptions,
+        BTreeSet::from(["networks.default", "services.*.networks.default"])
     );
 }

@@ -356,12 +356,12 @@ pub struct Inventory {
 #[derive(Debug, thiserror::Error)]
 pub enum InventoryError {
     /// The file could not be read.
-    #[error("{}: cannot read the host inventory: {source}", path.display())]
+    #[error("{}: cannot read the host inventory: {error}", path.display())]
     Read {
         /// The file.
         path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
+        /// The I/O error (in the message, so not a separate `source`).
+        error: std::io::Error,
     },
     /// Not valid YAML (duplicate host names are reported here too).
     #[error("{location}: invalid YAML in the host inventory: {message}")]
@@ -433,9 +433,9 @@ impl Inventory {
     ) -> Result<(Inventory, Vec<Warning>), InventoryError> {
         let text = fs
             .read_to_string(path)
-            .map_err(|source| InventoryError::Read {
+            .map_err(|error| InventoryError::Read {
                 path: path.to_path_buf(),
-                source,
+                error,
             })?;
         Inventory::parse(path, &text)
     }

@@ -67,8 +67,8 @@ pub enum PlanError {
 
 /// Hash of a service's normalized config: SHA-256 over canonical JSON (object keys sorted,
 /// empty fields left out), ignoring what does not change the container (replica count,
-/// placement, update policy, profiles). Stable across key order and nap versions that add
-/// fields left empty.
+/// placement, update policy, profiles, `depends_on`). Stable across key order and nap
+/// versions that add fields left empty.
 pub fn config_hash(service: &Service) -> String {
     let mut service = service.clone();
     service.scale = None;
@@ -80,6 +80,15 @@ pub fn config_hash(service: &Service) -> String {
         deploy.rollback_config = None;
         deploy.mode = None;
     }
+    // Fix: a `deploy:` left empty by the clearing above serialized as `"deploy": {}`, so
+    // adding `deploy.replicas` (or a placement) to a service without `deploy:` changed the
+    // hash and recreated every replica.
+    if service.deploy.as_ref() == Some(&crate::compose::Deploy::default()) {
+        service.deploy = None;
+    }
+    // Fix: `depends_on` orders starts but does not change the container (compose leaves it
+    // out of its service hash too); adding a dependency recreated the dependent service.
+    service.depends_on.clear();
     service.extensions.remove("x-nap");
     let value = serde_json::to_value(&service).unwrap_or(serde_json::Value::Null);
     let mut canonical = String::new();
@@ -521,6 +530,23 @@ pub fn desired_state(
                 .entry((container.host.clone(), network_name.clone()))
                 .or_default()
                 .insert(*address);
+        }
+    }
+    // Fix: fixed `ipv4_address`es were not reserved, so a container without one could be
+    // given the same address as a container that has it fixed.
+    for container in &containers {
+        let service = &project.services[&container.service];
+        for (key, options) in &service.networks {
+            if let Some(address) = options
+                .as_ref()
+                .and_then(|o| o.ipv4_address.as_deref())
+                .and_then(|a| a.parse::<Ipv4Addr>().ok())
+            {
+                taken
+                    .entry((container.host.clone(), project.networks[key].name.clone()))
+                    .or_default()
+                    .insert(address);
+            }
         }
     }
     for container in &mut containers {
@@ -1397,7 +1423,9 @@ pub fn reconcile(
 }
 
 /// The operations that remove a project from the hosts (`nap down`): every container, then
-/// the project's networks; volumes only with `remove_volumes`.
+/// the project's networks (those labelled with the project). Volumes are kept, as by
+/// `docker compose down` without `--volumes` (doc fix: it named a `remove_volumes` option
+/// that does not exist).
 pub fn teardown(project: &str, observed: &ObservedState) -> Plan {
     let mut builder = PlanBuilder {
         operations: Vec::new(),

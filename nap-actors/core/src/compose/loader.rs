@@ -352,9 +352,9 @@ impl Loader<'_> {
             let text = self
                 .fs
                 .read_to_string(&file)
-                .map_err(|source| LoadError::Read {
+                .map_err(|error| LoadError::Read {
                     path: file.clone(),
-                    source,
+                    error,
                 })?;
             let process_env = options.environment.clone();
             let lookup = |name: &str| process_env.get(name).cloned();
@@ -449,9 +449,9 @@ impl Loader<'_> {
         let text = self
             .fs
             .read_to_string(path)
-            .map_err(|source| LoadError::Read {
+            .map_err(|error| LoadError::Read {
                 path: path.to_path_buf(),
-                source,
+                error,
             })?;
         if !self.sources.iter().any(|source| source == path) {
             self.sources.push(path.to_path_buf());
@@ -580,9 +580,14 @@ impl Loader<'_> {
                 }
                 _ => file.map.locate("services"),
             };
+            // Fix: the key named only `extends`, not which service's extends is at fault.
+            let key = match chain.last() {
+                Some((_, referrer)) => format!("services.{referrer}.extends"),
+                None => "extends".to_string(),
+            };
             return Err(LoadError::Invalid {
                 location,
-                key: "extends".to_string(),
+                key,
                 message: format!(
                     "cannot extend service {name:?}: no such service in {}",
                     file.path.display()
@@ -776,12 +781,12 @@ impl Loader<'_> {
                 let text = match self.fs.read_to_string(&env_file.path) {
                     Ok(text) => text,
                     Err(_) if !env_file.required => continue,
-                    Err(source) => {
+                    Err(error) => {
                         return Err(LoadError::EnvFile {
                             location: locate(&format!("{base}.env_file")),
                             service: service_name.clone(),
                             path: env_file.path.clone(),
-                            source,
+                            error,
                         });
                     }
                 };
@@ -807,6 +812,17 @@ impl Loader<'_> {
                 environment.insert(key, value);
             }
             service.environment = environment;
+            // A build arg without a value takes it from the environment; one unset there is
+            // left out (the spec's rule; unlike `environment`, where it stays, unset).
+            if let Some(build) = &mut service.build {
+                build.args = std::mem::take(&mut build.args)
+                    .into_iter()
+                    .filter_map(|(key, value)| match value {
+                        Some(value) => Some((key, Some(value))),
+                        None => self.lookup(&key).map(|value| (key, Some(value))),
+                    })
+                    .collect();
+            }
 
             if service.networks.is_empty() && service.network_mode.is_none() {
                 service.networks.insert("default".to_string(), None);
@@ -899,4 +915,45 @@ fn plain_dollar_reference(text: &str, name: &str) -> bool {
         let after = text[index + needle.len()..].chars().next();
         !matches!(after, Some(c) if c.is_ascii_alphanumeric() || c == '_')
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn build_args_without_a_value_come_from_the_environment() {
+        let fs = MemoryFileSystem::default()
+            .with(
+                "/p/compose.yaml",
+                "services:\n  app:\n    build:\n      context: .\n      args:\n        - FIXED=1\n        - PROXY_URL\n        - UNSET_ARG\n",
+            )
+            .with("/p/.env", "FROM_DOTENV=yes\n");
+        let mut options = LoadOptions {
+            working_dir: PathBuf::from("/p"),
+            environment: [("PROXY_URL".to_string(), "http://proxy:3128".to_string())].into(),
+            ..LoadOptions::default()
+        };
+        let loaded = load_with(&options, &fs).unwrap();
+        let args = &loaded.project.services["app"].build.as_ref().unwrap().args;
+        assert_eq!(
+            args,
+            &BTreeMap::from([
+                ("FIXED".to_string(), Some("1".to_string())),
+                (
+                    "PROXY_URL".to_string(),
+                    Some("http://proxy:3128".to_string())
+                ),
+            ])
+        );
+        // `.env` counts as the environment too.
+        options.environment.clear();
+        let fs = fs.with(
+            "/p/compose.yaml",
+            "services:\n  app:\n    build:\n      context: .\n      args: [FROM_DOTENV]\n",
+        );
+        let loaded = load_with(&options, &fs).unwrap();
+        let args = &loaded.project.services["app"].build.as_ref().unwrap().args;
+        assert_eq!(args["FROM_DOTENV"].as_deref(), Some("yes"));
+    }
 }

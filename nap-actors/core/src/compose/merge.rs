@@ -118,15 +118,14 @@ pub fn merge_service(base: &mut Service, overlay: Service) {
     replace(&mut base.ipc, ipc);
     merge_map(&mut base.labels, labels);
     append_unique(&mut base.links, links);
-    replace(&mut base.logging, logging);
+    merge_logging(&mut base.logging, logging);
     replace(&mut base.network_mode, network_mode);
     for (name, network) in networks {
-        match base.networks.get_mut(&name) {
-            Some(existing) if network.is_none() => {
-                // `networks: [x]` in an overlay keeps the base's options for x.
-                let _ = existing;
-            }
-            _ => {
+        match (base.networks.get_mut(&name), network) {
+            // `networks: [x]` in an overlay keeps the base's options for x.
+            (Some(_), None) => {}
+            (Some(Some(existing)), Some(network)) => merge_service_network(existing, network),
+            (_, network) => {
                 base.networks.insert(name, network);
             }
         }
@@ -160,6 +159,46 @@ pub fn merge_service(base: &mut Service, overlay: Service) {
     append_unique(&mut base.volumes_from, volumes_from);
     replace(&mut base.working_dir, working_dir);
     merge_map(&mut base.extensions, extensions);
+}
+
+/// `logging` merges as a mapping (options by key) unless the overlay names another driver,
+/// which brings its own options: the spec's rule (and compose's).
+fn merge_logging(base: &mut Option<serde_json::Value>, overlay: Option<serde_json::Value>) {
+    let Some(overlay) = overlay else {
+        return;
+    };
+    let (Some(serde_json::Value::Object(base_map)), serde_json::Value::Object(overlay_map)) =
+        (base.as_mut(), &overlay)
+    else {
+        *base = Some(overlay);
+        return;
+    };
+    let base_driver = base_map.get("driver");
+    let overlay_driver = overlay_map.get("driver");
+    if base_driver.is_some() && overlay_driver.is_some() && base_driver != overlay_driver {
+        *base = Some(overlay);
+        return;
+    }
+    for (key, value) in overlay_map {
+        match (base_map.get_mut(key), value) {
+            (Some(serde_json::Value::Object(base_options)), serde_json::Value::Object(options)) => {
+                for (option, option_value) in options {
+                    base_options.insert(option.clone(), option_value.clone());
+                }
+            }
+            _ => {
+                base_map.insert(key.clone(), value.clone());
+            }
+        }
+    }
+}
+
+/// One network's options merge field by field; aliases append without duplicates.
+fn merge_service_network(base: &mut ServiceNetwork, overlay: ServiceNetwork) {
+    append_unique(&mut base.aliases, overlay.aliases);
+    replace(&mut base.ipv4_address, overlay.ipv4_address);
+    replace(&mut base.ipv6_address, overlay.ipv6_address);
+    replace(&mut base.priority, overlay.priority);
 }
 
 fn merge_deploy(base: &mut Deploy, overlay: Deploy) {
@@ -296,6 +335,74 @@ mod tests {
         assert_eq!(base.ports.len(), 2);
         assert_eq!(base.volumes, vec![mount("z", "/data"), mount("y", "/keep")]);
         assert_eq!(base.expose, ["1", "2"]);
+    }
+
+    #[test]
+    fn logging_options_merge_unless_the_driver_changes() {
+        let logging = |value: serde_json::Value| Service {
+            logging: Some(value),
+            ..Service::default()
+        };
+        let mut base = logging(serde_json::json!({
+            "driver": "json-file",
+            "options": {"max-size": "10m", "max-file": "5"},
+        }));
+        merge_service(
+            &mut base,
+            logging(serde_json::json!({"options": {"max-file": "3"}})),
+        );
+        assert_eq!(
+            base.logging,
+            Some(serde_json::json!({
+                "driver": "json-file",
+                "options": {"max-size": "10m", "max-file": "3"},
+            }))
+        );
+        merge_service(
+            &mut base,
+            logging(serde_json::json!({"driver": "json-file", "options": {"compress": "true"}})),
+        );
+        assert_eq!(
+            base.logging.as_ref().unwrap()["options"],
+            serde_json::json!({"max-size": "10m", "max-file": "3", "compress": "true"})
+        );
+        merge_service(
+            &mut base,
+            logging(serde_json::json!({"driver": "syslog", "options": {"tag": "x"}})),
+        );
+        assert_eq!(
+            base.logging,
+            Some(serde_json::json!({"driver": "syslog", "options": {"tag": "x"}}))
+        );
+    }
+
+    #[test]
+    fn network_options_merge_and_aliases_append() {
+        let networks = |aliases: &[&str], ipv4: Option<&str>| Service {
+            networks: [(
+                "back".to_string(),
+                Some(ServiceNetwork {
+                    aliases: aliases.iter().map(|a| a.to_string()).collect(),
+                    ipv4_address: ipv4.map(String::from),
+                    ..ServiceNetwork::default()
+                }),
+            )]
+            .into(),
+            ..Service::default()
+        };
+        let mut base = networks(&["api", "orders"], Some("10.0.0.2"));
+        merge_service(&mut base, networks(&["orders", "orders-v2"], None));
+        let back = base.networks["back"].clone().unwrap();
+        assert_eq!(back.aliases, ["api", "orders", "orders-v2"]);
+        assert_eq!(back.ipv4_address.as_deref(), Some("10.0.0.2"));
+        merge_service(
+            &mut base,
+            Service {
+                networks: [("back".to_string(), None)].into(),
+                ..Service::default()
+            },
+        );
+        assert_eq!(base.networks["back"].as_ref().unwrap().aliases.len(), 3);
     }
 
     #[test]

@@ -28,12 +28,12 @@ pub use source::Location;
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     /// A file could not be read.
-    #[error("{}: cannot read: {source}", path.display())]
+    #[error("{}: cannot read: {error}", path.display())]
     Read {
         /// The file.
         path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
+        /// The I/O error (in the message, so not a separate `source`).
+        error: std::io::Error,
     },
     /// Not valid YAML.
     #[error("{location}: invalid YAML: {message}")]
@@ -54,7 +54,7 @@ pub enum LoadError {
         message: String,
     },
     /// A service's `env_file` could not be read.
-    #[error("{location}: service {service:?}: env_file {}: {source}", path.display())]
+    #[error("{location}: service {service:?}: env_file {}: {error}", path.display())]
     EnvFile {
         /// Where the `env_file` key is.
         location: Location,
@@ -62,8 +62,8 @@ pub enum LoadError {
         service: String,
         /// The env file.
         path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
+        /// The I/O error (in the message, so not a separate `source`).
+        error: std::io::Error,
     },
     /// No compose file was found.
     #[error(

@@ -1183,7 +1183,7 @@ fn parse_short_volume(ctx: &FileContext, path: &str, spec: &str) -> Result<Volum
                 source.to_string()
             }
         }),
-        target: target.to_string(),
+        target: clean_target(target),
         read_only: false,
         bind: (kind == "bind").then(|| serde_json::json!({"create_host_path": true})),
         volume: None,
@@ -1216,6 +1216,14 @@ fn parse_short_volume(ctx: &FileContext, path: &str, spec: &str) -> Result<Volum
         }
     }
     Ok(mount)
+}
+
+/// A mount target as compose keeps it: lexically cleaned (`/etc/app/` is `/etc/app`), so
+/// that two spellings of one path are one mount when files are merged.
+fn clean_target(target: &str) -> String {
+    normalize_path(Path::new(target))
+        .to_string_lossy()
+        .into_owned()
 }
 
 fn parse_volumes(
@@ -1276,6 +1284,7 @@ fn parse_volumes(
                 if mount.target.is_empty() {
                     return Err(ctx.invalid(&item_path, "a volume needs a target"));
                 }
+                mount.target = clean_target(&mount.target);
                 if kind == "bind" {
                     let source = mount
                         .source
@@ -1452,6 +1461,10 @@ mod tests {
         );
         let (mount, _) = with_ctx(|ctx| parse_short_volume(ctx, "v", "/anon"));
         assert_eq!(mount.unwrap().source, None);
+        let (mount, _) = with_ctx(|ctx| parse_short_volume(ctx, "v", "./conf/:/etc/app/./x/:ro"));
+        let mount = mount.unwrap();
+        assert_eq!(mount.source.as_deref(), Some("/p/conf"));
+        assert_eq!(mount.target, "/etc/app/x");
         assert!(
             with_ctx(|ctx| parse_short_volume(ctx, "v", "a:relative"))
                 .0
@@ -1462,6 +1475,17 @@ mod tests {
                 .0
                 .is_err()
         );
+    }
+
+    #[test]
+    fn long_volume_targets_are_cleaned() {
+        let value: Value = serde_yaml::from_str(
+            "- {type: bind, source: ./conf/, target: /etc/grafana/provisioning/}\n- {type: tmpfs, target: //tmp/./cache/}\n",
+        )
+        .unwrap();
+        let (mounts, _) = with_ctx(|ctx| parse_volumes(ctx, "v", &value));
+        let targets: Vec<String> = mounts.unwrap().into_iter().map(|m| m.target).collect();
+        assert_eq!(targets, ["/etc/grafana/provisioning", "/tmp/cache"]);
     }
 
     #[test]

@@ -144,15 +144,23 @@ impl MarkedEventReceiver for PathCollector {
         let line = mark.line();
         match event {
             Event::Scalar(value, ..) => {
-                if let Some(Frame::Mapping {
-                    path,
-                    pending_key,
-                    expecting_key: true,
-                }) = self.stack.last_mut()
-                {
-                    let key_path = join(path, &value);
-                    self.lines.entry(key_path).or_insert(line);
-                    *pending_key = Some(value);
+                match self.stack.last_mut() {
+                    Some(Frame::Mapping {
+                        path,
+                        pending_key,
+                        expecting_key: true,
+                    }) => {
+                        let key_path = join(path, &value);
+                        self.lines.entry(key_path).or_insert(line);
+                        *pending_key = Some(value);
+                    }
+                    // An item of a list of names (`depends_on: [db]`, `networks: [back]`) is
+                    // also found by name, as the loader names it once the list is a map
+                    // (`services.web.depends_on.db`).
+                    Some(Frame::Sequence { path, .. }) => {
+                        self.lines.entry(join(path, &value)).or_insert(line);
+                    }
+                    _ => {}
                 }
                 self.begin_node(line);
             }
@@ -194,6 +202,20 @@ mod tests {
         // Unknown paths fall back to the nearest ancestor.
         assert_eq!(map.locate("services.db.command").line, Some(7));
         assert_eq!(map.locate("nothing").line, None);
+    }
+
+    #[test]
+    fn list_items_are_found_by_name() {
+        let text = "services:\n  web:\n    depends_on:\n      - db\n      - cache\n    networks: [front, back]\n";
+        let map = SourceMap::build(Path::new("c.yml"), text);
+        assert_eq!(map.locate("services.web.depends_on.cache").line, Some(5));
+        assert_eq!(
+            map.locate("services.web.depends_on.cache.condition").line,
+            Some(5)
+        );
+        assert_eq!(map.locate("services.web.networks.back").line, Some(6));
+        assert_eq!(map.locate("services.web.networks.other").line, Some(6));
+        assert_eq!(map.locate("services.web.depends_on[1]").line, Some(5));
     }
 
     #[test]

@@ -1,0 +1,1008 @@
+//! Integration tests of observe → reconcile → plan: `desired_state` (placement, subnets,
+//! addresses, name tables), `reconcile` against observed states (fresh deploy, idempotence,
+//! changed config, scaling, orphans, stopped and one-shot containers), `config_hash` and
+//! `teardown`.
+//!
+//! Projects are loaded from in-memory compose files; inventories are parsed from text as if
+//! read from `/inv/nap-hosts.yml`. The "state after a successful deploy" is built from a
+//! desired state by [`deployed`], so each test plans against what a previous plan produced.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+
+use expect_test::expect;
+use nap_core::compose::{LoadOptions, MemoryFileSystem, Project, Service, load_with};
+use nap_core::inventory::{Inventory, Ipv4Cidr};
+use nap_core::plan::{
+    DesiredContainer, DesiredState, ObservedContainer, ObservedNetwork, ObservedState, Operation,
+    Plan, ReconcileOptions, config_hash, desired_state, reconcile, teardown,
+};
+use nap_core::scheduler::DefaultPolicy;
+
+/// Four services: `web` → `api` (3 replicas) → `db` (healthy) and `migrate` (a one-shot
+/// that `api` waits to complete), all on the default network.
+const SHOP: &str = "\
+name: shop
+services:
+  web:
+    image: nginx:1.27
+    ports: ['8080:80']
+    depends_on: [api]
+  api:
+    image: shop/api:1
+    deploy:
+      replicas: 3
+    environment:
+      DB_HOST: db
+    depends_on:
+      db: {condition: service_healthy}
+      migrate: {condition: service_completed_successfully}
+  db:
+    image: postgres:16
+    volumes: [pgdata:/var/lib/postgresql/data]
+    healthcheck:
+      test: [CMD, pg_isready]
+  migrate:
+    image: shop/api:1
+    command: migrate
+    depends_on:
+      db: {condition: service_healthy}
+volumes:
+  pgdata: {}
+";
+
+/// Three hosts, routed networking over the default pool.
+const ROUTED: &str = "\
+hosts:
+  h1:
+    docker: tcp://10.0.0.1:2375
+    ssh: root@10.0.0.1
+  h2:
+    docker: tcp://10.0.0.2:2375
+    ssh: root@10.0.0.2
+  h3:
+    docker: tcp://10.0.0.3:2375
+    ssh: root@10.0.0.3
+network:
+  mode: routed
+  pool: 172.30.0.0/16
+";
+
+/// The same three hosts, listed in another order.
+const ROUTED_SHUFFLED: &str = "\
+network:
+  pool: 172.30.0.0/16
+  mode: routed
+hosts:
+  h3:
+    ssh: root@10.0.0.3
+    docker: tcp://10.0.0.3:2375
+  h1:
+    docker: tcp://10.0.0.1:2375
+    ssh: root@10.0.0.1
+  h2:
+    docker: tcp://10.0.0.2:2375
+    ssh: root@10.0.0.2
+";
+
+/// Three hosts, published networking (no SSH needed).
+const PUBLISHED: &str = "\
+hosts:
+  h1:
+    docker: tcp://10.0.0.1:2375
+  h2:
+    docker: tcp://10.0.0.2:2375
+  h3:
+    docker: tcp://10.0.0.3:2375
+network:
+  mode: published
+";
+
+// ---------------------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------------------
+
+fn project(compose: &str) -> Project {
+    let fs = MemoryFileSystem::default().with("/p/compose.yaml", compose);
+    let options = LoadOptions {
+        working_dir: PathBuf::from("/p"),
+        ..LoadOptions::default()
+    };
+    match load_with(&options, &fs) {
+        Ok(loaded) => loaded.project,
+        Err(error) => panic!("cannot load the test project: {error}"),
+    }
+}
+
+fn inventory(text: &str) -> Inventory {
+    match Inventory::parse(Path::new("/inv/nap-hosts.yml"), text) {
+        Ok((inventory, _)) => inventory,
+        Err(error) => panic!("cannot parse the test inventory: {error}"),
+    }
+}
+
+fn desired(project: &Project, inventory: &Inventory, observed: &ObservedState) -> DesiredState {
+    match desired_state(project, inventory, observed, &mut DefaultPolicy) {
+        Ok(desired) => desired,
+        Err(error) => panic!("desired_state failed: {error}"),
+    }
+}
+
+/// The observed state after a successful deploy of `desired`: every container running with
+/// its addresses, name table and config hash; every network present with the project label;
+/// every volume and image present.
+fn deployed(desired: &DesiredState) -> ObservedState {
+    ObservedState {
+        containers: desired
+            .containers
+            .iter()
+            .map(|container| ObservedContainer {
+                host: container.host.clone(),
+                id: format!("id-{}", container.name),
+                name: container.name.clone(),
+                service: container.service.clone(),
+                replica: container.replica,
+                config_hash: container.config_hash.clone(),
+                state: "running".to_string(),
+                exit_code: None,
+                addresses: container
+                    .networks
+                    .iter()
+                    .filter_map(|n| n.ipv4_address.map(|address| (n.network.clone(), address)))
+                    .collect(),
+                extra_hosts: container
+                    .extra_hosts
+                    .iter()
+                    .map(|entry| entry.extra_host())
+                    .collect(),
+            })
+            .collect(),
+        networks: desired
+            .networks
+            .iter()
+            .map(|network| ObservedNetwork {
+                host: network.host.clone(),
+                name: network.name.clone(),
+                subnet: network.subnet,
+                project: Some(desired.project.clone()),
+            })
+            .collect(),
+        volumes: desired.volumes.clone(),
+        images: desired
+            .containers
+            .iter()
+            .map(|container| (container.host.clone(), container.image.clone()))
+            .collect(),
+    }
+}
+
+/// Desired state and plan for a fresh deploy of `compose` on `hosts`.
+fn fresh(compose: &str, hosts: &str) -> (Project, Inventory, DesiredState, Plan) {
+    let project = project(compose);
+    let inventory = inventory(hosts);
+    let desired = desired(&project, &inventory, &ObservedState::default());
+    let plan = reconcile(
+        &desired,
+        &ObservedState::default(),
+        ReconcileOptions::default(),
+    );
+    (project, inventory, desired, plan)
+}
+
+/// One line per operation: `kind host subject (reason)`.
+fn summary(plan: &Plan) -> Vec<String> {
+    plan.operations
+        .iter()
+        .map(|planned| match &planned.operation {
+            Operation::CreateNetwork { host, name, .. } => format!("create-network {host} {name}"),
+            Operation::EnsureRoutes { host, .. } => format!("routes {host}"),
+            Operation::CreateVolume { host, name } => format!("create-volume {host} {name}"),
+            Operation::EnsureImage { host, image } => format!("image {host} {image}"),
+            Operation::RemoveContainer {
+                host,
+                container,
+                reason,
+                ..
+            } => format!("remove {host} {container} ({reason})"),
+            Operation::CreateContainer {
+                host,
+                container,
+                reason,
+                ..
+            } => format!("create {host} {container} ({reason})"),
+            Operation::StartContainer { host, container } => format!("start {host} {container}"),
+            Operation::WaitHealthy { host, container } => {
+                format!("wait-healthy {host} {container}")
+            }
+            Operation::WaitCompleted { host, container } => {
+                format!("wait-completed {host} {container}")
+            }
+            Operation::PatchHosts {
+                host, container, ..
+            } => format!("patch-hosts {host} {container}"),
+            Operation::RemoveNetwork { host, name } => format!("remove-network {host} {name}"),
+        })
+        .collect()
+}
+
+/// `summary` restricted to operations on containers (create, start, remove, patch).
+fn container_ops(plan: &Plan) -> Vec<String> {
+    summary(plan)
+        .into_iter()
+        .filter(|line| {
+            ["create ", "start ", "remove ", "patch-hosts "]
+                .iter()
+                .any(|prefix| line.starts_with(prefix))
+        })
+        .collect()
+}
+
+/// (service, replica, host) of every placement.
+fn placements(plan: &Plan) -> Vec<(String, u32, String)> {
+    plan.placements
+        .iter()
+        .map(|p| (p.service.clone(), p.replica, p.host.clone()))
+        .collect()
+}
+
+fn container<'a>(desired: &'a DesiredState, name: &str) -> &'a DesiredContainer {
+    desired
+        .containers
+        .iter()
+        .find(|c| c.name == name)
+        .unwrap_or_else(|| panic!("no desired container {name}"))
+}
+
+/// The addresses `name` resolves to in `viewer`'s name table, in table order.
+fn resolves(viewer: &DesiredContainer, name: &str) -> Vec<Ipv4Addr> {
+    viewer
+        .extra_hosts
+        .iter()
+        .filter(|entry| entry.name == name)
+        .map(|entry| entry.address)
+        .collect()
+}
+
+fn address_on_default(container: &DesiredContainer) -> Ipv4Addr {
+    container
+        .networks
+        .iter()
+        .find(|n| n.key == "default")
+        .and_then(|n| n.ipv4_address)
+        .unwrap_or_else(|| panic!("{} has no address on default", container.name))
+}
+
+// ---------------------------------------------------------------------------------------
+// (a) Fresh deploy
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn fresh_deploy_on_three_hosts() {
+    let (_, _, _, plan) = fresh(SHOP, ROUTED);
+    expect![[r#"
+        project shop: 6 containers on 3 hosts
+        placements:
+          api[1]                         h1         shop-api-1
+          api[2]                         h2         shop-api-2
+          api[3]                         h3         shop-api-3
+          db[1]                          h1         shop-db-1
+          migrate[1]                     h2         shop-migrate-1
+          web[1]                         h3         shop-web-1
+        operations:
+          #1   h1       create network shop_default (172.30.0.0/24)
+          #2   h2       create network shop_default (172.30.1.0/24)
+          #3   h3       create network shop_default (172.30.2.0/24)
+          #4   h1       ensure routes [172.30.1.0/24 via 10.0.0.2, 172.30.2.0/24 via 10.0.0.3]
+          #5   h2       ensure routes [172.30.0.0/24 via 10.0.0.1, 172.30.2.0/24 via 10.0.0.3]
+          #6   h3       ensure routes [172.30.0.0/24 via 10.0.0.1, 172.30.1.0/24 via 10.0.0.2]
+          #7   h1       create volume shop_pgdata
+          #8   h1       ensure image shop/api:1
+          #9   h2       ensure image shop/api:1
+          #10  h3       ensure image shop/api:1
+          #11  h1       ensure image postgres:16
+          #12  h3       ensure image nginx:1.27
+          #13  h1       create container shop-api-1 (new)  after #1 #7 #8
+          #14  h2       create container shop-api-2 (new)  after #2 #9
+          #15  h3       create container shop-api-3 (new)  after #3 #10
+          #16  h1       create container shop-db-1 (new)  after #1 #7 #11
+          #17  h2       create container shop-migrate-1 (new)  after #2 #9
+          #18  h3       create container shop-web-1 (new)  after #3 #12
+          #19  h1       start shop-db-1  after #4 #16
+          #20  h1       wait for shop-db-1 healthy  after #19
+          #21  h2       start shop-migrate-1  after #5 #17 #20
+          #22  h2       wait for shop-migrate-1 to complete  after #21
+          #23  h1       start shop-api-1  after #4 #13 #20 #22
+          #24  h2       start shop-api-2  after #5 #14 #20 #22
+          #25  h3       start shop-api-3  after #6 #15 #20 #22
+          #26  h3       start shop-web-1  after #6 #18 #23 #24 #25
+    "#]]
+    .assert_eq(&plan.to_text());
+}
+
+// ---------------------------------------------------------------------------------------
+// (b) Idempotence
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn replanning_a_deployed_project_changes_nothing() {
+    let (project, inventory, first, first_plan) = fresh(SHOP, ROUTED);
+    let observed = deployed(&first);
+    let second = desired(&project, &inventory, &observed);
+    assert_eq!(second, first, "the desired state moved");
+    let plan = reconcile(&second, &observed, ReconcileOptions::default());
+    assert!(plan.is_empty(), "{}", plan.to_text());
+    assert!(plan.operations.is_empty(), "{}", plan.to_text());
+    assert!(plan.notes.is_empty(), "{:?}", plan.notes);
+    assert_eq!(placements(&plan), placements(&first_plan));
+    assert!(plan.to_text().contains("operations: none (up to date)"));
+}
+
+// ---------------------------------------------------------------------------------------
+// (c) A changed service
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn a_changed_environment_recreates_only_that_service() {
+    let (_, inventory, first, _) = fresh(SHOP, ROUTED);
+    let observed = deployed(&first);
+    let changed = project(&SHOP.replace("DB_HOST: db", "DB_HOST: db.internal"));
+    let second = desired(&changed, &inventory, &observed);
+    let plan = reconcile(&second, &observed, ReconcileOptions::default());
+
+    assert_eq!(
+        container_ops(&plan),
+        [
+            "remove h1 shop-api-1 (config changed)",
+            "create h1 shop-api-1 (config changed)",
+            "remove h2 shop-api-2 (config changed)",
+            "create h2 shop-api-2 (config changed)",
+            "remove h3 shop-api-3 (config changed)",
+            "create h3 shop-api-3 (config changed)",
+            "start h1 shop-api-1",
+            "start h2 shop-api-2",
+            "start h3 shop-api-3",
+        ],
+        "{}",
+        plan.to_text()
+    );
+    // Besides the containers, only the (idempotent) routes of the hosts where containers
+    // are created: no network, volume, image, wait or other service is touched.
+    let others: Vec<String> = summary(&plan)
+        .into_iter()
+        .filter(|line| !container_ops(&plan).contains(line))
+        .collect();
+    assert_eq!(others, ["routes h1", "routes h2", "routes h3"]);
+    // Each recreated container waits for the removal of the old one.
+    for planned in &plan.operations {
+        if let Operation::CreateContainer { container, .. } = &planned.operation {
+            let removal = plan
+                .operations
+                .iter()
+                .find(|o| {
+                    matches!(&o.operation, Operation::RemoveContainer { container: c, .. } if c == container)
+                })
+                .map(|o| o.id);
+            assert!(
+                removal.is_some_and(|id| planned.after.contains(&id)),
+                "{}",
+                plan.to_text()
+            );
+        }
+    }
+
+    // The same placements, addresses and name tables as before.
+    assert_eq!(placements(&plan), {
+        let plan = reconcile(
+            &first,
+            &ObservedState::default(),
+            ReconcileOptions::default(),
+        );
+        placements(&plan)
+    });
+    for (before, after) in first.containers.iter().zip(&second.containers) {
+        assert_eq!(before.name, after.name);
+        assert_eq!(before.networks, after.networks, "{}", before.name);
+        assert_eq!(before.extra_hosts, after.extra_hosts, "{}", before.name);
+        assert_eq!(
+            before.config_hash == after.config_hash,
+            before.service != "api",
+            "{}",
+            before.name
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// (d) Scaling
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn scaling_down_removes_the_highest_replicas_and_scaling_up_adds_only_new_ones() {
+    let (_, inventory, three, _) = fresh(SHOP, ROUTED);
+    let observed = deployed(&three);
+
+    // 3 → 1.
+    let one = project(&SHOP.replace("replicas: 3", "replicas: 1"));
+    let scaled_down = desired(&one, &inventory, &observed);
+    let plan = reconcile(&scaled_down, &observed, ReconcileOptions::default());
+    let removed: Vec<String> = summary(&plan)
+        .into_iter()
+        .filter(|line| line.starts_with("remove") || line.starts_with("create"))
+        .collect();
+    assert_eq!(
+        removed,
+        [
+            "remove h2 shop-api-2 (scaled down)",
+            "remove h3 shop-api-3 (scaled down)"
+        ],
+        "{}",
+        plan.to_text()
+    );
+    assert!(
+        !summary(&plan).iter().any(|line| line.starts_with("start")),
+        "{}",
+        plan.to_text()
+    );
+    // Nothing else moves; the other containers keep their addresses.
+    let kept: Vec<(String, u32, String)> = placements(&plan);
+    assert_eq!(
+        kept,
+        [
+            ("api".to_string(), 1, "h1".to_string()),
+            ("db".to_string(), 1, "h1".to_string()),
+            ("migrate".to_string(), 1, "h2".to_string()),
+            ("web".to_string(), 1, "h3".to_string()),
+        ]
+    );
+    for after in &scaled_down.containers {
+        assert_eq!(
+            address_on_default(after),
+            address_on_default(container(&three, &after.name))
+        );
+        // The running containers' name tables lose the removed replicas; they are patched,
+        // not recreated.
+        assert!(resolves(after, "shop-api-2").is_empty());
+        assert_eq!(resolves(after, "api").len(), 1);
+    }
+    let patched: BTreeSet<String> = summary(&plan)
+        .into_iter()
+        .filter(|line| line.starts_with("patch-hosts"))
+        .collect();
+    assert_eq!(patched.len(), 4, "{}", plan.to_text());
+
+    // 1 → 2 from the scaled-down state.
+    let observed = deployed(&scaled_down);
+    let two = project(&SHOP.replace("replicas: 3", "replicas: 2"));
+    let scaled_up = desired(&two, &inventory, &observed);
+    let plan = reconcile(&scaled_up, &observed, ReconcileOptions::default());
+    let changed: Vec<String> = summary(&plan)
+        .into_iter()
+        .filter(|line| {
+            line.starts_with("remove") || line.starts_with("create") || line.starts_with("start")
+        })
+        .collect();
+    let new = container(&scaled_up, "shop-api-2");
+    assert_eq!(
+        changed,
+        [
+            format!("create {} shop-api-2 (new)", new.host),
+            format!("start {} shop-api-2", new.host),
+        ],
+        "{}",
+        plan.to_text()
+    );
+    // The earlier containers stay where they were.
+    for before in &scaled_down.containers {
+        let after = container(&scaled_up, &before.name);
+        assert_eq!(
+            (&after.host, &after.networks),
+            (&before.host, &before.networks)
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// (e) Orphans
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn a_removed_service_is_left_with_a_note_unless_orphans_are_removed() {
+    // `debug` has a network of its own, so no other container's name table names it.
+    let with_debug = SHOP.replace(
+        "\nvolumes:\n",
+        "\n  debug:\n    image: busybox\n    networks: [tools]\nnetworks:\n  tools: {}\nvolumes:\n",
+    );
+    let (_, inventory, first, _) = fresh(&with_debug, ROUTED);
+    let debug = container(&first, "shop-debug-1").clone();
+    let observed = deployed(&first);
+
+    let without = project(SHOP);
+    let second = desired(&without, &inventory, &observed);
+    let plan = reconcile(&second, &observed, ReconcileOptions::default());
+    assert!(plan.operations.is_empty(), "{}", plan.to_text());
+    assert_eq!(
+        plan.notes,
+        [format!(
+            "container shop-debug-1 on {} belongs to service \"debug\", which is not in the project; run with --remove-orphans to remove it",
+            debug.host
+        )]
+    );
+    assert!(plan.to_text().contains("note: container shop-debug-1"));
+
+    let plan = reconcile(
+        &second,
+        &observed,
+        ReconcileOptions {
+            remove_orphans: true,
+            ..ReconcileOptions::default()
+        },
+    );
+    assert_eq!(
+        summary(&plan),
+        [format!("remove {} shop-debug-1 (orphan)", debug.host)],
+        "{}",
+        plan.to_text()
+    );
+    assert!(plan.notes.is_empty());
+}
+
+// ---------------------------------------------------------------------------------------
+// (f) Stopped and one-shot containers
+// ---------------------------------------------------------------------------------------
+
+fn set_state(observed: &mut ObservedState, name: &str, state: &str, exit_code: Option<i64>) {
+    let container = observed
+        .containers
+        .iter_mut()
+        .find(|c| c.name == name)
+        .unwrap_or_else(|| panic!("no observed container {name}"));
+    container.state = state.to_string();
+    container.exit_code = exit_code;
+}
+
+#[test]
+fn a_stopped_unchanged_container_is_started_and_a_completed_one_shot_is_left() {
+    let (project, inventory, first, _) = fresh(SHOP, ROUTED);
+    let web_host = container(&first, "shop-web-1").host.clone();
+
+    let mut observed = deployed(&first);
+    set_state(&mut observed, "shop-web-1", "exited", Some(1));
+    let second = desired(&project, &inventory, &observed);
+    let plan = reconcile(&second, &observed, ReconcileOptions::default());
+    assert_eq!(
+        summary(&plan),
+        [format!("start {web_host} shop-web-1")],
+        "{}",
+        plan.to_text()
+    );
+
+    // migrate is a one-shot (api waits for it to complete): exited 0 is its goal state.
+    let mut observed = deployed(&first);
+    set_state(&mut observed, "shop-migrate-1", "exited", Some(0));
+    let second = desired(&project, &inventory, &observed);
+    assert!(second.one_shot_services.contains("migrate"));
+    let plan = reconcile(&second, &observed, ReconcileOptions::default());
+    assert!(plan.operations.is_empty(), "{}", plan.to_text());
+
+    // A long-running service that exited 0 is started again.
+    let mut observed = deployed(&first);
+    set_state(&mut observed, "shop-db-1", "exited", Some(0));
+    let plan = reconcile(&second, &observed, ReconcileOptions::default());
+    let db_host = container(&first, "shop-db-1").host.clone();
+    assert_eq!(
+        container_ops(&plan),
+        [format!("start {db_host} shop-db-1")],
+        "{}",
+        plan.to_text()
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// (g) Routed mode addressing
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn routed_mode_name_tables_name_every_service_same_host_replica_first() {
+    let (project, _, desired, _) = fresh(SHOP, ROUTED);
+    for viewer in &desired.containers {
+        for service in project.services.keys() {
+            let expected: BTreeSet<Ipv4Addr> = desired
+                .containers
+                .iter()
+                .filter(|c| &c.service == service)
+                .map(address_on_default)
+                .collect();
+            let found = resolves(viewer, service);
+            assert_eq!(
+                found.iter().copied().collect::<BTreeSet<_>>(),
+                expected,
+                "{service} in the table of {}",
+                viewer.name
+            );
+            assert_eq!(found.len(), expected.len(), "duplicates in {}", viewer.name);
+            // Same-host replica first.
+            if let Some(local) = desired
+                .containers
+                .iter()
+                .find(|c| &c.service == service && c.host == viewer.host)
+            {
+                assert_eq!(
+                    found[0],
+                    address_on_default(local),
+                    "{service} from {}",
+                    viewer.name
+                );
+            }
+        }
+        // Container names resolve to the one container.
+        for peer in &desired.containers {
+            assert_eq!(resolves(viewer, &peer.name), [address_on_default(peer)]);
+        }
+    }
+    // api has a replica on every host: every viewer's first `api` is its host's replica.
+    let web = container(&desired, "shop-web-1");
+    let local_api = desired
+        .containers
+        .iter()
+        .find(|c| c.service == "api" && c.host == web.host)
+        .map(address_on_default);
+    assert_eq!(resolves(web, "api").first().copied(), local_api);
+}
+
+#[test]
+fn routed_mode_subnets_are_distinct_inside_the_pool_and_avoid_foreign_networks() {
+    let project = project(SHOP);
+    let inventory = inventory(ROUTED);
+    let pool = Ipv4Cidr::parse("172.30.0.0/16").unwrap();
+    let foreign = Ipv4Cidr::parse("172.30.0.0/24").unwrap();
+    let observed = ObservedState {
+        networks: vec![ObservedNetwork {
+            host: "h1".into(),
+            name: "other_default".into(),
+            subnet: Some(foreign),
+            project: Some("other".into()),
+        }],
+        ..ObservedState::default()
+    };
+    let desired = desired(&project, &inventory, &observed);
+    assert_eq!(desired.pool, Some(pool));
+    let subnets: Vec<Ipv4Cidr> = desired.networks.iter().filter_map(|n| n.subnet).collect();
+    assert_eq!(subnets.len(), 3, "{:?}", desired.networks);
+    let hosts: BTreeSet<&str> = desired.networks.iter().map(|n| n.host.as_str()).collect();
+    assert_eq!(hosts, BTreeSet::from(["h1", "h2", "h3"]));
+    for (index, subnet) in subnets.iter().enumerate() {
+        assert_eq!(subnet.prefix, 24);
+        assert!(pool.contains(subnet.network), "{subnet} outside {pool}");
+        assert!(
+            !subnet.overlaps(&foreign),
+            "{subnet} collides with {foreign}"
+        );
+        for other in &subnets[index + 1..] {
+            assert!(!subnet.overlaps(other), "{subnet} and {other}");
+        }
+    }
+    // Every address is in its host's subnet, unique, and never the gateway.
+    let mut seen = BTreeSet::new();
+    for container in &desired.containers {
+        let address = address_on_default(container);
+        let subnet = desired
+            .networks
+            .iter()
+            .find(|n| n.host == container.host && n.key == "default")
+            .and_then(|n| n.subnet)
+            .unwrap();
+        assert!(subnet.contains(address), "{address} outside {subnet}");
+        assert_ne!(Some(address), subnet.address(1), "gateway taken");
+        assert!(seen.insert(address), "{address} given twice");
+    }
+    // Routes: each host reaches the two other hosts' subnets via their addresses.
+    for (host, routes) in &desired.routes {
+        let own = desired
+            .networks
+            .iter()
+            .find(|n| &n.host == host)
+            .and_then(|n| n.subnet)
+            .unwrap();
+        assert_eq!(routes.len(), 2, "{host}");
+        assert!(routes.iter().all(|route| route.subnet != own));
+    }
+}
+
+#[test]
+fn routed_mode_never_gives_a_fixed_address_to_another_container() {
+    let compose = "\
+name: fixed
+services:
+  a:
+    image: a
+    networks:
+      default:
+        ipv4_address: 172.30.0.2
+  b:
+    image: b
+";
+    let one_host = "hosts:\n  h1:\n    docker: tcp://10.0.0.1:2375\n";
+    let (_, _, desired, _) = fresh(compose, one_host);
+    let a = address_on_default(container(&desired, "fixed-a-1"));
+    let b = address_on_default(container(&desired, "fixed-b-1"));
+    assert_eq!(a, Ipv4Addr::new(172, 30, 0, 2));
+    assert_ne!(b, a);
+    assert_eq!(resolves(container(&desired, "fixed-b-1"), "a"), [a]);
+}
+
+// ---------------------------------------------------------------------------------------
+// (h) Published mode, (i) local mode
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn published_mode_names_resolve_to_host_addresses() {
+    let (project, inventory, desired, plan) = fresh(SHOP, PUBLISHED);
+    let host_address = |host: &str| -> Ipv4Addr {
+        inventory
+            .host(host)
+            .and_then(|h| h.address.as_deref())
+            .and_then(|a| a.parse().ok())
+            .unwrap()
+    };
+    assert!(desired.pool.is_none());
+    assert!(desired.routes.is_empty());
+    assert!(desired.networks.iter().all(|n| n.subnet.is_none()));
+    assert!(
+        !summary(&plan).iter().any(|line| line.starts_with("routes")),
+        "{}",
+        plan.to_text()
+    );
+    for viewer in &desired.containers {
+        assert!(viewer.networks.iter().all(|n| n.ipv4_address.is_none()));
+        for service in project.services.keys() {
+            let expected: BTreeSet<Ipv4Addr> = desired
+                .containers
+                .iter()
+                .filter(|c| &c.service == service)
+                .map(|c| host_address(&c.host))
+                .collect();
+            let found = resolves(viewer, service);
+            assert_eq!(found.iter().copied().collect::<BTreeSet<_>>(), expected);
+            if expected.contains(&host_address(&viewer.host)) {
+                assert_eq!(found[0], host_address(&viewer.host), "{}", viewer.name);
+            }
+        }
+    }
+    let web = container(&desired, "shop-web-1");
+    assert_eq!(
+        resolves(web, "shop-db-1"),
+        [host_address(&container(&desired, "shop-db-1").host)]
+    );
+}
+
+#[test]
+fn local_mode_uses_docker_dns() {
+    let project = project(SHOP);
+    let inventory = Inventory::local(None).unwrap();
+    let desired = desired(&project, &inventory, &ObservedState::default());
+    assert!(desired.pool.is_none());
+    assert!(desired.routes.is_empty());
+    assert_eq!(desired.containers.len(), 6);
+    for container in &desired.containers {
+        assert_eq!(container.host, "local");
+        assert!(container.extra_hosts.is_empty(), "{}", container.name);
+        assert!(container.networks.iter().all(|n| n.ipv4_address.is_none()));
+        assert_eq!(container.networks[0].aliases[0], container.service);
+    }
+    assert!(desired.networks.iter().all(|n| n.subnet.is_none()));
+    let plan = reconcile(
+        &desired,
+        &ObservedState::default(),
+        ReconcileOptions::default(),
+    );
+    assert!(!summary(&plan).iter().any(|line| line.starts_with("routes")));
+    assert!(summary(&plan).contains(&"create-network local shop_default".to_string()));
+}
+
+// ---------------------------------------------------------------------------------------
+// (j) config_hash
+// ---------------------------------------------------------------------------------------
+
+fn service(compose: &str, name: &str) -> Service {
+    project(compose).services[name].clone()
+}
+
+#[test]
+fn config_hash_is_stable_and_ignores_scaling_and_placement() {
+    let one = "\
+services:
+  api:
+    image: shop/api:1
+    environment: {A: '1', B: '2'}
+    ports: ['8080:80']
+    labels: {x: y}
+    command: serve --port 80
+";
+    let reordered = "\
+services:
+  api:
+    command: [serve, --port, '80']
+    labels:
+      x: y
+    ports:
+      - 8080:80
+    environment:
+      - B=2
+      - A=1
+    image: shop/api:1
+";
+    let base = config_hash(&service(one, "api"));
+    assert_eq!(base.len(), 64);
+    assert!(base.chars().all(|c| c.is_ascii_hexdigit()));
+    assert_eq!(config_hash(&service(reordered, "api")), base);
+
+    // The environment is part of the container.
+    let changed = one.replace("B: '2'", "B: '3'");
+    assert_ne!(config_hash(&service(&changed, "api")), base);
+    let changed = one.replace("image: shop/api:1", "image: shop/api:2");
+    assert_ne!(config_hash(&service(&changed, "api")), base);
+
+    // Replica counts and placement are not.
+    for scaled in [
+        format!("{one}    scale: 3\n"),
+        format!("{one}    deploy:\n      replicas: 5\n"),
+        format!(
+            "{one}    deploy:\n      placement:\n        constraints: ['node.labels.zone==a']\n        max_replicas_per_node: 1\n"
+        ),
+        format!("{one}    deploy:\n      replicas: 2\n      update_config: {{parallelism: 1}}\n"),
+    ] {
+        assert_eq!(config_hash(&service(&scaled, "api")), base, "{scaled}");
+    }
+    // Nor are profiles (a service with one is disabled at load unless enabled, so set it).
+    let mut profiled = service(one, "api");
+    profiled.profiles = vec!["extra".to_string()];
+    assert_eq!(config_hash(&profiled), base);
+    // ... and depends_on does not change the container either.
+    let with_dependency = format!("{one}    depends_on: [db]\n  db:\n    image: postgres\n");
+    assert_eq!(config_hash(&service(&with_dependency, "api")), base);
+
+    // Resource limits do.
+    let limited = format!("{one}    deploy:\n      resources:\n        limits: {{memory: 256M}}\n");
+    assert_ne!(config_hash(&service(&limited, "api")), base);
+}
+
+#[test]
+fn scaling_a_service_that_had_no_deploy_section_recreates_nothing() {
+    let compose = SHOP.replace("    deploy:\n      replicas: 3\n", "");
+    let (_, inventory, first, _) = fresh(&compose, ROUTED);
+    let observed = deployed(&first);
+    let scaled = project(&compose.replace("  api:\n", "  api:\n    deploy: {replicas: 2}\n"));
+    let second = desired(&scaled, &inventory, &observed);
+    let plan = reconcile(&second, &observed, ReconcileOptions::default());
+    let recreated: Vec<String> = container_ops(&plan)
+        .into_iter()
+        .filter(|line| line.starts_with("remove") || line.starts_with("create"))
+        .collect();
+    let new = container(&second, "shop-api-2");
+    assert_eq!(
+        recreated,
+        [format!("create {} shop-api-2 (new)", new.host)],
+        "{}",
+        plan.to_text()
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// (k) teardown
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn teardown_removes_containers_then_the_project_networks() {
+    let (_, _, desired, _) = fresh(SHOP, ROUTED);
+    let mut observed = deployed(&desired);
+    observed.networks.push(ObservedNetwork {
+        host: "h1".into(),
+        name: "other_default".into(),
+        subnet: Some(Ipv4Cidr::parse("172.31.0.0/24").unwrap()),
+        project: Some("other".into()),
+    });
+    observed.networks.push(ObservedNetwork {
+        host: "h2".into(),
+        name: "bridge".into(),
+        subnet: Some(Ipv4Cidr::parse("172.17.0.0/16").unwrap()),
+        project: None,
+    });
+    let plan = teardown("shop", &observed);
+    let lines = summary(&plan);
+    let removed: BTreeSet<&str> = lines
+        .iter()
+        .filter_map(|line| line.strip_prefix("remove "))
+        .collect();
+    let expected: BTreeSet<String> = desired
+        .containers
+        .iter()
+        .map(|c| format!("{} {} (down)", c.host, c.name))
+        .collect();
+    assert_eq!(
+        removed,
+        expected.iter().map(String::as_str).collect::<BTreeSet<_>>()
+    );
+    let networks: Vec<&String> = lines
+        .iter()
+        .filter(|line| line.starts_with("remove-network"))
+        .collect();
+    assert_eq!(
+        networks,
+        [
+            "remove-network h1 shop_default",
+            "remove-network h2 shop_default",
+            "remove-network h3 shop_default"
+        ]
+    );
+    assert_eq!(lines.len(), desired.containers.len() + 3);
+    // Each network goes after every container of its host.
+    for planned in &plan.operations {
+        if let Operation::RemoveNetwork { host, .. } = &planned.operation {
+            let on_host: Vec<usize> = plan
+                .operations
+                .iter()
+                .filter(|o| {
+                    matches!(&o.operation, Operation::RemoveContainer { host: h, .. } if h == host)
+                })
+                .map(|o| o.id)
+                .collect();
+            assert!(!on_host.is_empty());
+            assert_eq!(planned.after, on_host, "{}", plan.to_text());
+        }
+    }
+    // Nothing observed: nothing to do.
+    assert!(
+        teardown("shop", &ObservedState::default())
+            .operations
+            .is_empty()
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// (l) Determinism
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn planning_is_deterministic_whatever_the_inventory_order() {
+    let project = project(SHOP);
+    let inventory = inventory(ROUTED);
+    let once = desired(&project, &inventory, &ObservedState::default());
+    let twice = desired(&project, &inventory, &ObservedState::default());
+    assert_eq!(once, twice);
+    let shuffled = desired(
+        &project,
+        &self::inventory(ROUTED_SHUFFLED),
+        &ObservedState::default(),
+    );
+    assert_eq!(shuffled, once);
+    let plan = |desired: &DesiredState| {
+        reconcile(
+            desired,
+            &ObservedState::default(),
+            ReconcileOptions::default(),
+        )
+    };
+    assert_eq!(placements(&plan(&shuffled)), placements(&plan(&once)));
+    assert_eq!(plan(&shuffled).to_text(), plan(&once).to_text());
+    // Spread: api's three replicas on three hosts.
+    let api_hosts: BTreeSet<&str> = once
+        .containers
+        .iter()
+        .filter(|c| c.service == "api")
+        .map(|c| c.host.as_str())
+        .collect();
+    assert_eq!(api_hosts.len(), 3);
+    // Labels carry what `nap ps` reads.
+    let api = container(&once, "shop-api-2");
+    assert_eq!(
+        api.labels,
+        BTreeMap::from([
+            ("nap.config-hash".to_string(), api.config_hash.clone()),
+            ("nap.host".to_string(), api.host.clone()),
+            ("nap.project".to_string(), "shop".to_string()),
+            ("nap.replica".to_string(), "2".to_string()),
+            ("nap.service".to_string(), "api".to_string()),
+        ])
+    );
+}
