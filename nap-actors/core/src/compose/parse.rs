@@ -1304,6 +1304,28 @@ fn parse_volumes(
     Ok(mounts)
 }
 
+/// `external: true`, or the legacy `external: {name: N}` (which also names the object).
+fn parse_external(
+    ctx: &FileContext,
+    path: &str,
+    value: &Value,
+    name: &mut String,
+    named: &mut bool,
+) -> Result<bool, LoadError> {
+    match value {
+        Value::Mapping(_) => {
+            for (inner, value) in mapping_entries(ctx, path, value)? {
+                if inner == "name" {
+                    *name = string(ctx, path, value)?;
+                    *named = true;
+                }
+            }
+            Ok(true)
+        }
+        other => boolean(ctx, path, other),
+    }
+}
+
 /// Reads one top-level network.
 pub(crate) fn parse_network(
     ctx: &mut FileContext,
@@ -1322,18 +1344,10 @@ pub(crate) fn parse_network(
             }
             "driver" => network.driver = optional_string(ctx, &field_path, value)?,
             "driver_opts" => network.driver_opts = label_map(ctx, &field_path, value)?,
-            "external" => match value {
-                Value::Mapping(_) => {
-                    network.external = true;
-                    for (inner, value) in mapping_entries(ctx, &field_path, value)? {
-                        if inner == "name" {
-                            network.name = string(ctx, &field_path, value)?;
-                            named = true;
-                        }
-                    }
-                }
-                other => network.external = boolean(ctx, &field_path, other)?,
-            },
+            "external" => {
+                network.external =
+                    parse_external(ctx, &field_path, value, &mut network.name, &mut named)?
+            }
             "internal" => network.internal = boolean(ctx, &field_path, value)?,
             "ipam" => network.ipam = Some(json(value)),
             "labels" => network.labels = label_map(ctx, &field_path, value)?,
@@ -1366,18 +1380,10 @@ pub(crate) fn parse_volume(
             }
             "driver" => volume.driver = optional_string(ctx, &field_path, value)?,
             "driver_opts" => volume.driver_opts = label_map(ctx, &field_path, value)?,
-            "external" => match value {
-                Value::Mapping(_) => {
-                    volume.external = true;
-                    for (inner, value) in mapping_entries(ctx, &field_path, value)? {
-                        if inner == "name" {
-                            volume.name = string(ctx, &field_path, value)?;
-                            named = true;
-                        }
-                    }
-                }
-                other => volume.external = boolean(ctx, &field_path, other)?,
-            },
+            "external" => {
+                volume.external =
+                    parse_external(ctx, &field_path, value, &mut volume.name, &mut named)?
+            }
             "labels" => volume.labels = label_map(ctx, &field_path, value)?,
             extension if extension.starts_with("x-") => {}
             other => ctx.warn(
