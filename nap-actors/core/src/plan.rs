@@ -1330,6 +1330,14 @@ pub fn reconcile(
             }
         }
         let mut readiness = Vec::new();
+        // The conditions dependents wait for on this service: computed once per service.
+        let wanted: BTreeSet<DependsOnCondition> = desired
+            .dependencies
+            .values()
+            .flatten()
+            .filter(|(dependency, _)| dependency == service)
+            .map(|(_, condition)| *condition)
+            .collect();
         for (container, fate) in fates.iter().filter(|(c, _)| c.service == service) {
             let start_after = |mut after: Vec<usize>| {
                 after.extend(waits.iter().copied());
@@ -1373,13 +1381,6 @@ pub fn reconcile(
             };
             if let Some(start) = start_id {
                 readiness.push((DependsOnCondition::ServiceStarted, start));
-                let wanted: BTreeSet<DependsOnCondition> = desired
-                    .dependencies
-                    .values()
-                    .flatten()
-                    .filter(|(dependency, _)| dependency == service)
-                    .map(|(_, condition)| *condition)
-                    .collect();
                 if wanted.contains(&DependsOnCondition::ServiceHealthy) {
                     let id = builder.push(
                         Operation::WaitHealthy {

@@ -16,7 +16,7 @@ use serde_yaml::Value;
 
 use super::LoadError;
 use super::dotenv;
-use super::interpolate::{interpolate, referenced_variables};
+use super::interpolate::interpolate;
 use super::merge::{merge_network, merge_service, merge_volume};
 use super::model::*;
 use super::parse::{
@@ -398,14 +398,12 @@ impl Loader<'_> {
                         key: path.to_string(),
                         message: error.to_string(),
                     })?;
-                let plain_references = referenced_variables(text);
+                // Only names the evaluation looked up and found unset; warn for the plain
+                // `$V`/`${V}` forms, not for `${V:-default}` and the like.
                 for name in unset.into_inner() {
                     let plain = text.contains(&format!("${{{name}}}"))
                         || plain_dollar_reference(text, &name);
-                    if plain
-                        && plain_references.contains(&name)
-                        && self.warned_variables.insert(name.clone())
-                    {
+                    if plain && self.warned_variables.insert(name.clone()) {
                         self.warnings.push(Warning {
                             location: map.locate(path),
                             message: format!(
