@@ -9,3 +9,5 @@
 
 pub mod deployment;
 pub mod observe;
+pub mod spec;
+pub mod ssh;

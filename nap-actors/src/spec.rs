@@ -1,0 +1,1 @@
+//! Docker create bodies from the compose model (placeholder; being written).

@@ -1,0 +1,1 @@
+//! SSH to hosts (placeholder; being written).
