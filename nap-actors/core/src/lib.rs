@@ -4,7 +4,8 @@
 //! - [`inventory`]: the host inventory (`nap-hosts.yml`);
 //! - [`graph`]: the service dependency graph;
 //! - [`scheduler`]: which replica runs on which host;
-//! - [`plan`]: `reconcile(desired, observed) → Plan`, the operations that make it so.
+//! - [`plan`]: `reconcile(desired, observed) → Plan`, the operations that make it so;
+//! - [`hosts_file`]: a container's hosts file with nap's name table block.
 //!
 //! Invariant: this crate does no network I/O and depends on no async runtime, Docker client,
 //! SSH client, file watcher or plugin loader. The only I/O is reading files, and the compose
@@ -12,6 +13,7 @@
 
 pub mod compose;
 pub mod graph;
+pub mod hosts_file;
 pub mod inventory;
 pub mod plan;
 pub mod scheduler;

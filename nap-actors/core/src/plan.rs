@@ -194,6 +194,9 @@ pub struct ObservedState {
     pub volumes: BTreeSet<(String, String)>,
     /// Images present, as (host, image reference).
     pub images: BTreeSet<(String, String)>,
+    /// Named volumes labelled with the project, as (host, volume name): what `down -v`
+    /// removes.
+    pub project_volumes: BTreeSet<(String, String)>,
 }
 
 /// A service's attachment of one container to one Docker network.
@@ -245,6 +248,9 @@ pub struct DesiredContainer {
     pub networks: Vec<NetworkAttachment>,
     /// The complete name table (`extra_hosts`), empty in local mode.
     pub extra_hosts: Vec<HostEntry>,
+    /// The service's own `extra_hosts` (`name:address`), which come first in the
+    /// container's `extra_hosts`, before the name table.
+    pub service_extra_hosts: Vec<String>,
     /// The `nap.*` labels it is created with.
     pub labels: BTreeMap<String, String>,
 }
@@ -458,6 +464,7 @@ pub fn desired_state(
                 image: service.image.clone().unwrap_or_default(),
                 networks: Vec::new(),
                 extra_hosts: Vec::new(),
+                service_extra_hosts: service.extra_hosts.clone(),
                 labels,
             }
         })
@@ -792,6 +799,24 @@ pub enum Operation {
         routes: Vec<Route>,
         /// The pool forwarded without NAT.
         pool: Ipv4Cidr,
+        /// The project's subnets on this host: traffic from the pool to them is accepted and
+        /// traffic from them to the pool is not masqueraded.
+        local_subnets: Vec<Ipv4Cidr>,
+    },
+    /// Remove the routes to the project's subnets on other hosts and the project's forwarding
+    /// rules, over SSH (`nap down`).
+    RemoveRoutes {
+        /// Host.
+        host: String,
+        /// The other hosts' subnets of the project.
+        subnets: Vec<Ipv4Cidr>,
+    },
+    /// Remove a named volume (`nap down -v`).
+    RemoveVolume {
+        /// Host.
+        host: String,
+        /// Docker volume name.
+        name: String,
     },
     /// Create a named volume on a host.
     CreateVolume {
@@ -876,7 +901,9 @@ impl Operation {
         match self {
             Operation::CreateNetwork { host, .. }
             | Operation::EnsureRoutes { host, .. }
+            | Operation::RemoveRoutes { host, .. }
             | Operation::CreateVolume { host, .. }
+            | Operation::RemoveVolume { host, .. }
             | Operation::EnsureImage { host, .. }
             | Operation::RemoveContainer { host, .. }
             | Operation::CreateContainer { host, .. }
@@ -909,7 +936,12 @@ impl Operation {
                     .collect();
                 format!("ensure routes [{}]", list.join(", "))
             }
+            Operation::RemoveRoutes { subnets, .. } => {
+                let list: Vec<String> = subnets.iter().map(ToString::to_string).collect();
+                format!("remove routes [{}]", list.join(", "))
+            }
             Operation::CreateVolume { name, .. } => format!("create volume {name}"),
+            Operation::RemoveVolume { name, .. } => format!("remove volume {name}"),
             Operation::EnsureImage { image, .. } => format!("ensure image {image}"),
             Operation::RemoveContainer {
                 container, reason, ..
@@ -1101,11 +1133,18 @@ pub fn reconcile(
                     })
             });
             if any_network_created || container_created_here {
+                let local_subnets: Vec<Ipv4Cidr> = desired
+                    .networks
+                    .iter()
+                    .filter(|network| &network.host == host)
+                    .filter_map(|network| network.subnet)
+                    .collect();
                 let id = builder.push(
                     Operation::EnsureRoutes {
                         host: host.clone(),
                         routes: routes.clone(),
                         pool,
+                        local_subnets,
                     },
                     Vec::new(),
                 );
@@ -1157,14 +1196,15 @@ pub fn reconcile(
                     && existing.exit_code == Some(0)
                     && desired.one_shot_services.contains(&container.service);
                 let wanted_hosts: Vec<String> = container
-                    .extra_hosts
+                    .service_extra_hosts
                     .iter()
-                    .map(HostEntry::extra_host)
+                    .cloned()
+                    .chain(container.extra_hosts.iter().map(HostEntry::extra_host))
                     .collect();
                 if existing.state == "running" || completed {
                     if existing.state == "running"
                         && existing.extra_hosts != wanted_hosts
-                        && !wanted_hosts.is_empty()
+                        && !container.extra_hosts.is_empty()
                     {
                         Fate::Patch(existing)
                     } else {
@@ -1423,11 +1463,20 @@ pub fn reconcile(
     }
 }
 
+/// What `nap down` removes besides containers and the project's networks.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TeardownOptions {
+    /// Also the project's named volumes (`-v`), and containers' anonymous volumes.
+    pub volumes: bool,
+    /// The project runs in routed mode: remove its routes and forwarding rules (over SSH).
+    pub routed: bool,
+}
+
 /// The operations that remove a project from the hosts (`nap down`): every container, then
-/// the project's networks (those labelled with the project). Volumes are kept, as by
-/// `docker compose down` without `--volumes` (doc fix: it named a `remove_volumes` option
-/// that does not exist).
-pub fn teardown(project: &str, observed: &ObservedState) -> Plan {
+/// the routes between the project's subnets (routed mode), then the project's networks (those
+/// labelled with the project) and, with [`TeardownOptions::volumes`], its named volumes.
+/// Without `volumes`, volumes are kept, as by `docker compose down`.
+pub fn teardown(project: &str, observed: &ObservedState, options: TeardownOptions) -> Plan {
     let mut builder = PlanBuilder {
         operations: Vec::new(),
     };
@@ -1447,16 +1496,57 @@ pub fn teardown(project: &str, observed: &ObservedState) -> Plan {
             .or_default()
             .push(id);
     }
-    for network in &observed.networks {
-        if network.project.as_deref() == Some(project) {
+    let project_networks: Vec<&ObservedNetwork> = observed
+        .networks
+        .iter()
+        .filter(|network| network.project.as_deref() == Some(project))
+        .collect();
+    // Routes go before any network, so an interrupted `down` never leaves a route to a subnet
+    // whose network is gone.
+    let mut route_removals: Vec<usize> = Vec::new();
+    if options.routed {
+        let hosts: BTreeSet<&str> = project_networks.iter().map(|n| n.host.as_str()).collect();
+        for host in hosts {
+            let mut subnets: Vec<Ipv4Cidr> = project_networks
+                .iter()
+                .filter(|network| network.host != host)
+                .filter_map(|network| network.subnet)
+                .collect();
+            subnets.sort();
+            subnets.dedup();
+            route_removals.push(builder.push(
+                Operation::RemoveRoutes {
+                    host: host.to_string(),
+                    subnets,
+                },
+                Vec::new(),
+            ));
+        }
+    }
+    for network in &project_networks {
+        let mut after = removals_by_host
+            .get(network.host.as_str())
+            .cloned()
+            .unwrap_or_default();
+        after.extend(route_removals.iter().copied());
+        builder.push(
+            Operation::RemoveNetwork {
+                host: network.host.clone(),
+                name: network.name.clone(),
+            },
+            after,
+        );
+    }
+    if options.volumes {
+        for (host, name) in &observed.project_volumes {
             let after = removals_by_host
-                .get(network.host.as_str())
+                .get(host.as_str())
                 .cloned()
                 .unwrap_or_default();
             builder.push(
-                Operation::RemoveNetwork {
-                    host: network.host.clone(),
-                    name: network.name.clone(),
+                Operation::RemoveVolume {
+                    host: host.clone(),
+                    name: name.clone(),
                 },
                 after,
             );

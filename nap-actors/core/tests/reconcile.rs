@@ -16,7 +16,7 @@ use nap_core::compose::{LoadOptions, MemoryFileSystem, Project, Service, load_wi
 use nap_core::inventory::{Inventory, Ipv4Cidr};
 use nap_core::plan::{
     DesiredContainer, DesiredState, ObservedContainer, ObservedNetwork, ObservedState, Operation,
-    Plan, ReconcileOptions, config_hash, desired_state, reconcile, teardown,
+    Plan, ReconcileOptions, TeardownOptions, config_hash, desired_state, reconcile, teardown,
 };
 use nap_core::scheduler::DefaultPolicy;
 
@@ -152,9 +152,10 @@ fn deployed(desired: &DesiredState) -> ObservedState {
                     .filter_map(|n| n.ipv4_address.map(|address| (n.network.clone(), address)))
                     .collect(),
                 extra_hosts: container
-                    .extra_hosts
+                    .service_extra_hosts
                     .iter()
-                    .map(|entry| entry.extra_host())
+                    .cloned()
+                    .chain(container.extra_hosts.iter().map(|entry| entry.extra_host()))
                     .collect(),
             })
             .collect(),
@@ -169,6 +170,7 @@ fn deployed(desired: &DesiredState) -> ObservedState {
             })
             .collect(),
         volumes: desired.volumes.clone(),
+        project_volumes: desired.volumes.clone(),
         images: desired
             .containers
             .iter()
@@ -197,6 +199,11 @@ fn summary(plan: &Plan) -> Vec<String> {
         .map(|planned| match &planned.operation {
             Operation::CreateNetwork { host, name, .. } => format!("create-network {host} {name}"),
             Operation::EnsureRoutes { host, .. } => format!("routes {host}"),
+            Operation::RemoveRoutes { host, subnets } => {
+                let list: Vec<String> = subnets.iter().map(ToString::to_string).collect();
+                format!("remove-routes {host} [{}]", list.join(" "))
+            }
+            Operation::RemoveVolume { host, name } => format!("remove-volume {host} {name}"),
             Operation::CreateVolume { host, name } => format!("create-volume {host} {name}"),
             Operation::EnsureImage { host, image } => format!("image {host} {image}"),
             Operation::RemoveContainer {
@@ -908,7 +915,7 @@ fn teardown_removes_containers_then_the_project_networks() {
         subnet: Some(Ipv4Cidr::parse("172.17.0.0/16").unwrap()),
         project: None,
     });
-    let plan = teardown("shop", &observed);
+    let plan = teardown("shop", &observed, TeardownOptions::default());
     let lines = summary(&plan);
     let removed: BTreeSet<&str> = lines
         .iter()
@@ -953,7 +960,7 @@ fn teardown_removes_containers_then_the_project_networks() {
     }
     // Nothing observed: nothing to do.
     assert!(
-        teardown("shop", &ObservedState::default())
+        teardown("shop", &ObservedState::default(), TeardownOptions::default())
             .operations
             .is_empty()
     );
@@ -1004,5 +1011,65 @@ fn planning_is_deterministic_whatever_the_inventory_order() {
             ("nap.replica".to_string(), "2".to_string()),
             ("nap.service".to_string(), "api".to_string()),
         ])
+    );
+}
+
+#[test]
+fn routed_teardown_removes_routes_before_networks_and_volumes_only_when_asked() {
+    let (_, _, desired, _) = fresh(SHOP, ROUTED);
+    let mut observed = deployed(&desired);
+    observed
+        .project_volumes
+        .insert(("h1".to_string(), "shop_data".to_string()));
+    let options = TeardownOptions {
+        volumes: false,
+        routed: true,
+    };
+    let plan = teardown("shop", &observed, options);
+    let lines = summary(&plan);
+    let routes: Vec<&String> = lines
+        .iter()
+        .filter(|line| line.starts_with("remove-routes"))
+        .collect();
+    assert_eq!(routes.len(), 3, "{}", plan.to_text());
+    // Each host drops the routes to the two other hosts' subnets, never its own.
+    for planned in &plan.operations {
+        if let Operation::RemoveRoutes { host, subnets } = &planned.operation {
+            assert_eq!(subnets.len(), 2);
+            let own = observed
+                .networks
+                .iter()
+                .find(|n| &n.host == host && n.project.as_deref() == Some("shop"))
+                .and_then(|n| n.subnet)
+                .unwrap();
+            assert!(!subnets.contains(&own));
+        }
+    }
+    let route_ids: Vec<usize> = plan
+        .operations
+        .iter()
+        .filter(|o| matches!(o.operation, Operation::RemoveRoutes { .. }))
+        .map(|o| o.id)
+        .collect();
+    for planned in &plan.operations {
+        if let Operation::RemoveNetwork { .. } = planned.operation {
+            for id in &route_ids {
+                assert!(planned.after.contains(id), "{}", plan.to_text());
+            }
+        }
+    }
+    assert!(!lines.iter().any(|line| line.starts_with("remove-volume")));
+    let plan = teardown(
+        "shop",
+        &observed,
+        TeardownOptions {
+            volumes: true,
+            routed: true,
+        },
+    );
+    assert!(
+        summary(&plan).contains(&"remove-volume h1 shop_data".to_string()),
+        "{}",
+        plan.to_text()
     );
 }
