@@ -7,7 +7,14 @@
 //!
 //! Decisions (placement, reconcile) are the pure core's (`nap-core`); this crate performs I/O.
 
+pub mod coordinator;
+pub mod deploy;
 pub mod deployment;
+pub mod host_actor;
 pub mod observe;
+pub mod patcher;
+pub mod progress;
+pub mod service_actor;
 pub mod spec;
 pub mod ssh;
+pub mod status;

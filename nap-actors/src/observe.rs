@@ -196,6 +196,11 @@ pub async fn observe_host(
         });
     }
     for volume in volumes.volumes.unwrap_or_default() {
+        if volume.labels.get(LABEL_PROJECT).map(String::as_str) == Some(project) {
+            state
+                .project_volumes
+                .insert((host.name.clone(), volume.name.clone()));
+        }
         state.volumes.insert((host.name.clone(), volume.name));
     }
     for image in images {
@@ -220,12 +225,7 @@ pub async fn observe(project: &str, inventory: &Inventory) -> Result<ObservedSta
     let mut errors = Vec::new();
     for result in results {
         match result {
-            Ok(host_state) => {
-                state.containers.extend(host_state.containers);
-                state.networks.extend(host_state.networks);
-                state.volumes.extend(host_state.volumes);
-                state.images.extend(host_state.images);
-            }
+            Ok(host_state) => state.merge(host_state),
             Err(error) => errors.push(error),
         }
     }

@@ -108,7 +108,8 @@ mod tests {
         }
     }
 
-    const DOCKER: &str = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n172.30.0.2\tabc123\n";
+    const DOCKER: &str =
+        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n172.30.0.2\tabc123\n";
 
     fn created_with(baked: &[HostEntry]) -> String {
         let mut text = DOCKER.to_string();
@@ -134,9 +135,7 @@ mod tests {
         let patched = rewrite(&file, &baked, &wanted);
         assert_eq!(
             patched,
-            format!(
-                "{DOCKER}{BLOCK_BEGIN}\n172.30.1.2\tweb\n172.30.3.2\tweb\n{BLOCK_END}\n"
-            )
+            format!("{DOCKER}{BLOCK_BEGIN}\n172.30.1.2\tweb\n172.30.3.2\tweb\n{BLOCK_END}\n")
         );
         assert_eq!(entries_in(&patched), wanted);
         // Rewriting again with the same table changes nothing; a newer table replaces the

@@ -199,6 +199,17 @@ pub struct ObservedState {
     pub project_volumes: BTreeSet<(String, String)>,
 }
 
+impl ObservedState {
+    /// Adds another host's observations.
+    pub fn merge(&mut self, other: ObservedState) {
+        self.containers.extend(other.containers);
+        self.networks.extend(other.networks);
+        self.volumes.extend(other.volumes);
+        self.images.extend(other.images);
+        self.project_volumes.extend(other.project_volumes);
+    }
+}
+
 /// A service's attachment of one container to one Docker network.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NetworkAttachment {

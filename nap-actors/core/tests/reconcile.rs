@@ -960,9 +960,13 @@ fn teardown_removes_containers_then_the_project_networks() {
     }
     // Nothing observed: nothing to do.
     assert!(
-        teardown("shop", &ObservedState::default(), TeardownOptions::default())
-            .operations
-            .is_empty()
+        teardown(
+            "shop",
+            &ObservedState::default(),
+            TeardownOptions::default()
+        )
+        .operations
+        .is_empty()
     );
 }
 

@@ -4,7 +4,11 @@
 //! (clap's usage errors exit 2).
 
 mod config;
+mod down;
+mod logs;
 mod plan;
+mod ps;
+mod up;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -25,8 +29,9 @@ struct Cli {
 /// Flags every subcommand shares, as `docker compose` spells them.
 #[derive(Debug, clap::Args)]
 pub struct GlobalArgs {
-    /// Compose file (repeatable; later files override earlier ones).
-    #[arg(short = 'f', long = "file", global = true, value_name = "FILE")]
+    /// Compose file (repeatable; later files override earlier ones). Before the subcommand,
+    /// as with `docker compose` (`nap logs -f` is follow).
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
     files: Vec<PathBuf>,
     /// Project name (default: COMPOSE_PROJECT_NAME, `name:`, or the directory name).
     #[arg(short = 'p', long = "project-name", global = true, value_name = "NAME")]
@@ -76,6 +81,46 @@ enum Command {
     Config(config::ConfigArgs),
     /// Print where every replica goes and the operations that would deploy it.
     Plan(plan::PlanArgs),
+    /// Deploy the project across the hosts (create, recreate, start what changed).
+    Up(up::UpArgs),
+    /// List the project's containers on every host.
+    Ps(ps::PsArgs),
+    /// Show the project's logs from every host, merged.
+    Logs(logs::LogsArgs),
+    /// Remove the project's containers, networks and routes from every host.
+    Down(down::DownArgs),
+}
+
+/// Prints what failed in an execution and maps it to the exit status.
+pub fn report_failures(
+    execution: &nap_actors::coordinator::ExecutionReport,
+    project: &str,
+) -> anyhow::Result<ExitCode> {
+    if execution.is_success() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    eprintln!(
+        "nap: {project}: {} operation(s) failed and {} were not run because of them:",
+        execution.failed.len(),
+        execution.skipped.len()
+    );
+    for failed in &execution.failed {
+        eprintln!("  failed: {}", failed.error);
+    }
+    let mut held_back: Vec<String> = execution
+        .skipped
+        .iter()
+        .map(|planned| {
+            let (op, subject) = nap_actors::coordinator::describe(&planned.operation);
+            format!("{op} {subject} on {}", planned.operation.host())
+        })
+        .collect();
+    held_back.sort();
+    held_back.dedup();
+    for line in held_back {
+        eprintln!("  not run: {line}");
+    }
+    Ok(ExitCode::FAILURE)
 }
 
 /// Prints warnings found while loading, one per line, on stderr.
@@ -97,6 +142,10 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Config(args) => config::run(&cli.global, args),
         Command::Plan(args) => plan::run(&cli.global, args),
+        Command::Up(args) => up::run(&cli.global, args),
+        Command::Ps(args) => ps::run(&cli.global, args),
+        Command::Logs(args) => logs::run(&cli.global, args),
+        Command::Down(args) => down::run(&cli.global, args),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,42 @@
+//! `nap down`: remove the project's containers, networks and routes from every host (and,
+//! with `-v`, its volumes).
+
+use std::process::ExitCode;
+
+use clap::Args;
+use nap_actors::deploy::{self, DownOptions};
+use nap_actors::deployment;
+
+use crate::up::ProgressFormat;
+use crate::{GlobalArgs, print_warnings};
+
+/// Flags of `nap down`.
+#[derive(Debug, Args)]
+pub struct DownArgs {
+    /// Also remove the project's named volumes and containers' anonymous volumes.
+    #[arg(short = 'v', long)]
+    volumes: bool,
+    /// Progress output: text lines (stderr) or JSON events (stdout).
+    #[arg(long, value_enum, default_value = "text")]
+    format: ProgressFormat,
+}
+
+/// Runs `nap down`.
+pub fn run(global: &GlobalArgs, args: &DownArgs) -> anyhow::Result<ExitCode> {
+    let options = global.deployment_options()?;
+    let deployment = deployment::load(&options)?;
+    print_warnings(&deployment.warnings);
+    let progress = args.format.progress();
+    let report = actix::System::new().block_on(async {
+        deploy::down(
+            &deployment.project,
+            &deployment.inventory,
+            DownOptions {
+                volumes: args.volumes,
+            },
+            &progress,
+        )
+        .await
+    })?;
+    crate::report_failures(&report.execution, &deployment.project.name)
+}

@@ -1,0 +1,107 @@
+//! `nap logs`: the project's logs from every host, merged, each line tagged
+//! `service-n@host` (coloured per container on a terminal).
+
+use std::collections::HashMap;
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+
+use clap::Args;
+use nap_actors::deployment;
+use nap_actors::status::{self, LogsOptions};
+
+use crate::{GlobalArgs, print_warnings};
+
+/// Flags of `nap logs`.
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Keep following new output.
+    #[arg(short = 'f', long)]
+    follow: bool,
+    /// Lines from the end of each container's log.
+    #[arg(long, value_name = "N")]
+    tail: Option<u64>,
+    /// Print one JSON object per line instead of text.
+    #[arg(long, value_enum, default_value = "text")]
+    format: crate::up::ProgressFormat,
+    /// Only these services.
+    services: Vec<String>,
+}
+
+const COLOURS: [&str; 6] = ["36", "33", "32", "35", "34", "31"];
+
+/// Runs `nap logs`.
+pub fn run(global: &GlobalArgs, args: &LogsArgs) -> anyhow::Result<ExitCode> {
+    let options = global.deployment_options()?;
+    let deployment = deployment::load(&options)?;
+    print_warnings(&deployment.warnings);
+    for service in &args.services {
+        if !deployment.project.services.contains_key(service) {
+            anyhow::bail!("no such service: {service:?}");
+        }
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let colour = std::io::stdout().is_terminal();
+    let json = args.format == crate::up::ProgressFormat::Json;
+    let log_options = LogsOptions {
+        follow: args.follow,
+        tail: args.tail,
+        services: args.services.clone(),
+    };
+    let errors = runtime.block_on(async {
+        let (sender, mut receiver) = tokio::sync::mpsc::channel::<status::LogLine>(1024);
+        let printer = async {
+            let mut colours: HashMap<String, &str> = HashMap::new();
+            let width = deployment
+                .project
+                .services
+                .keys()
+                .map(|s| s.len() + 3)
+                .max()
+                .unwrap_or(0)
+                + deployment
+                    .inventory
+                    .hosts
+                    .iter()
+                    .map(|h| h.name.len())
+                    .max()
+                    .unwrap_or(0);
+            let mut out = std::io::stdout().lock();
+            while let Some(line) = receiver.recv().await {
+                if json {
+                    let _ = writeln!(out, "{}", serde_json::to_string(&line).unwrap_or_default());
+                    continue;
+                }
+                let next = colours.len();
+                let code = *colours
+                    .entry(line.source.clone())
+                    .or_insert(COLOURS[next % COLOURS.len()]);
+                let prefix = format!("{:width$} |", line.source);
+                if colour {
+                    let _ = writeln!(out, "\x1b[{code}m{prefix}\x1b[0m {}", line.line);
+                } else {
+                    let _ = writeln!(out, "{prefix} {}", line.line);
+                }
+            }
+        };
+        let (errors, ()) = tokio::join!(
+            status::logs(
+                &deployment.project.name,
+                &deployment.inventory,
+                &log_options,
+                sender
+            ),
+            printer
+        );
+        errors
+    });
+    for error in &errors {
+        eprintln!("nap: {error}");
+    }
+    Ok(if errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}

@@ -1,0 +1,74 @@
+//! `nap up`: deploy the project across the hosts once, and report what was done.
+//!
+//! Progress goes to stderr as compose-like lines (`--format json`: one JSON event per line
+//! on stdout). Exit status 0 when every operation succeeded, 1 otherwise, with each failure
+//! and what it held back listed.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Args;
+use nap_actors::deploy::{self, UpOptions};
+use nap_actors::deployment;
+use nap_actors::progress::{Progress, ProgressStyle};
+
+use crate::{GlobalArgs, print_warnings};
+
+/// Output of commands that stream progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProgressFormat {
+    /// Lines for people, on stderr.
+    Text,
+    /// One JSON event per line, on stdout.
+    Json,
+}
+
+impl ProgressFormat {
+    /// The progress handle for this format.
+    pub fn progress(self) -> Progress {
+        Progress::new(match self {
+            ProgressFormat::Text => ProgressStyle::for_stderr(),
+            ProgressFormat::Json => ProgressStyle::Json,
+        })
+    }
+}
+
+/// Flags of `nap up`.
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Progress output: text lines (stderr) or JSON events (stdout).
+    #[arg(long, value_enum, default_value = "text")]
+    format: ProgressFormat,
+    /// Remove containers of services no longer in the project.
+    #[arg(long)]
+    remove_orphans: bool,
+    /// Recreate every container, changed or not.
+    #[arg(long)]
+    force_recreate: bool,
+    /// Copy missing images from the local daemon or another host instead of pulling them.
+    #[arg(long)]
+    ship_images: bool,
+    /// Seconds to wait for a dependency to be healthy or to complete.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    wait_timeout: u64,
+    /// Accepted for compatibility with `docker compose up -d`: nap always detaches.
+    #[arg(short = 'd', long, hide = true)]
+    detach: bool,
+}
+
+/// Runs `nap up`.
+pub fn run(global: &GlobalArgs, args: &UpArgs) -> anyhow::Result<ExitCode> {
+    let options = global.deployment_options()?;
+    let deployment = deployment::load(&options)?;
+    print_warnings(&deployment.warnings);
+    let progress = args.format.progress();
+    let up_options = UpOptions {
+        remove_orphans: args.remove_orphans,
+        force_recreate: args.force_recreate,
+        ship_images: args.ship_images,
+        wait_timeout: Duration::from_secs(args.wait_timeout),
+    };
+    let report = actix::System::new()
+        .block_on(async { deploy::up(&deployment, &up_options, &progress).await })?;
+    crate::report_failures(&report.execution, &deployment.project.name)
+}

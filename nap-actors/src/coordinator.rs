@@ -1,0 +1,496 @@
+//! The coordinator: walks a plan's operation graph and hands each operation, once everything
+//! it waits for has succeeded, to the actor that carries it out.
+//!
+//! Host-level operations (networks, volumes, images, routes, removals) go to the host's
+//! [`HostActor`]; a replica's create, start and waits go to its service's [`ServiceActor`];
+//! hosts-file patches go to the [`PatcherActor`]. Operations whose dependencies are done run
+//! at once, so independent services and different hosts proceed in parallel. When an
+//! operation fails, everything that waits on it (directly or not) is skipped and reported;
+//! the rest of the plan still runs, so one bad host does not stop the others. The plan itself
+//! is the core's (`nap_core::plan`): the coordinator decides nothing about what to do.
+//!
+//! State: `remaining` (unfinished dependencies per operation) and `status` change as
+//! operations finish; `done` is taken when the last one does, which ends the run.
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use nap_core::compose::Project;
+use nap_core::plan::{DesiredContainer, DesiredState, Operation, Plan, PlannedOperation};
+use serde::Serialize;
+use tokio::sync::oneshot;
+
+use crate::host_actor::{self, HostActor, HostOperationError, ImageSource, WaitCondition};
+use crate::patcher::{PatchCount, PatchHosts, PatcherActor};
+use crate::progress::{Event, Progress};
+use crate::service_actor::{CreateReplica, ServiceActor, StartReplica, WaitReplica};
+use crate::spec;
+
+/// Everything the coordinator hands work to, and the settings operations need.
+pub struct Executors {
+    /// The project (its services and networks, for create bodies).
+    pub project: Arc<Project>,
+    /// The desired state the plan came from (`None` for a teardown).
+    pub desired: Option<Arc<DesiredState>>,
+    /// One actor per host.
+    pub hosts: HashMap<String, Addr<HostActor>>,
+    /// One actor per service.
+    pub services: HashMap<String, Addr<ServiceActor>>,
+    /// The hosts-file patcher.
+    pub patcher: Addr<PatcherActor>,
+    /// Daemons images can be copied from (other hosts, the local daemon).
+    pub image_sources: Vec<ImageSource>,
+    /// Copy images instead of pulling them.
+    pub ship_images: bool,
+    /// How long a wait for healthy or completed may take.
+    pub wait_timeout: Duration,
+    /// Removing containers also removes their anonymous volumes.
+    pub remove_volumes: bool,
+    /// Where progress goes.
+    pub progress: Progress,
+}
+
+/// A failed operation.
+#[derive(Debug, Clone, Serialize)]
+pub struct FailedOperation {
+    /// The operation.
+    pub operation: PlannedOperation,
+    /// Why, naming the host.
+    pub error: String,
+}
+
+/// How a plan's execution ended.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ExecutionReport {
+    /// Operations that succeeded.
+    pub succeeded: usize,
+    /// Operations that failed, with their errors.
+    pub failed: Vec<FailedOperation>,
+    /// Operations not run because one they wait for failed.
+    pub skipped: Vec<PlannedOperation>,
+    /// Mutating Docker/SSH operations that ran (creates, starts, removals, patches…).
+    pub mutations: usize,
+    /// Hosts files rewritten.
+    pub hosts_patches: usize,
+    /// Seconds the execution took.
+    pub seconds: f64,
+}
+
+impl ExecutionReport {
+    /// Whether everything succeeded.
+    pub fn is_success(&self) -> bool {
+        self.failed.is_empty() && self.skipped.is_empty()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Status {
+    Waiting,
+    Running,
+    Succeeded,
+    Failed,
+    Skipped,
+}
+
+/// The coordinator actor. See the module documentation.
+pub struct CoordinatorActor {
+    plan: Plan,
+    executors: Arc<Executors>,
+    containers: HashMap<String, DesiredContainer>,
+    remaining: BTreeMap<usize, usize>,
+    dependents: BTreeMap<usize, Vec<usize>>,
+    status: BTreeMap<usize, Status>,
+    report: ExecutionReport,
+    started: Instant,
+    done: Option<oneshot::Sender<ExecutionReport>>,
+}
+
+impl CoordinatorActor {
+    /// A coordinator for `plan`; the report arrives on the returned receiver when the last
+    /// operation is done.
+    pub fn new(
+        plan: Plan,
+        executors: Executors,
+    ) -> (CoordinatorActor, oneshot::Receiver<ExecutionReport>) {
+        let (done, receiver) = oneshot::channel();
+        let containers = executors
+            .desired
+            .as_ref()
+            .map(|desired| {
+                desired
+                    .containers
+                    .iter()
+                    .map(|c| (c.name.clone(), c.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut remaining = BTreeMap::new();
+        let mut dependents: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+        let mut status = BTreeMap::new();
+        for planned in &plan.operations {
+            remaining.insert(planned.id, planned.after.len());
+            status.insert(planned.id, Status::Waiting);
+            for before in &planned.after {
+                dependents.entry(*before).or_default().push(planned.id);
+            }
+        }
+        let coordinator = CoordinatorActor {
+            plan,
+            executors: Arc::new(executors),
+            containers,
+            remaining,
+            dependents,
+            status,
+            report: ExecutionReport::default(),
+            started: Instant::now(),
+            done: Some(done),
+        };
+        (coordinator, receiver)
+    }
+
+    fn operation(&self, id: usize) -> &PlannedOperation {
+        // Ids are positions from 1 (`PlanBuilder`).
+        &self.plan.operations[id - 1]
+    }
+
+    fn dispatch_ready(&mut self, ctx: &mut Context<Self>) {
+        let ready: Vec<usize> = self
+            .remaining
+            .iter()
+            .filter(|(id, left)| **left == 0 && self.status[id] == Status::Waiting)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ready {
+            self.status.insert(id, Status::Running);
+            let planned = self.operation(id).clone();
+            let (op, subject) = describe(&planned.operation);
+            self.executors.progress.emit(Event::Started {
+                id,
+                host: planned.operation.host().to_string(),
+                op: op.to_string(),
+                subject,
+            });
+            let began = Instant::now();
+            let work = run(self.executors.clone(), &self.containers, &planned.operation);
+            ctx.spawn(work.into_actor(self).map(move |result, actor, ctx| {
+                actor.finish(id, result, began.elapsed().as_secs_f64(), ctx);
+            }));
+        }
+        self.maybe_done(ctx);
+    }
+
+    fn finish(
+        &mut self,
+        id: usize,
+        result: Result<String, HostOperationError>,
+        seconds: f64,
+        ctx: &mut Context<Self>,
+    ) {
+        let planned = self.operation(id).clone();
+        let (op, subject) = describe(&planned.operation);
+        let host = planned.operation.host().to_string();
+        match result {
+            Ok(outcome) => {
+                self.status.insert(id, Status::Succeeded);
+                self.report.succeeded += 1;
+                let did_nothing = matches!(
+                    outcome.as_str(),
+                    "up to date" | "exists" | "present" | "already gone"
+                );
+                if planned.operation.is_mutating() && !did_nothing {
+                    self.report.mutations += 1;
+                }
+                self.executors.progress.emit(Event::Finished {
+                    id,
+                    host,
+                    op: op.to_string(),
+                    subject,
+                    ok: true,
+                    outcome,
+                    error: None,
+                    seconds,
+                });
+                for dependent in self.dependents.get(&id).cloned().unwrap_or_default() {
+                    if let Some(left) = self.remaining.get_mut(&dependent) {
+                        *left = left.saturating_sub(1);
+                    }
+                }
+            }
+            Err(error) => {
+                self.status.insert(id, Status::Failed);
+                self.executors.progress.emit(Event::Finished {
+                    id,
+                    host,
+                    op: op.to_string(),
+                    subject,
+                    ok: false,
+                    outcome: "failed".to_string(),
+                    error: Some(error.to_string()),
+                    seconds,
+                });
+                self.report.failed.push(FailedOperation {
+                    operation: planned,
+                    error: error.to_string(),
+                });
+                self.skip_dependents_of(id, id);
+            }
+        }
+        self.dispatch_ready(ctx);
+    }
+
+    fn skip_dependents_of(&mut self, id: usize, root: usize) {
+        for dependent in self.dependents.get(&id).cloned().unwrap_or_default() {
+            if self.status[&dependent] != Status::Waiting {
+                continue;
+            }
+            self.status.insert(dependent, Status::Skipped);
+            let planned = self.operation(dependent).clone();
+            let (op, subject) = describe(&planned.operation);
+            self.executors.progress.emit(Event::Skipped {
+                id: dependent,
+                host: planned.operation.host().to_string(),
+                op: op.to_string(),
+                subject,
+                because_of: root,
+            });
+            self.report.skipped.push(planned);
+            self.skip_dependents_of(dependent, root);
+        }
+    }
+
+    fn maybe_done(&mut self, ctx: &mut Context<Self>) {
+        let unfinished = self
+            .status
+            .values()
+            .any(|status| matches!(status, Status::Waiting | Status::Running));
+        if unfinished || self.done.is_none() {
+            return;
+        }
+        let patcher = self.executors.patcher.clone();
+        let mut report = std::mem::take(&mut self.report);
+        report.seconds = self.started.elapsed().as_secs_f64();
+        let done = self.done.take();
+        ctx.spawn(
+            async move {
+                report.hosts_patches = patcher.send(PatchCount).await.unwrap_or(0);
+                if let Some(done) = done {
+                    let _ = done.send(report);
+                }
+            }
+            .into_actor(self)
+            .map(|_, _, ctx| ctx.stop()),
+        );
+    }
+}
+
+impl Actor for CoordinatorActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        self.dispatch_ready(ctx);
+    }
+}
+
+/// The snake_case kind of an operation and what it works on, for progress lines.
+pub fn describe(operation: &Operation) -> (&'static str, String) {
+    match operation {
+        Operation::CreateNetwork { name, .. } => ("create_network", name.clone()),
+        Operation::RemoveNetwork { name, .. } => ("remove_network", name.clone()),
+        Operation::EnsureRoutes { routes, .. } => {
+            ("ensure_routes", format!("{} subnets", routes.len()))
+        }
+        Operation::RemoveRoutes { subnets, .. } => {
+            ("remove_routes", format!("{} subnets", subnets.len()))
+        }
+        Operation::CreateVolume { name, .. } => ("create_volume", name.clone()),
+        Operation::RemoveVolume { name, .. } => ("remove_volume", name.clone()),
+        Operation::EnsureImage { image, .. } => ("ensure_image", image.clone()),
+        Operation::RemoveContainer { container, .. } => ("remove_container", container.clone()),
+        Operation::CreateContainer { container, .. } => ("create_container", container.clone()),
+        Operation::StartContainer { container, .. } => ("start_container", container.clone()),
+        Operation::WaitHealthy { container, .. } => ("wait_healthy", container.clone()),
+        Operation::WaitCompleted { container, .. } => ("wait_completed", container.clone()),
+        Operation::PatchHosts { container, .. } => ("patch_hosts", container.clone()),
+    }
+}
+
+type Work = Pin<Box<dyn Future<Output = Result<String, HostOperationError>>>>;
+
+fn failure(host: &str, message: impl Into<String>) -> HostOperationError {
+    HostOperationError {
+        host: host.to_string(),
+        message: message.into(),
+    }
+}
+
+/// Sends `message` to `actor` and flattens the mailbox error into the operation's error.
+fn ask<A, M>(actor: Option<&Addr<A>>, host: &str, message: M) -> Work
+where
+    A: Actor<Context = Context<A>> + Handler<M>,
+    M: Message<Result = Result<String, HostOperationError>> + Send + 'static,
+{
+    let host = host.to_string();
+    let Some(actor) = actor.cloned() else {
+        return Box::pin(async move { Err(failure(&host, "no actor for this host or service")) });
+    };
+    Box::pin(async move {
+        actor
+            .send(message)
+            .await
+            .map_err(|error| failure(&host, format!("actor gone: {error}")))?
+    })
+}
+
+/// The future that carries out one operation.
+fn run(
+    executors: Arc<Executors>,
+    containers: &HashMap<String, DesiredContainer>,
+    operation: &Operation,
+) -> Work {
+    let hosts = &executors.hosts;
+    let host_name = operation.host().to_string();
+    let host = hosts.get(&host_name);
+    let desired_container = |name: &str| {
+        containers.get(name).cloned().ok_or_else(|| {
+            failure(
+                &host_name,
+                format!("container {name} is not in the desired state"),
+            )
+        })
+    };
+    match operation {
+        Operation::CreateNetwork { name, .. } => {
+            let network = executors.desired.as_ref().and_then(|desired| {
+                desired
+                    .networks
+                    .iter()
+                    .find(|n| n.host == host_name && &n.name == name)
+                    .cloned()
+            });
+            let Some(network) = network else {
+                return Box::pin(std::future::ready(Err(failure(
+                    &host_name,
+                    format!("network {name} is not in the desired state"),
+                ))));
+            };
+            let request = spec::network_spec(&executors.project, &network);
+            ask(host, &host_name, host_actor::CreateNetwork { request })
+        }
+        Operation::RemoveNetwork { name, .. } => ask(
+            host,
+            &host_name,
+            host_actor::RemoveNetwork { name: name.clone() },
+        ),
+        Operation::CreateVolume { name, .. } => {
+            let request = spec::volume_spec(&executors.project, name);
+            ask(host, &host_name, host_actor::CreateVolume { request })
+        }
+        Operation::RemoveVolume { name, .. } => ask(
+            host,
+            &host_name,
+            host_actor::RemoveVolume { name: name.clone() },
+        ),
+        Operation::EnsureRoutes {
+            routes,
+            pool,
+            local_subnets,
+            ..
+        } => ask(
+            host,
+            &host_name,
+            host_actor::EnsureRoutes {
+                routes: routes.clone(),
+                pool: *pool,
+                local_subnets: local_subnets.clone(),
+            },
+        ),
+        Operation::RemoveRoutes { subnets, .. } => ask(
+            host,
+            &host_name,
+            host_actor::RemoveRoutes {
+                subnets: subnets.clone(),
+            },
+        ),
+        Operation::EnsureImage { image, .. } => {
+            let sources = executors
+                .image_sources
+                .iter()
+                .filter(|source| source.name != host_name)
+                .cloned()
+                .collect();
+            ask(
+                host,
+                &host_name,
+                host_actor::EnsureImage {
+                    image: image.clone(),
+                    ship: executors.ship_images,
+                    sources,
+                },
+            )
+        }
+        Operation::RemoveContainer { container, .. } => ask(
+            host,
+            &host_name,
+            host_actor::RemoveContainer {
+                container: container.clone(),
+                volumes: executors.remove_volumes,
+            },
+        ),
+        Operation::CreateContainer {
+            service, container, ..
+        } => match desired_container(container) {
+            Ok(container) => ask(
+                executors.services.get(service),
+                &host_name,
+                CreateReplica { container },
+            ),
+            Err(error) => Box::pin(std::future::ready(Err(error))),
+        },
+        Operation::StartContainer { container, .. } => match desired_container(container) {
+            Ok(container) => {
+                let service = container.service.clone();
+                ask(
+                    executors.services.get(&service),
+                    &host_name,
+                    StartReplica { container },
+                )
+            }
+            Err(error) => Box::pin(std::future::ready(Err(error))),
+        },
+        Operation::WaitHealthy { container, .. } | Operation::WaitCompleted { container, .. } => {
+            let condition = if matches!(operation, Operation::WaitHealthy { .. }) {
+                WaitCondition::Healthy
+            } else {
+                WaitCondition::Completed
+            };
+            match desired_container(container) {
+                Ok(desired) => ask(
+                    executors.services.get(&desired.service),
+                    &host_name,
+                    WaitReplica {
+                        host: host_name.clone(),
+                        container: container.clone(),
+                        condition,
+                        timeout: executors.wait_timeout,
+                    },
+                ),
+                Err(error) => Box::pin(std::future::ready(Err(error))),
+            }
+        }
+        Operation::PatchHosts {
+            container, entries, ..
+        } => ask(
+            Some(&executors.patcher),
+            &host_name,
+            PatchHosts {
+                host: host_name.clone(),
+                container: container.clone(),
+                entries: entries.clone(),
+            },
+        ),
+    }
+}

@@ -1,0 +1,398 @@
+//! `up` and `down` as library calls: observe → reconcile → execute, the one path that
+//! `nap up`, `nap down` and (next) `nap watch` share.
+//!
+//! [`up`] connects to every host at once, reads what they hold, computes the desired state
+//! and the plan (the pure core does both) and, unless the plan is empty, starts the actors —
+//! one [`HostActor`] per host, one [`ServiceActor`] per service, the [`PatcherActor`] and the
+//! [`CoordinatorActor`] — and waits for the coordinator's report. [`down`] does the same with
+//! the core's teardown plan. Both must run inside an actix `System`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use bollard::Docker;
+use futures_util::future::join_all;
+use nap_core::compose::Project;
+use nap_core::inventory::{DockerEndpoint, Inventory, NetworkMode};
+use nap_core::plan::{
+    self, DesiredState, HostEntry, ObservedState, Operation, Plan, ReconcileOptions,
+    TeardownOptions,
+};
+use nap_core::scheduler::DefaultPolicy;
+use serde::Serialize;
+
+use crate::coordinator::{CoordinatorActor, ExecutionReport, Executors};
+use crate::deployment::Deployment;
+use crate::host_actor::{HostActor, ImageSource, SshSettings};
+use crate::observe::{self, HostError, ObserveError};
+use crate::patcher::{PatcherActor, Track};
+use crate::progress::{Event, Progress};
+use crate::service_actor::ServiceActor;
+
+/// Flags of `nap up`.
+#[derive(Debug, Clone)]
+pub struct UpOptions {
+    /// Remove containers of services no longer in the project.
+    pub remove_orphans: bool,
+    /// Recreate every container.
+    pub force_recreate: bool,
+    /// Copy images from the local daemon or another host instead of pulling.
+    pub ship_images: bool,
+    /// How long a wait for healthy or completed may take.
+    pub wait_timeout: Duration,
+}
+
+impl Default for UpOptions {
+    fn default() -> UpOptions {
+        UpOptions {
+            remove_orphans: false,
+            force_recreate: false,
+            ship_images: false,
+            wait_timeout: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Why a deployment could not even start.
+#[derive(Debug, thiserror::Error)]
+pub enum DeployError {
+    /// A host did not answer; nothing was changed anywhere.
+    #[error("{0}; nothing was changed on any host")]
+    Unreachable(#[from] ObserveError),
+    /// The desired state cannot be computed (no host fits, addresses exhausted…).
+    #[error(transparent)]
+    Plan(#[from] plan::PlanError),
+}
+
+/// What `up` or `down` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeployReport {
+    /// The plan that was executed.
+    pub plan: Plan,
+    /// How it went.
+    pub execution: ExecutionReport,
+}
+
+/// Every host's Docker client, connected concurrently; fails naming each host that did not
+/// answer.
+pub async fn connect_all(inventory: &Inventory) -> Result<Vec<(String, Docker)>, ObserveError> {
+    let results = join_all(inventory.hosts.iter().map(observe::connect)).await;
+    let mut clients = Vec::new();
+    let mut errors: Vec<HostError> = Vec::new();
+    for (host, result) in inventory.hosts.iter().zip(results) {
+        match result {
+            Ok(docker) => clients.push((host.name.clone(), docker)),
+            Err(error) => errors.push(error),
+        }
+    }
+    if errors.is_empty() {
+        Ok(clients)
+    } else {
+        Err(ObserveError(errors))
+    }
+}
+
+/// Reads every connected host.
+pub async fn observe_all(
+    project: &str,
+    inventory: &Inventory,
+    clients: &[(String, Docker)],
+) -> Result<ObservedState, ObserveError> {
+    let results = join_all(clients.iter().map(|(name, docker)| async move {
+        let host = inventory
+            .host(name)
+            .expect("clients come from the inventory");
+        observe::observe_host(project, host, docker).await
+    }))
+    .await;
+    let mut state = ObservedState::default();
+    let mut errors = Vec::new();
+    for result in results {
+        match result {
+            Ok(host_state) => state.merge(host_state),
+            Err(error) => errors.push(error),
+        }
+    }
+    if errors.is_empty() {
+        Ok(state)
+    } else {
+        Err(ObserveError(errors))
+    }
+}
+
+/// The local daemon as an image source, when the inventory does not already include it.
+async fn local_image_source(inventory: &Inventory) -> Option<ImageSource> {
+    let includes_local = inventory.hosts.iter().any(|host| {
+        matches!(&host.docker, DockerEndpoint::Unix { path } if path.as_os_str() == "/var/run/docker.sock" || path.as_os_str() == "/run/docker.sock")
+    });
+    if includes_local {
+        return None;
+    }
+    let docker = Docker::connect_with_local_defaults().ok()?;
+    let docker = tokio::time::timeout(Duration::from_secs(5), docker.negotiate_version())
+        .await
+        .ok()?
+        .ok()?;
+    Some(ImageSource {
+        name: "the local daemon".to_string(),
+        docker,
+    })
+}
+
+/// The actors of one deployment.
+struct Actors {
+    hosts: HashMap<String, Addr<HostActor>>,
+    patcher: Addr<PatcherActor>,
+}
+
+fn start_actors(
+    project: &str,
+    inventory: &Inventory,
+    clients: &[(String, Docker)],
+    progress: &Progress,
+) -> Actors {
+    let ssh_settings = SshSettings::from_inventory(inventory);
+    let mut hosts = HashMap::new();
+    let patcher = PatcherActor::create(|ctx| {
+        for (name, docker) in clients {
+            let host = inventory
+                .host(name)
+                .expect("clients come from the inventory")
+                .clone();
+            let actor = HostActor::new(host, project, docker.clone(), ssh_settings.clone())
+                .with_restart_events(ctx.address().recipient())
+                .start();
+            hosts.insert(name.clone(), actor);
+        }
+        PatcherActor::new(hosts.clone(), progress.clone())
+    });
+    Actors { hosts, patcher }
+}
+
+/// The name table a container's `extra_hosts` hold: everything but the service's own entries.
+fn baked_table(extra_hosts: &[String], service_extra_hosts: &[String]) -> Vec<HostEntry> {
+    extra_hosts
+        .iter()
+        .filter(|entry| !service_extra_hosts.contains(entry))
+        .filter_map(|entry| {
+            let (name, address) = entry.rsplit_once(':')?;
+            Some(HostEntry {
+                name: name.to_string(),
+                address: address.parse().ok()?,
+            })
+        })
+        .collect()
+}
+
+/// Tells the patcher every container's tables before anything runs.
+fn track_tables(
+    patcher: &Addr<PatcherActor>,
+    desired: &DesiredState,
+    observed: &ObservedState,
+    plan: &Plan,
+) {
+    for container in &desired.containers {
+        let recreated = plan.operations.iter().any(|planned| {
+            matches!(&planned.operation, Operation::CreateContainer { host, container: name, .. }
+                if *host == container.host && *name == container.name)
+        });
+        let existing = observed
+            .containers
+            .iter()
+            .find(|o| o.host == container.host && o.name == container.name);
+        let baked = match existing {
+            Some(existing) if !recreated => {
+                baked_table(&existing.extra_hosts, &container.service_extra_hosts)
+            }
+            _ => container.extra_hosts.clone(),
+        };
+        patcher.do_send(Track {
+            host: container.host.clone(),
+            container: container.name.clone(),
+            baked,
+            wanted: container.extra_hosts.clone(),
+        });
+    }
+}
+
+/// Runs `plan` with the deployment's actors and returns the coordinator's report.
+async fn execute(plan: &Plan, executors: Executors) -> ExecutionReport {
+    let (coordinator, report) = CoordinatorActor::new(plan.clone(), executors);
+    coordinator.start();
+    report.await.unwrap_or_default()
+}
+
+fn emit_plan(progress: &Progress, plan: &Plan) {
+    let mut hosts: Vec<String> = plan
+        .operations
+        .iter()
+        .map(|planned| planned.operation.host().to_string())
+        .collect();
+    hosts.sort();
+    hosts.dedup();
+    progress.emit(Event::Plan {
+        project: plan.project.clone(),
+        operations: plan.operations.len(),
+        hosts,
+    });
+}
+
+fn emit_done(progress: &Progress, project: &str, report: &ExecutionReport) {
+    progress.emit(Event::Done {
+        project: project.to_string(),
+        succeeded: report.succeeded,
+        failed: report.failed.len(),
+        skipped: report.skipped.len(),
+        hosts_patches: report.hosts_patches,
+        seconds: report.seconds,
+    });
+}
+
+/// Deploys: makes the hosts hold the project's desired state. Must run in an actix System.
+pub async fn up(
+    deployment: &Deployment,
+    options: &UpOptions,
+    progress: &Progress,
+) -> Result<DeployReport, DeployError> {
+    let project = &deployment.project;
+    let inventory = &deployment.inventory;
+    let clients = connect_all(inventory).await?;
+    let observed = observe_all(&project.name, inventory, &clients).await?;
+    let desired = plan::desired_state(project, inventory, &observed, &mut DefaultPolicy)?;
+    let plan = plan::reconcile(
+        &desired,
+        &observed,
+        ReconcileOptions {
+            remove_orphans: options.remove_orphans,
+            force_recreate: options.force_recreate,
+        },
+    );
+    for note in &plan.notes {
+        progress.emit(Event::Warning {
+            message: note.clone(),
+        });
+    }
+    emit_plan(progress, &plan);
+    if plan.operations.is_empty() {
+        let execution = ExecutionReport::default();
+        emit_done(progress, &project.name, &execution);
+        return Ok(DeployReport { plan, execution });
+    }
+    let actors = start_actors(&project.name, inventory, &clients, progress);
+    track_tables(&actors.patcher, &desired, &observed, &plan);
+    let project = Arc::new(project.clone());
+    let services = project
+        .services
+        .keys()
+        .map(|service| {
+            let actor = ServiceActor::new(
+                service,
+                project.clone(),
+                actors.hosts.clone(),
+                actors.patcher.clone(),
+                progress.clone(),
+            )
+            .start();
+            (service.clone(), actor)
+        })
+        .collect();
+    let mut image_sources: Vec<ImageSource> = clients
+        .iter()
+        .map(|(name, docker)| ImageSource {
+            name: name.clone(),
+            docker: docker.clone(),
+        })
+        .collect();
+    let needs_images = plan
+        .operations
+        .iter()
+        .any(|planned| matches!(planned.operation, Operation::EnsureImage { .. }));
+    if needs_images && let Some(local) = local_image_source(inventory).await {
+        image_sources.push(local);
+    }
+    let executors = Executors {
+        project: project.clone(),
+        desired: Some(Arc::new(desired)),
+        hosts: actors.hosts,
+        services,
+        patcher: actors.patcher,
+        image_sources,
+        ship_images: options.ship_images,
+        wait_timeout: options.wait_timeout,
+        remove_volumes: false,
+        progress: progress.clone(),
+    };
+    let execution = execute(&plan, executors).await;
+    emit_done(progress, &project.name, &execution);
+    Ok(DeployReport { plan, execution })
+}
+
+/// Flags of `nap down`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DownOptions {
+    /// Also remove named volumes and anonymous ones.
+    pub volumes: bool,
+}
+
+/// Removes the project from every host. Must run in an actix System.
+pub async fn down(
+    project: &Project,
+    inventory: &Inventory,
+    options: DownOptions,
+    progress: &Progress,
+) -> Result<DeployReport, DeployError> {
+    let clients = connect_all(inventory).await?;
+    let observed = observe_all(&project.name, inventory, &clients).await?;
+    let plan = plan::teardown(
+        &project.name,
+        &observed,
+        TeardownOptions {
+            volumes: options.volumes,
+            routed: inventory.network.mode == NetworkMode::Routed && inventory.hosts.len() > 1,
+        },
+    );
+    emit_plan(progress, &plan);
+    if plan.operations.is_empty() {
+        let execution = ExecutionReport::default();
+        emit_done(progress, &project.name, &execution);
+        return Ok(DeployReport { plan, execution });
+    }
+    let actors = start_actors(&project.name, inventory, &clients, progress);
+    let executors = Executors {
+        project: Arc::new(project.clone()),
+        desired: None,
+        hosts: actors.hosts,
+        services: HashMap::new(),
+        patcher: actors.patcher,
+        image_sources: Vec::new(),
+        ship_images: false,
+        wait_timeout: Duration::from_secs(60),
+        remove_volumes: options.volumes,
+        progress: progress.clone(),
+    };
+    let execution = execute(&plan, executors).await;
+    emit_done(progress, &project.name, &execution);
+    Ok(DeployReport { plan, execution })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn baked_tables_leave_out_the_services_own_entries() {
+        let table = baked_table(
+            &["gateway:10.0.0.1".to_string(), "web:172.30.0.2".to_string()],
+            &["gateway:10.0.0.1".to_string()],
+        );
+        assert_eq!(
+            table,
+            vec![HostEntry {
+                name: "web".into(),
+                address: "172.30.0.2".parse().unwrap()
+            }]
+        );
+    }
+}

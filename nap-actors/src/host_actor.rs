@@ -1,0 +1,1111 @@
+//! The host actor: one per inventory host, the only owner of that host's Docker client and
+//! SSH connection.
+//!
+//! It carries out single operations on its host when asked (create a network, create or start
+//! a container, wait for it, copy an image in, install routes, rewrite a hosts file) and
+//! decides nothing: what to do and in which order is the coordinator's business. Handlers
+//! return futures that do not borrow the actor, so any number of operations on one host run
+//! at once — the host actor serializes nothing that can run in parallel. It also streams the
+//! daemon's container `start` events and tells the hosts-file patcher, which re-applies a
+//! container's table after Docker rewrote the file on a restart.
+//!
+//! State: `docker` lives as long as the actor; `ssh` is connected on first use and shared by
+//! every operation after it (a failed connection is remembered, so a host with a bad key is
+//! refused once, not once per container); the event stream stops with the actor.
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use bollard::Docker;
+use bollard::models::{ContainerInspectResponse, ContainerStateStatusEnum, HealthStatusEnum};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, EventsOptionsBuilder,
+    ImportImageOptionsBuilder, InspectContainerOptions, LogsOptionsBuilder,
+    RemoveContainerOptionsBuilder, RemoveVolumeOptionsBuilder, StopContainerOptions,
+};
+use futures_util::StreamExt;
+use nap_core::hosts_file;
+use nap_core::inventory::{Host, Inventory, Ipv4Cidr};
+use nap_core::plan::{HostEntry, LABEL_PROJECT, Route};
+use tokio::sync::OnceCell;
+
+use crate::spec::ContainerSpec;
+use crate::ssh::{SshOptions, SshSession};
+
+/// How often a wait looks at the container again.
+const WAIT_POLL: Duration = Duration::from_millis(200);
+
+/// Seconds an image transfer may take (a `docker save` → `docker load` of a large image).
+const IMAGE_TRANSFER_SECONDS: u64 = 3600;
+
+/// Log lines quoted when a container fails.
+const FAILURE_LOG_LINES: &str = "10";
+
+/// An operation that failed on a host. The message names the host and what was being done.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{host}: {message}")]
+pub struct HostOperationError {
+    /// Inventory host name.
+    pub host: String,
+    /// What went wrong, naming the container, network, image or command.
+    pub message: String,
+}
+
+/// Where the host's SSH settings come from.
+#[derive(Debug, Clone)]
+pub struct SshSettings {
+    /// Private key.
+    pub identity: PathBuf,
+    /// known_hosts file the host key is checked against.
+    pub known_hosts: PathBuf,
+}
+
+impl SshSettings {
+    /// The inventory's settings, defaulting to `~/.ssh/id_ed25519` (else `id_rsa`) and
+    /// `~/.ssh/known_hosts`.
+    pub fn from_inventory(inventory: &Inventory) -> SshSettings {
+        let home = std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("/root"));
+        let identity = inventory.ssh.identity.clone().unwrap_or_else(|| {
+            let ed25519 = home.join(".ssh/id_ed25519");
+            if ed25519.exists() {
+                ed25519
+            } else {
+                home.join(".ssh/id_rsa")
+            }
+        });
+        let known_hosts = inventory
+            .ssh
+            .known_hosts
+            .clone()
+            .unwrap_or_else(|| home.join(".ssh/known_hosts"));
+        SshSettings {
+            identity,
+            known_hosts,
+        }
+    }
+}
+
+/// A container on this host started (by anyone): Docker rewrote its hosts file.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct ContainerRestarted {
+    /// Host.
+    pub host: String,
+    /// Container name.
+    pub container: String,
+}
+
+/// The host actor. See the module documentation.
+pub struct HostActor {
+    host: Host,
+    project: String,
+    docker: Docker,
+    ssh_settings: SshSettings,
+    ssh: Arc<OnceCell<Result<SshSession, String>>>,
+    restarts: Option<Recipient<ContainerRestarted>>,
+}
+
+impl HostActor {
+    /// An actor for `host`, using an already connected Docker client.
+    pub fn new(host: Host, project: &str, docker: Docker, ssh_settings: SshSettings) -> HostActor {
+        HostActor {
+            host,
+            project: project.to_string(),
+            docker,
+            ssh_settings,
+            ssh: Arc::new(OnceCell::new()),
+            restarts: None,
+        }
+    }
+
+    /// Also report container starts (restarts) to `recipient`.
+    pub fn with_restart_events(mut self, recipient: Recipient<ContainerRestarted>) -> HostActor {
+        self.restarts = Some(recipient);
+        self
+    }
+
+    fn context(&self) -> HostContext {
+        HostContext {
+            name: self.host.name.clone(),
+            project: self.project.clone(),
+            docker: self.docker.clone(),
+            host: self.host.clone(),
+            ssh_settings: self.ssh_settings.clone(),
+            ssh: self.ssh.clone(),
+        }
+    }
+}
+
+impl Actor for HostActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        let Some(recipient) = self.restarts.clone() else {
+            return;
+        };
+        let docker = self.docker.clone();
+        let host = self.host.name.clone();
+        let project = self.project.clone();
+        let watch = async move {
+            loop {
+                let filters = HashMap::from([
+                    ("type".to_string(), vec!["container".to_string()]),
+                    ("event".to_string(), vec!["start".to_string()]),
+                    (
+                        "label".to_string(),
+                        vec![format!("{LABEL_PROJECT}={project}")],
+                    ),
+                ]);
+                let options = EventsOptionsBuilder::default().filters(&filters).build();
+                let mut events = docker.events(Some(options));
+                while let Some(event) = events.next().await {
+                    let Ok(event) = event else { break };
+                    let name = event
+                        .actor
+                        .and_then(|actor| actor.attributes)
+                        .and_then(|attributes| attributes.get("name").cloned());
+                    if let Some(container) = name {
+                        recipient.do_send(ContainerRestarted {
+                            host: host.clone(),
+                            container,
+                        });
+                    }
+                }
+                // The stream broke (daemon restarted, connection dropped): look again soon.
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        };
+        ctx.spawn(watch.into_actor(self));
+    }
+}
+
+/// What a handler's future needs from the actor, owned (so the future outlives the call).
+#[derive(Clone)]
+struct HostContext {
+    name: String,
+    project: String,
+    docker: Docker,
+    host: Host,
+    ssh_settings: SshSettings,
+    ssh: Arc<OnceCell<Result<SshSession, String>>>,
+}
+
+impl HostContext {
+    fn error(&self, message: impl Into<String>) -> HostOperationError {
+        HostOperationError {
+            host: self.name.clone(),
+            message: message.into(),
+        }
+    }
+
+    fn docker_error(&self, what: &str, error: bollard::errors::Error) -> HostOperationError {
+        self.error(format!("{what}: {}", docker_message(&error)))
+    }
+
+    /// The SSH session, connected on first use.
+    async fn ssh(&self) -> Result<SshSession, HostOperationError> {
+        let Some(target) = self.host.ssh.clone() else {
+            return Err(self.error("has no ssh: in the inventory"));
+        };
+        let settings = self.ssh_settings.clone();
+        let name = self.name.clone();
+        let result = self
+            .ssh
+            .get_or_init(|| async move {
+                SshSession::connect(
+                    &name,
+                    &target,
+                    &SshOptions {
+                        identity: settings.identity,
+                        known_hosts: settings.known_hosts,
+                        connect_timeout: Duration::from_secs(10),
+                    },
+                )
+                .await
+                .map_err(|error| error.to_string())
+            })
+            .await;
+        match result {
+            Ok(session) => Ok(session.clone()),
+            Err(message) => Err(self.error(message.clone())),
+        }
+    }
+
+    /// Runs a root shell script over SSH (through `sudo -n` for another user).
+    async fn run_script(&self, script: &str) -> Result<String, HostOperationError> {
+        let session = self.ssh().await?;
+        let as_root = self
+            .host
+            .ssh
+            .as_ref()
+            .is_some_and(|target| target.user == "root");
+        let command = if as_root { "sh -s" } else { "sudo -n sh -s" };
+        let output = session
+            .run_checked(command, Some(script.as_bytes()))
+            .await
+            .map_err(|error| self.error(error.to_string()))?;
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+
+    async fn inspect(
+        &self,
+        container: &str,
+    ) -> Result<ContainerInspectResponse, HostOperationError> {
+        self.docker
+            .inspect_container(container, None::<InspectContainerOptions>)
+            .await
+            .map_err(|error| self.docker_error(&format!("inspecting {container}"), error))
+    }
+
+    /// The container's last log lines, for failure messages.
+    async fn last_logs(&self, container: &str) -> String {
+        let options = LogsOptionsBuilder::default()
+            .stdout(true)
+            .stderr(true)
+            .tail(FAILURE_LOG_LINES)
+            .build();
+        let mut logs = self.docker.logs(container, Some(options));
+        let mut text = String::new();
+        while let Some(Ok(chunk)) = logs.next().await {
+            text.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
+        }
+        let lines: Vec<&str> = text.lines().collect();
+        if lines.is_empty() {
+            "(no output)".to_string()
+        } else {
+            lines.join("\n    ")
+        }
+    }
+}
+
+/// The message inside a Docker error, without bollard's wrapping.
+pub fn docker_message(error: &bollard::errors::Error) -> String {
+    match error {
+        bollard::errors::Error::DockerResponseServerError { message, .. } => message.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn is_not_found(error: &bollard::errors::Error) -> bool {
+    matches!(
+        error,
+        bollard::errors::Error::DockerResponseServerError {
+            status_code: 404,
+            ..
+        }
+    )
+}
+
+fn is_conflict(error: &bollard::errors::Error) -> bool {
+    matches!(
+        error,
+        bollard::errors::Error::DockerResponseServerError {
+            status_code: 409,
+            ..
+        }
+    )
+}
+
+/// Single-quotes a word for a POSIX shell.
+pub fn shell_quote(word: &str) -> String {
+    format!("'{}'", word.replace('\'', r"'\''"))
+}
+
+/// The iptables comment that tags a project's forwarding rules.
+fn rule_tag(project: &str) -> String {
+    format!("nap:{project}")
+}
+
+/// The script that makes a host route to the other hosts' subnets and forward the pool's
+/// traffic to its own subnets without NAT (flannel's host-gw). Idempotent.
+pub fn ensure_routes_script(
+    project: &str,
+    routes: &[Route],
+    pool: Ipv4Cidr,
+    local_subnets: &[Ipv4Cidr],
+) -> String {
+    let tag = shell_quote(&rule_tag(project));
+    let mut script = String::from("set -e\n");
+    for route in routes {
+        script.push_str(&format!(
+            "ip route replace {} via {}\n",
+            route.subnet,
+            shell_quote(&route.via)
+        ));
+    }
+    for subnet in local_subnets {
+        let accept =
+            format!("DOCKER-USER -s {pool} -d {subnet} -m comment --comment {tag} -j ACCEPT");
+        script.push_str(&format!(
+            "iptables -C {accept} 2>/dev/null || iptables -I {accept}\n"
+        ));
+        let no_nat =
+            format!("POSTROUTING -s {subnet} -d {pool} -m comment --comment {tag} -j RETURN");
+        script.push_str(&format!(
+            "iptables -t nat -C {no_nat} 2>/dev/null || iptables -t nat -I {no_nat}\n"
+        ));
+    }
+    script
+}
+
+/// The script that removes what [`ensure_routes_script`] installed for `project`.
+pub fn remove_routes_script(project: &str, subnets: &[Ipv4Cidr]) -> String {
+    let mut script = String::new();
+    for subnet in subnets {
+        script.push_str(&format!("ip route del {subnet} 2>/dev/null || true\n"));
+    }
+    let pattern = shell_quote(&format!("--comment \"?{}\"? ", rule_tag(project)));
+    for (table, chain) in [("filter", "DOCKER-USER"), ("nat", "POSTROUTING")] {
+        script.push_str(&format!(
+            "iptables -t {table} -S {chain} 2>/dev/null | grep -E -- {pattern} | sed 's/^-A /-D /' | while read -r rule; do eval iptables -t {table} \"$rule\"; done\n"
+        ));
+    }
+    script.push_str("true\n");
+    script
+}
+
+fn parse_extra_hosts(entries: &[String]) -> Vec<HostEntry> {
+    entries
+        .iter()
+        .filter_map(|entry| {
+            let (name, address) = entry.rsplit_once(':')?;
+            Some(HostEntry {
+                name: name.to_string(),
+                address: address.parse().ok()?,
+            })
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------
+// Messages
+// ---------------------------------------------------------------------------------------
+
+/// Result of an operation: a short outcome word for the progress line (`created`,
+/// `up to date`, `copied from h1`).
+pub type Outcome = Result<String, HostOperationError>;
+
+/// Create a network (nothing if it exists).
+#[derive(Message)]
+#[rtype(result = "Outcome")]
+pub struct CreateNetwork {
+    /// The create request.
+    pub request: bollard::models::NetworkCreateRequest,
+}
+
+impl Handler<CreateNetwork> for HostActor {
+    type Result = ResponseFuture<Outcome>;
+
+    fn handle(&mut self, message: CreateNetwork, _: &mut Context<Self>) -> Self::Result {
+        let host = self.context();
+        Box::pin(async move {
+            let name = message.request.name.clone();
+            match host.docker.create_network(message.request).await {
+                Ok(_) => Ok("created".to_string()),
+                Err(error) if is_conflict(&error) => Ok("exists".to_string()),
+                Err(error) => Err(host.docker_error(&format!("creating network {name}"), error)),
+            }
+        })
+    }
+}
+
+/// Remove a network (nothing if it is gone).
+#[derive(Message)]
+#[rtype(result = "Outcome")]
+pub struct RemoveNetwork {
+    /// Docker name.
+    pub name: String,
+}
+
+impl Handler<RemoveNetwork> for HostActor {
+    type Result = ResponseFuture<Outcome>;
+
+    fn handle(&mut self, message: RemoveNetwork, _: &mut Context<Self>) -> Self::Result {
+        let host = self.context();
+        Box::pin(async move {
+            match host.docker.remove_network(&message.name).await {
+                Ok(()) => Ok("removed".to_string()),
+                Err(error) if is_not_found(&error) => Ok("already gone".to_string()),
+                Err(error) => {
+                    Err(host.docker_error(&format!("removing network {}", message.name), error))
+                }
+            }
+        })
+    }
+}
+
+/// Create a named volume (nothing if it exists).
+#[derive(Message)]
+#[rtype(result = "Outcome")]
+pub struct CreateVolume {
+    /// The create request.
+    pub request: bollard::models::VolumeCreateRequest,
+}
+
+impl Handler<CreateVolume> for HostActor {
+    type Result = ResponseFuture<Outcome>;
+
+    fn handle(&mut self, message: CreateVolume, _: &mut Context<Self>) -> Self::Result {
+        let host = self.context();
+        Box::pin(async move {
+            let name = message.request.name.clone().unwrap_or_default();
+            host.docker
+                .create_volume(message.request)
+                .await
+                .map(|_| "created".to_string())
+                .map_err(|error| host.docker_error(&format!("creating volume {name}"), error))
+        })
+    }
+}
+
+/// Remove a named volume.
+#[derive(Message)]
+#[rtype(result = "Outcome")]
+pub struct RemoveVolume {
+    /// Docker name.
+    pub name: String,
+}
+
+impl Handler<RemoveVolume> for HostActor {
+    type Result = ResponseFuture<Outcome>;
+
+    fn handle(&mut self, message: RemoveVolume, _: &mut Context<Self>) -> Self::Result {
+        let host = self.context();
+        Box::pin(async move {
+            let options = RemoveVolumeOptionsBuilder::default().force(false).build();
+            match host
+                .docker
+                .remove_volume(&message.name, Some(options))
+                .await
+            {
+                Ok(()) => Ok("removed".to_string()),
+                Err(error) if is_not_found(&error) => Ok("already gone".to_string()),
+                Err(error) => {
+                    Err(host.docker_error(&format!("removing volume {}", message.name), error))
+                }
+            }
+        })
+    }
+}
+
+/// A daemon an image can be copied from.
+#[derive(Clone)]
+pub struct ImageSource {
+    /// Its name (an inventory host, or `local` for the local daemon).
+    pub name: String,
+    /// Its client.
+    pub docker: Docker,
+}
+
+/// Make an image present: pull it, or (when pulling fails or is not wanted) copy it from
+/// the first source that has it, streamed (`docker save | docker load`).
+#[derive(Message)]
+#[rtype(result = "Outcome")]
+pub struct EnsureImage {
+    /// Reference.
+    pub image: String,
+    /// Skip the pull and copy straight away (`--ship-images`).
+    pub ship: bool,
+    /// Daemons to copy from, best first.
+    pub sources: Vec<ImageSource>,
+}
+
+impl Handler<EnsureImage> for HostActor {
+    type Result = ResponseFuture<Outcome>;
+
+    fn handle(&mut self, message: EnsureImage, _: &mut Context<Self>) -> Self::Result {
+        let host = self.context();
+        Box::pin(async move {
+            if host.docker.inspect_image(&message.image).await.is_ok() {
+                return Ok("present".to_string());
+            }
+            let mut pull_error = None;
+            if !message.ship {
+                let (name, tag) = split_reference(&message.image);
+                let options = CreateImageOptionsBuilder::default()
+                    .from_image(&name)
+                    .tag(&tag)
+                    .build();
+                let mut pull = host.docker.create_image(Some(options), None, None);
+                let mut failed = None;
+                while let Some(step) = pull.next().await {
+                    if let Err(error) = step {
+                        failed = Some(docker_message(&error));
+                        break;
+                    }
+                }
+                match failed {
+                    None => return Ok("pulled".to_string()),
+                    Some(error) => pull_error = Some(error),
+                }
+            }
+            for source in &message.sources {
+                if source.docker.inspect_image(&message.image).await.is_err() {
+                    continue;
+                }
+                let from = source
+                    .docker
+                    .clone()
+                    .with_timeout(Duration::from_secs(IMAGE_TRANSFER_SECONDS));
+                let to = host
+                    .docker
+                    .clone()
+                    .with_timeout(Duration::from_secs(IMAGE_TRANSFER_SECONDS));
+                let export = from.export_image(&message.image);
+                let mut load = to.import_image_stream(
+                    ImportImageOptionsBuilder::default().quiet(true).build(),
+                    export,
+                    None,
+                );
+                let mut failed = None;
+                while let Some(step) = load.next().await {
+                    match step {
+                        Err(error) => {
+                            failed = Some(docker_message(&error));
+                            break;
+                        }
+                        Ok(info) => {
+                            if let Some(error) = info.error_detail.and_then(|d| d.message) {
+                                failed = Some(error);
+                                break;
+                            }
+                        }
+                    }
+                }
+                match failed {
+                    None => return Ok(format!("copied from {}", source.name)),
+                    Some(error) => {
+                        return Err(host.error(format!(
+                            "copying image {} from {}: {error}",
+                            message.image, source.name
+                        )));
+                    }
+                }
+            }
+            let mut text = format!("image {} is not on this host", message.image);
+            if let Some(error) = pull_error {
+                text.push_str(&format!(", pulling it failed ({error})"));
+            }
+            text.push_str(", and no other host nor the local daemon has it to copy");
+            Err(host.error(text))
+        })
+    }
+}
+
+/// `name:tag` → (`name`, `tag`), `latest` by default; digests stay in the name.
+fn split_reference(image: &str) -> (String, String) {
+    if image.contains('@') {
+        return (image.to_string(), String::new());
+    }
+    match image.rsplit_once(':') {
+        Some((name, tag)) if !tag.contains('/') => (name.to_string(), tag.to_string()),
+        _ => (image.to_string(), "latest".to_string()),
+    }
+}
+
+/// Create a container (and connect its further networks). Returns its id.
+#[derive(Message)]
+#[rtype(result = "Result<String, HostOperationError>")]
+pub struct CreateContainer {
+    /// Everything Docker needs.
+    pub spec: ContainerSpec,
+}
+
+impl Handler<CreateContainer> for HostActor {
+    type Result = ResponseFuture<Result<String, HostOperationError>>;
+
+    fn handle(&mut self, message: CreateContainer, _: &mut Context<Self>) -> Self::Result {
+        let host = self.context();
+        Box::pin(async move {
+            let spec = message.spec;
+            let options = CreateContainerOptionsBuilder::default()
+                .name(&spec.name)
+                .build();
+            let created = host
+                .docker
+                .create_container(Some(options), spec.body)
+                .await
+                .map_err(|error| {
+                    host.docker_error(&format!("creating container {}", spec.name), error)
+                })?;
+            for (network, endpoint) in spec.additional_networks {
+                let request = bollard::models::NetworkConnectRequest {
+                    container: created.id.clone(),
+                    endpoint_config: Some(endpoint),
+                };
+                host.docker
+                    .connect_network(&network, request)
+                    .await
+                    .map_err(|error| {
+                        host.docker_error(
+                            &format!("connecting container {} to {network}", spec.name),
+                            error,
+                        )
+                    })?;
+            }
+            Ok(created.id)
+        })
+    }
+}
+
+/// What a started container looks like.
+#[derive(Debug, Clone)]
+pub struct StartedContainer {
+    /// Id.
+    pub id: String,
+    /// Address on its first network, if it has one.
+    pub ip: Option<Ipv4Addr>,
+}
+
+/// Start a container; returns its id and address.
+#[derive(Message)]
+#[rtype(result = "Result<StartedContainer, HostOperationError>")]
+pub struct StartContainer {
+    /// Container name.
+    pub container: String,
+    /// The network whose address is reported.
+    pub network: Option<String>,
+}
+
+impl Handler<StartContainer> for HostActor {
+    type Result = ResponseFuture<Result<StartedContainer, HostOperationError>>;
+
+    fn handle(&mut self, message: StartContainer, _: &mut Context<Self>) -> Self::Result {
+        let host = self.context();
+        Box::pin(async move {
+            host.docker
+                .start_container(&message.container, None)
+                .await
+                .map_err(|error| {
+                    host.docker_error(&format!("starting {}", message.container), error)
+                })?;
+            let inspect = host.inspect(&message.container).await?;
+            let networks = inspect
+                .network_settings
+                .and_then(|settings| settings.networks)
+                .unwrap_or_default();
+            let endpoint = match &message.network {
+                Some(network) => networks.get(network),
+                None => networks.values().next(),
+            };
+            let ip = endpoint
+                .and_then(|endpoint| endpoint.ip_address.as_deref())
+                .and_then(|address| address.parse().ok());
+            Ok(StartedContainer {
+                id: inspect.id.unwrap_or_default(),
+                ip,
+            })
+        })
+    }
+}
+
+/// What a wait waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitCondition {
+    /// Its healthcheck passes.
+    Healthy,
+    /// It exits with status 0.
+    Completed,
+}
+
+/// Wait until a container is healthy or has completed, at most `timeout`.
+#[derive(Message)]
+#[rtype(result = "Outcome")]
+pub struct WaitContainer {
+    /// Container name.
+    pub container: String,
+    /// For what.
+    pub condition: WaitCondition,
+    /// How long at most.
+    pub timeout: Duration,
+}
+
+impl Handler<WaitContainer> for HostActor {
+    type Result = ResponseFuture<Outcome>;
+
+    fn handle(&mut self, message: WaitContainer, _: &mut Context<Self>) -> Self::Result {
+        let host = self.context();
+        Box::pin(async move {
+            let started = Instant::now();
+            let name = &message.container;
+            loop {
+                let inspect = host.inspect(name).await?;
+                let state = inspect.state.unwrap_or_default();
+                let status = state.status;
+                let exited = matches!(
+                    status,
+                    Some(ContainerStateStatusEnum::EXITED | ContainerStateStatusEnum::DEAD)
+                );
+                match message.condition {
+                    WaitCondition::Completed if exited => {
+                        let code = state.exit_code.unwrap_or(-1);
+                        if code == 0 {
+                            return Ok("completed".to_string());
+                        }
+                        let logs = host.last_logs(name).await;
+                        return Err(host.error(format!(
+                            "{name} exited with status {code}; its last output:\n    {logs}"
+                        )));
+                    }
+                    WaitCondition::Healthy => {
+                        let health = state.health.and_then(|health| health.status);
+                        match health {
+                            Some(HealthStatusEnum::HEALTHY) => return Ok("healthy".to_string()),
+                            Some(HealthStatusEnum::UNHEALTHY) => {
+                                let logs = host.last_logs(name).await;
+                                return Err(host.error(format!(
+                                    "{name} is unhealthy; its last output:\n    {logs}"
+                                )));
+                            }
+                            None | Some(HealthStatusEnum::NONE | HealthStatusEnum::EMPTY)
+                                if !exited =>
+                            {
+                                return Err(host.error(format!(
+                                    "{name} has no healthcheck, so service_healthy cannot be waited for"
+                                )));
+                            }
+                            _ if exited => {
+                                let code = state.exit_code.unwrap_or(-1);
+                                let logs = host.last_logs(name).await;
+                                return Err(host.error(format!(
+                                    "{name} exited with status {code} before it was healthy; its last output:\n    {logs}"
+                                )));
+                            }
+                            _ => {}
+                        }
+                    }
+                    WaitCondition::Completed => {}
+                }
+                if started.elapsed() >= message.timeout {
+                    let what = match message.condition {
+                        WaitCondition::Healthy => "healthy",
+                        WaitCondition::Completed => "complete",
+                    };
+                    let logs = host.last_logs(name).await;
+                    return Err(host.error(format!(
+                        "{name} did not become {what} within {}s (--wait-timeout); its last output:\n    {logs}",
+                        message.timeout.as_secs()
+                    )));
+                }
+                tokio::time::sleep(WAIT_POLL).await;
+            }
+        })
+    }
+}
+
+/// Stop and remove a container (nothing if it is gone).
+#[derive(Message)]
+#[rtype(result = "Outcome")]
+pub struct RemoveContainer {
+    /// Container name or id.
+    pub container: String,
+    /// Also its anonymous volumes.
+    pub volumes: bool,
+}
+
+impl Handler<RemoveContainer> for HostActor {
+    type Result = ResponseFuture<Outcome>;
+
+    fn handle(&mut self, message: RemoveContainer, _: &mut Context<Self>) -> Self::Result {
+        let host = self.context();
+        Box::pin(async move {
+            // Stop with the container's own grace period (its StopTimeout, else Docker's 10 s).
+            match host
+                .docker
+                .stop_container(&message.container, None::<StopContainerOptions>)
+                .await
+            {
+                Ok(()) => {}
+                Err(error) if is_not_found(&error) => return Ok("already gone".to_string()),
+                // 304: already stopped.
+                Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 304, ..
+                }) => {}
+                Err(error) => {
+                    return Err(
+                        host.docker_error(&format!("stopping {}", message.container), error)
+                    );
+                }
+            }
+            let options = RemoveContainerOptionsBuilder::default()
+                .force(true)
+                .v(message.volumes)
+                .build();
+            match host
+                .docker
+                .remove_container(&message.container, Some(options))
+                .await
+            {
+                Ok(()) => Ok("removed".to_string()),
+                Err(error) if is_not_found(&error) => Ok("already gone".to_string()),
+                Err(error) => {
+                    Err(host.docker_error(&format!("removing {}", message.container), error))
+                }
+            }
+        })
+    }
+}
+
+/// Install the routes and forwarding rules of routed mode, over SSH.
+#[derive(Message)]
+#[rtype(result = "Outcome")]
+pub struct EnsureRoutes {
+    /// Routes to the other hosts' subnets.
+    pub routes: Vec<Route>,
+    /// The pool.
+    pub pool: Ipv4Cidr,
+    /// The project's subnets on this host.
+    pub local_subnets: Vec<Ipv4Cidr>,
+}
+
+impl Handler<EnsureRoutes> for HostActor {
+    type Result = ResponseFuture<Outcome>;
+
+    fn handle(&mut self, message: EnsureRoutes, _: &mut Context<Self>) -> Self::Result {
+        let host = self.context();
+        Box::pin(async move {
+            let script = ensure_routes_script(
+                &host.project,
+                &message.routes,
+                message.pool,
+                &message.local_subnets,
+            );
+            host.run_script(&script)
+                .await
+                .map(|_| format!("{} routes", message.routes.len()))
+        })
+    }
+}
+
+/// Remove the project's routes and forwarding rules, over SSH.
+#[derive(Message)]
+#[rtype(result = "Outcome")]
+pub struct RemoveRoutes {
+    /// The other hosts' subnets.
+    pub subnets: Vec<Ipv4Cidr>,
+}
+
+impl Handler<RemoveRoutes> for HostActor {
+    type Result = ResponseFuture<Outcome>;
+
+    fn handle(&mut self, message: RemoveRoutes, _: &mut Context<Self>) -> Self::Result {
+        let host = self.context();
+        Box::pin(async move {
+            let script = remove_routes_script(&host.project, &message.subnets);
+            host.run_script(&script)
+                .await
+                .map(|_| "removed".to_string())
+        })
+    }
+}
+
+/// How a hosts file was rewritten.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PatchResult {
+    /// It already held the table.
+    UpToDate,
+    /// Rewritten over SSH.
+    Ssh,
+    /// Rewritten by exec into the container.
+    Exec,
+}
+
+/// Make a running container's hosts file resolve `wanted`: over SSH when the host has it,
+/// else by exec into the container.
+#[derive(Message)]
+#[rtype(result = "Result<PatchResult, HostOperationError>")]
+pub struct PatchHostsFile {
+    /// Container name.
+    pub container: String,
+    /// The table it resolves now (`None`: read it from the container's `extra_hosts`).
+    pub baked: Option<Vec<HostEntry>>,
+    /// The table it should resolve.
+    pub wanted: Vec<HostEntry>,
+}
+
+impl Handler<PatchHostsFile> for HostActor {
+    type Result = ResponseFuture<Result<PatchResult, HostOperationError>>;
+
+    fn handle(&mut self, message: PatchHostsFile, _: &mut Context<Self>) -> Self::Result {
+        let host = self.context();
+        Box::pin(async move {
+            let inspect = host.inspect(&message.container).await?;
+            let running = inspect
+                .state
+                .as_ref()
+                .and_then(|state| state.running)
+                .unwrap_or(false);
+            if !running {
+                // Docker writes the file when it starts; the start event brings us back.
+                return Ok(PatchResult::UpToDate);
+            }
+            let config = inspect.host_config.unwrap_or_default();
+            let baked = message.baked.unwrap_or_else(|| {
+                parse_extra_hosts(&config.extra_hosts.clone().unwrap_or_default())
+            });
+            if host.host.ssh.is_some() {
+                let path = inspect.hosts_path.unwrap_or_default();
+                if path.is_empty() {
+                    return Err(host.error(format!(
+                        "{}: Docker reports no hosts file path",
+                        message.container
+                    )));
+                }
+                let current = host
+                    .run_script(&format!("cat -- {}\n", shell_quote(&path)))
+                    .await?;
+                let next = hosts_file::rewrite(&current, &baked, &message.wanted);
+                if next == current {
+                    return Ok(PatchResult::UpToDate);
+                }
+                // In place: Docker bind-mounts the file, so it cannot be replaced by a rename.
+                let script = format!(
+                    "cat > {} <<'NAP_HOSTS_EOF'\n{next}NAP_HOSTS_EOF\n",
+                    shell_quote(&path)
+                );
+                host.run_script(&script).await?;
+                Ok(PatchResult::Ssh)
+            } else {
+                let current = exec(&host, &message.container, &["cat", "/etc/hosts"], None).await?;
+                let next = hosts_file::rewrite(&current, &baked, &message.wanted);
+                if next == current {
+                    return Ok(PatchResult::UpToDate);
+                }
+                exec(
+                    &host,
+                    &message.container,
+                    &["sh", "-c", "cat > /etc/hosts"],
+                    Some(next.as_bytes()),
+                )
+                .await?;
+                Ok(PatchResult::Exec)
+            }
+        })
+    }
+}
+
+/// Runs a command in a container as root; returns its stdout, failing on a non-zero exit.
+async fn exec(
+    host: &HostContext,
+    container: &str,
+    command: &[&str],
+    stdin: Option<&[u8]>,
+) -> Result<String, HostOperationError> {
+    use bollard::exec::{StartExecOptions, StartExecResults};
+    use tokio::io::AsyncWriteExt;
+
+    let what = format!("exec {:?} in {container}", command.join(" "));
+    let config = bollard::models::ExecConfig {
+        attach_stdin: Some(stdin.is_some()),
+        attach_stdout: Some(true),
+        attach_stderr: Some(true),
+        user: Some("0".to_string()),
+        cmd: Some(command.iter().map(ToString::to_string).collect()),
+        ..Default::default()
+    };
+    let created = host
+        .docker
+        .create_exec(container, config)
+        .await
+        .map_err(|error| host.docker_error(&what, error))?;
+    let started = host
+        .docker
+        .start_exec(&created.id, None::<StartExecOptions>)
+        .await
+        .map_err(|error| host.docker_error(&what, error))?;
+    let mut stdout = String::new();
+    let mut stderr = String::new();
+    if let StartExecResults::Attached {
+        mut output,
+        mut input,
+    } = started
+    {
+        if let Some(bytes) = stdin {
+            input
+                .write_all(bytes)
+                .await
+                .map_err(|error| host.error(format!("{what}: writing stdin: {error}")))?;
+            input
+                .shutdown()
+                .await
+                .map_err(|error| host.error(format!("{what}: closing stdin: {error}")))?;
+        }
+        drop(input);
+        while let Some(chunk) = output.next().await {
+            match chunk.map_err(|error| host.docker_error(&what, error))? {
+                bollard::container::LogOutput::StdErr { message } => {
+                    stderr.push_str(&String::from_utf8_lossy(&message));
+                }
+                other => stdout.push_str(&String::from_utf8_lossy(&other.into_bytes())),
+            }
+        }
+    }
+    let inspect = host
+        .docker
+        .inspect_exec(&created.id)
+        .await
+        .map_err(|error| host.docker_error(&what, error))?;
+    match inspect.exit_code {
+        Some(0) => Ok(stdout),
+        code => Err(host.error(format!(
+            "{what} exited with {}: {}",
+            code.map_or("no status".to_string(), |c| c.to_string()),
+            stderr.trim()
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn route_scripts_are_idempotent_and_tagged_by_project() {
+        let pool = Ipv4Cidr::parse("172.30.0.0/16").unwrap();
+        let script = ensure_routes_script(
+            "demo",
+            &[Route {
+                subnet: Ipv4Cidr::parse("172.30.1.0/24").unwrap(),
+                via: "10.210.0.12".to_string(),
+            }],
+            pool,
+            &[Ipv4Cidr::parse("172.30.0.0/24").unwrap()],
+        );
+        assert!(script.contains("ip route replace 172.30.1.0/24 via '10.210.0.12'\n"));
+        assert!(script.contains(
+            "iptables -C DOCKER-USER -s 172.30.0.0/16 -d 172.30.0.0/24 -m comment --comment 'nap:demo' -j ACCEPT 2>/dev/null || iptables -I DOCKER-USER"
+        ));
+        assert!(
+            script.contains("iptables -t nat -C POSTROUTING -s 172.30.0.0/24 -d 172.30.0.0/16")
+        );
+        let removal = remove_routes_script("demo", &[Ipv4Cidr::parse("172.30.1.0/24").unwrap()]);
+        assert!(removal.starts_with("ip route del 172.30.1.0/24 2>/dev/null || true\n"));
+        assert!(removal.contains("grep -E -- '--comment \"?nap:demo\"? '"));
+    }
+
+    #[test]
+    fn quoting_and_references() {
+        assert_eq!(shell_quote("a'b"), r"'a'\''b'");
+        assert_eq!(
+            split_reference("nap/busybox:lab"),
+            ("nap/busybox".into(), "lab".into())
+        );
+        assert_eq!(
+            split_reference("localhost:5000/x"),
+            ("localhost:5000/x".into(), "latest".into())
+        );
+        assert_eq!(
+            parse_extra_hosts(&["web:172.30.0.2".into(), "gw:host-gateway".into()]),
+            vec![HostEntry {
+                name: "web".into(),
+                address: "172.30.0.2".parse().unwrap()
+            }]
+        );
+    }
+}

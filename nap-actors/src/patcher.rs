@@ -1,0 +1,251 @@
+//! The hosts-file patcher: one per deployment, the keeper of the project's name table.
+//!
+//! It knows, for every container of the project, the table the container was created with
+//! (its `extra_hosts`, which Docker writes into the hosts file on every start) and the table it
+//! should resolve now. In routed and published mode the two are equal for every container an
+//! `up` creates, because nap assigns addresses before anything starts: then the patcher never
+//! touches a file. When they differ (replicas added or removed while a peer kept running, an
+//! address that changed), it rewrites the running container's hosts file through the
+//! container's host actor — and again each time the host actor reports that the container
+//! started, since Docker then rewrites the file from `extra_hosts`.
+//!
+//! State: `tables` is filled by [`Track`] before the plan runs and changed by plan
+//! operations ([`PatchHosts`]); `patches` counts files actually rewritten. Both live as long
+//! as the deployment.
+
+use std::collections::HashMap;
+
+use actix::prelude::*;
+use nap_core::plan::HostEntry;
+
+use crate::host_actor::{
+    ContainerRestarted, HostActor, HostOperationError, PatchHostsFile, PatchResult,
+};
+use crate::progress::{Event, Progress};
+
+/// A container's two tables.
+#[derive(Debug, Clone)]
+struct Table {
+    /// What its `extra_hosts` hold (what Docker writes on start), name table part only.
+    baked: Vec<HostEntry>,
+    /// What it should resolve.
+    wanted: Vec<HostEntry>,
+}
+
+/// The patcher actor. See the module documentation.
+pub struct PatcherActor {
+    hosts: HashMap<String, Addr<HostActor>>,
+    tables: HashMap<(String, String), Table>,
+    patches: usize,
+    progress: Progress,
+}
+
+impl PatcherActor {
+    /// A patcher that reaches containers through `hosts`.
+    pub fn new(hosts: HashMap<String, Addr<HostActor>>, progress: Progress) -> PatcherActor {
+        PatcherActor {
+            hosts,
+            tables: HashMap::new(),
+            patches: 0,
+            progress,
+        }
+    }
+}
+
+impl Actor for PatcherActor {
+    type Context = Context<Self>;
+}
+
+/// Remember a container's tables (before the plan runs, for every container the deployment
+/// keeps or creates).
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct Track {
+    /// Host.
+    pub host: String,
+    /// Container name.
+    pub container: String,
+    /// The table its `extra_hosts` hold.
+    pub baked: Vec<HostEntry>,
+    /// The table it should resolve.
+    pub wanted: Vec<HostEntry>,
+}
+
+impl Handler<Track> for PatcherActor {
+    type Result = ();
+
+    fn handle(&mut self, message: Track, _: &mut Context<Self>) {
+        self.tables.insert(
+            (message.host, message.container),
+            Table {
+                baked: message.baked,
+                wanted: message.wanted,
+            },
+        );
+    }
+}
+
+/// A plan operation: make a running container resolve `entries`.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<String, HostOperationError>")]
+pub struct PatchHosts {
+    /// Host.
+    pub host: String,
+    /// Container name.
+    pub container: String,
+    /// The complete table.
+    pub entries: Vec<HostEntry>,
+}
+
+/// A container of the project started and has its address (reported by its service actor).
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct ContainerStarted {
+    /// Service.
+    pub service: String,
+    /// Replica.
+    pub replica: u32,
+    /// Host.
+    pub host: String,
+    /// Container name.
+    pub container: String,
+    /// Container id.
+    pub container_id: String,
+    /// Address on its first network.
+    pub ip: Option<std::net::Ipv4Addr>,
+}
+
+/// How many hosts files were rewritten so far.
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "usize")]
+pub struct PatchCount;
+
+impl Handler<PatchCount> for PatcherActor {
+    type Result = usize;
+
+    fn handle(&mut self, _: PatchCount, _: &mut Context<Self>) -> usize {
+        self.patches
+    }
+}
+
+/// A rewrite finished (sent by the patcher to itself, so the count lives in the actor).
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Patched(PatchResult, String, String, usize, &'static str);
+
+impl Handler<Patched> for PatcherActor {
+    type Result = ();
+
+    fn handle(&mut self, message: Patched, _: &mut Context<Self>) {
+        let Patched(result, host, container, entries, reason) = message;
+        let via = match result {
+            PatchResult::UpToDate => return,
+            PatchResult::Ssh => "ssh",
+            PatchResult::Exec => "exec",
+        };
+        self.patches += 1;
+        self.progress.emit(Event::HostsPatched {
+            host,
+            container,
+            entries,
+            via: via.to_string(),
+            reason: reason.to_string(),
+        });
+    }
+}
+
+impl PatcherActor {
+    fn patch(
+        &mut self,
+        host: String,
+        container: String,
+        reason: &'static str,
+        ctx: &mut Context<Self>,
+    ) -> ResponseActFuture<Self, Result<String, HostOperationError>> {
+        let table = self.tables.get(&(host.clone(), container.clone())).cloned();
+        let Some(actor) = self.hosts.get(&host).cloned() else {
+            let error = HostOperationError {
+                host,
+                message: "not in the inventory".to_string(),
+            };
+            return Box::pin(fut::ready(Err(error)));
+        };
+        let Some(table) = table else {
+            return Box::pin(fut::ready(Ok("not tracked".to_string())));
+        };
+        let me = ctx.address();
+        let entries = table.wanted.len();
+        let work = async move {
+            let result = actor
+                .send(PatchHostsFile {
+                    container: container.clone(),
+                    baked: Some(table.baked),
+                    wanted: table.wanted,
+                })
+                .await
+                .map_err(|error| HostOperationError {
+                    host: host.clone(),
+                    message: format!("host actor gone: {error}"),
+                })??;
+            me.do_send(Patched(result, host, container, entries, reason));
+            Ok(match result {
+                PatchResult::UpToDate => "up to date".to_string(),
+                PatchResult::Ssh => "patched over ssh".to_string(),
+                PatchResult::Exec => "patched by exec".to_string(),
+            })
+        };
+        Box::pin(work.into_actor(self))
+    }
+}
+
+impl Handler<PatchHosts> for PatcherActor {
+    type Result = ResponseActFuture<Self, Result<String, HostOperationError>>;
+
+    fn handle(&mut self, message: PatchHosts, ctx: &mut Context<Self>) -> Self::Result {
+        let key = (message.host.clone(), message.container.clone());
+        let table = self.tables.entry(key).or_insert_with(|| Table {
+            baked: Vec::new(),
+            wanted: Vec::new(),
+        });
+        table.wanted = message.entries;
+        self.patch(message.host, message.container, "plan", ctx)
+    }
+}
+
+impl Handler<ContainerStarted> for PatcherActor {
+    type Result = ();
+
+    fn handle(&mut self, message: ContainerStarted, _: &mut Context<Self>) {
+        // Addresses are assigned before creation in routed mode and come from the inventory in
+        // published mode, so a start changes no table; the event is kept for plugins and
+        // progress. (Where Docker picks the address — local mode — Docker's DNS resolves.)
+        tracing::debug!(
+            service = %message.service,
+            replica = message.replica,
+            host = %message.host,
+            container = %message.container,
+            ip = ?message.ip,
+            "container started"
+        );
+    }
+}
+
+impl Handler<ContainerRestarted> for PatcherActor {
+    type Result = ();
+
+    fn handle(&mut self, message: ContainerRestarted, ctx: &mut Context<Self>) {
+        let key = (message.host.clone(), message.container.clone());
+        let Some(table) = self.tables.get(&key) else {
+            return;
+        };
+        if table.baked == table.wanted {
+            return;
+        }
+        let work = self.patch(message.host, message.container, "restart", ctx);
+        ctx.spawn(work.map(|result, _, _| {
+            if let Err(error) = result {
+                tracing::warn!("re-patching after a restart failed: {error}");
+            }
+        }));
+    }
+}

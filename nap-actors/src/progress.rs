@@ -1,0 +1,390 @@
+//! Progress of a deployment as events, printed for a person or a program.
+//!
+//! The actors report what they do as [`Event`]s to a [`Progress`] handle (cheap to clone,
+//! shared by every actor). On a terminal the events become compose-like lines with colours
+//! (`✔ Container demo-web-1 @h2  Started  0.4s`); when stderr is not a terminal the same lines
+//! come without colours; with `--format json` every event is one JSON object per line on
+//! stdout, for programs. This module only formats and writes; it decides nothing.
+
+use std::io::{IsTerminal, Write};
+use std::net::Ipv4Addr;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use serde::Serialize;
+
+/// How events are shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProgressStyle {
+    /// Lines with colours and symbols, on stderr (a terminal).
+    Terminal,
+    /// The same lines without colours, on stderr.
+    Plain,
+    /// One JSON object per event, on stdout.
+    Json,
+    /// Nothing (library callers and tests that only want the report).
+    Quiet,
+}
+
+impl ProgressStyle {
+    /// [`ProgressStyle::Terminal`] when stderr is a terminal, else [`ProgressStyle::Plain`].
+    pub fn for_stderr() -> ProgressStyle {
+        if std::io::stderr().is_terminal() {
+            ProgressStyle::Terminal
+        } else {
+            ProgressStyle::Plain
+        }
+    }
+}
+
+/// One thing that happened.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// The plan is known and execution begins.
+    Plan {
+        /// Project.
+        project: String,
+        /// Number of operations.
+        operations: usize,
+        /// Hosts involved.
+        hosts: Vec<String>,
+    },
+    /// An operation began.
+    Started {
+        /// Plan operation id.
+        id: usize,
+        /// Host.
+        host: String,
+        /// What kind (`create_container`, …).
+        op: String,
+        /// What it works on (a container, network, image…).
+        subject: String,
+    },
+    /// An operation ended.
+    Finished {
+        /// Plan operation id.
+        id: usize,
+        /// Host.
+        host: String,
+        /// What kind.
+        op: String,
+        /// What it worked on.
+        subject: String,
+        /// Whether it succeeded.
+        ok: bool,
+        /// What it did (`created`, `started`, `healthy`, `copied from h1`, `up to date`).
+        outcome: String,
+        /// The error, when it failed.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+        /// Seconds it took.
+        seconds: f64,
+    },
+    /// An operation did not run because one it waits for failed.
+    Skipped {
+        /// Plan operation id.
+        id: usize,
+        /// Host.
+        host: String,
+        /// What kind.
+        op: String,
+        /// What it would have worked on.
+        subject: String,
+        /// The failed operation it waited for.
+        because_of: usize,
+    },
+    /// A container started and has its address.
+    ContainerStarted {
+        /// Service.
+        service: String,
+        /// Replica number.
+        replica: u32,
+        /// Host.
+        host: String,
+        /// Container name.
+        container: String,
+        /// Container id.
+        container_id: String,
+        /// Its address on its first project network, if any.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        ip: Option<Ipv4Addr>,
+    },
+    /// A container's hosts file was rewritten.
+    HostsPatched {
+        /// Host.
+        host: String,
+        /// Container name.
+        container: String,
+        /// Entries in the table now.
+        entries: usize,
+        /// `ssh` or `exec`.
+        via: String,
+        /// Why (`plan`, `restart`).
+        reason: String,
+    },
+    /// A warning that does not stop the deployment.
+    Warning {
+        /// The message.
+        message: String,
+    },
+    /// Execution ended.
+    Done {
+        /// Project.
+        project: String,
+        /// Operations that succeeded.
+        succeeded: usize,
+        /// Operations that failed.
+        failed: usize,
+        /// Operations skipped because of a failure.
+        skipped: usize,
+        /// Hosts files nap had to rewrite (0 when every name was known at create time).
+        hosts_patches: usize,
+        /// Seconds from the plan to the end.
+        seconds: f64,
+    },
+}
+
+struct ProgressInner {
+    style: ProgressStyle,
+    events: Vec<Event>,
+    keep: bool,
+}
+
+/// Where actors send events. Clones share one output.
+#[derive(Clone)]
+pub struct Progress {
+    inner: Arc<Mutex<ProgressInner>>,
+    started: Instant,
+}
+
+impl Progress {
+    /// A handle that prints in `style`.
+    pub fn new(style: ProgressStyle) -> Progress {
+        Progress {
+            inner: Arc::new(Mutex::new(ProgressInner {
+                style,
+                events: Vec::new(),
+                keep: false,
+            })),
+            started: Instant::now(),
+        }
+    }
+
+    /// A handle that prints nothing and keeps every event (for tests).
+    pub fn recording() -> Progress {
+        let progress = Progress::new(ProgressStyle::Quiet);
+        progress.lock().keep = true;
+        progress
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ProgressInner> {
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Seconds since the handle was made.
+    pub fn elapsed(&self) -> f64 {
+        self.started.elapsed().as_secs_f64()
+    }
+
+    /// The events kept by a [`Progress::recording`] handle.
+    pub fn events(&self) -> Vec<Event> {
+        self.lock().events.clone()
+    }
+
+    /// Reports one event.
+    pub fn emit(&self, event: Event) {
+        let mut inner = self.lock();
+        match inner.style {
+            ProgressStyle::Quiet => {}
+            ProgressStyle::Json => {
+                let mut out = std::io::stdout().lock();
+                if let Ok(line) = serde_json::to_string(&event) {
+                    let _ = writeln!(out, "{line}");
+                }
+            }
+            ProgressStyle::Terminal | ProgressStyle::Plain => {
+                if let Some(line) = render(&event, inner.style == ProgressStyle::Terminal) {
+                    let _ = writeln!(std::io::stderr().lock(), "{line}");
+                }
+            }
+        }
+        if inner.keep {
+            inner.events.push(event);
+        }
+    }
+}
+
+const GREEN: &str = "\x1b[32m";
+const RED: &str = "\x1b[31m";
+const YELLOW: &str = "\x1b[33m";
+const DIM: &str = "\x1b[2m";
+const RESET: &str = "\x1b[0m";
+
+/// `create_container` → `Container`, the noun compose prints.
+fn noun(op: &str) -> &'static str {
+    match op {
+        "create_network" | "remove_network" => "Network",
+        "create_volume" | "remove_volume" => "Volume",
+        "ensure_image" => "Image",
+        "ensure_routes" | "remove_routes" => "Routes",
+        "patch_hosts" => "Hosts",
+        _ => "Container",
+    }
+}
+
+fn render(event: &Event, colour: bool) -> Option<String> {
+    let paint = |code: &str, text: &str| {
+        if colour {
+            format!("{code}{text}{RESET}")
+        } else {
+            text.to_string()
+        }
+    };
+    match event {
+        Event::Plan {
+            project,
+            operations,
+            hosts,
+        } => Some(format!(
+            "[+] {project}: {operations} operations on {} host{} ({})",
+            hosts.len(),
+            if hosts.len() == 1 { "" } else { "s" },
+            hosts.join(", ")
+        )),
+        Event::Started {
+            host, op, subject, ..
+        } if op.starts_with("wait") => Some(format!(
+            " {} {} {subject} @{host}  {}",
+            paint(DIM, "…"),
+            noun(op),
+            paint(DIM, "Waiting")
+        )),
+        Event::Started { .. } | Event::ContainerStarted { .. } => None,
+        Event::Finished {
+            host,
+            op,
+            subject,
+            ok,
+            outcome,
+            error,
+            seconds,
+            ..
+        } => Some(if *ok {
+            format!(
+                " {} {} {subject} @{host}  {}  {}",
+                paint(GREEN, "✔"),
+                noun(op),
+                capitalize(outcome),
+                paint(DIM, &format!("{seconds:.1}s"))
+            )
+        } else {
+            format!(
+                " {} {} {subject} @{host}  {}",
+                paint(RED, "✘"),
+                noun(op),
+                paint(
+                    RED,
+                    &format!("Error: {}", error.as_deref().unwrap_or("failed"))
+                )
+            )
+        }),
+        Event::Skipped {
+            host,
+            op,
+            subject,
+            because_of,
+            ..
+        } => Some(format!(
+            " {} {} {subject} @{host}  {}",
+            paint(YELLOW, "-"),
+            noun(op),
+            paint(YELLOW, &format!("Skipped (operation {because_of} failed)"))
+        )),
+        Event::HostsPatched {
+            host,
+            container,
+            entries,
+            via,
+            reason,
+        } => Some(format!(
+            " {} Hosts {container} @{host}  Patched ({entries} names, over {via}, {reason})",
+            paint(GREEN, "✔")
+        )),
+        Event::Warning { message } => Some(format!(" {} {message}", paint(YELLOW, "!"))),
+        Event::Done {
+            project,
+            succeeded,
+            failed,
+            skipped,
+            hosts_patches,
+            seconds,
+        } => Some(if *failed == 0 {
+            format!(
+                "[+] {project}: done, {succeeded} operations in {seconds:.1}s, {hosts_patches} hosts-file patches"
+            )
+        } else {
+            format!(
+                "[!] {project}: {failed} operations failed, {skipped} skipped, {succeeded} succeeded in {seconds:.1}s"
+            )
+        }),
+    }
+}
+
+fn capitalize(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_read_like_compose() {
+        let finished = Event::Finished {
+            id: 3,
+            host: "h2".into(),
+            op: "start_container".into(),
+            subject: "demo-web-1".into(),
+            ok: true,
+            outcome: "started".into(),
+            error: None,
+            seconds: 0.42,
+        };
+        assert_eq!(
+            render(&finished, false).unwrap(),
+            " ✔ Container demo-web-1 @h2  Started  0.4s"
+        );
+        let json = serde_json::to_string(&finished).unwrap();
+        assert!(
+            json.starts_with(r#"{"event":"finished","id":3,"host":"h2""#),
+            "{json}"
+        );
+        let failed = Event::Finished {
+            ok: false,
+            error: Some("h2: no such image".into()),
+            ..finished
+        };
+        assert!(
+            render(&failed, false)
+                .unwrap()
+                .ends_with("Error: h2: no such image")
+        );
+        assert!(render(&failed, true).unwrap().contains(RED));
+    }
+
+    #[test]
+    fn recording_keeps_events() {
+        let progress = Progress::recording();
+        progress.emit(Event::Warning {
+            message: "x".into(),
+        });
+        assert_eq!(progress.events().len(), 1);
+    }
+}

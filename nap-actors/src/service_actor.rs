@@ -1,0 +1,213 @@
+//! The service actor: one per compose service, driving its replicas through
+//! create → start → healthy (or completed).
+//!
+//! Asked by the coordinator, it builds each replica's Docker create body from the compose
+//! model ([`crate::spec`]), has the replica's host actor create and start it, and reports every
+//! start as [`ContainerStarted`] — with the container's id and address — to the hosts-file
+//! patcher and the progress output. Waits for `service_healthy` and
+//! `service_completed_successfully` go through the host actor too. It decides nothing about
+//! order or placement.
+//!
+//! State: `started` maps each replica's container name to its id and address once it has
+//! started in this deployment; it lives as long as the actor.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use nap_core::compose::Project;
+use nap_core::plan::DesiredContainer;
+
+use crate::host_actor::{
+    CreateContainer, HostActor, HostOperationError, StartContainer, WaitCondition, WaitContainer,
+};
+use crate::patcher::{ContainerStarted, PatcherActor};
+use crate::progress::{Event, Progress};
+use crate::spec;
+
+/// The service actor. See the module documentation.
+pub struct ServiceActor {
+    service: String,
+    project: Arc<Project>,
+    hosts: HashMap<String, Addr<HostActor>>,
+    patcher: Addr<PatcherActor>,
+    progress: Progress,
+    started: BTreeMap<String, (String, Option<Ipv4Addr>)>,
+}
+
+impl ServiceActor {
+    /// An actor for `service` of `project`.
+    pub fn new(
+        service: &str,
+        project: Arc<Project>,
+        hosts: HashMap<String, Addr<HostActor>>,
+        patcher: Addr<PatcherActor>,
+        progress: Progress,
+    ) -> ServiceActor {
+        ServiceActor {
+            service: service.to_string(),
+            project,
+            hosts,
+            patcher,
+            progress,
+            started: BTreeMap::new(),
+        }
+    }
+
+    fn host(&self, name: &str) -> Result<Addr<HostActor>, HostOperationError> {
+        self.hosts
+            .get(name)
+            .cloned()
+            .ok_or_else(|| HostOperationError {
+                host: name.to_string(),
+                message: "not in the inventory".to_string(),
+            })
+    }
+}
+
+impl Actor for ServiceActor {
+    type Context = Context<Self>;
+}
+
+fn gone(host: &str, error: MailboxError) -> HostOperationError {
+    HostOperationError {
+        host: host.to_string(),
+        message: format!("host actor gone: {error}"),
+    }
+}
+
+/// Create one replica's container.
+#[derive(Message)]
+#[rtype(result = "Result<String, HostOperationError>")]
+pub struct CreateReplica {
+    /// The replica as the desired state has it.
+    pub container: DesiredContainer,
+}
+
+impl Handler<CreateReplica> for ServiceActor {
+    type Result = ResponseFuture<Result<String, HostOperationError>>;
+
+    fn handle(&mut self, message: CreateReplica, _: &mut Context<Self>) -> Self::Result {
+        let container = message.container;
+        let host = self.host(&container.host);
+        let spec = spec::container_spec(&self.project, &container);
+        Box::pin(async move {
+            let host = host?;
+            let spec = spec.map_err(|error| HostOperationError {
+                host: container.host.clone(),
+                message: error.to_string(),
+            })?;
+            host.send(CreateContainer { spec })
+                .await
+                .map_err(|error| gone(&container.host, error))??;
+            Ok("created".to_string())
+        })
+    }
+}
+
+/// Start one replica's container and report it started.
+#[derive(Message)]
+#[rtype(result = "Result<String, HostOperationError>")]
+pub struct StartReplica {
+    /// The replica.
+    pub container: DesiredContainer,
+}
+
+/// A start finished (the actor records it).
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Started {
+    container: String,
+    id: String,
+    ip: Option<Ipv4Addr>,
+}
+
+impl Handler<Started> for ServiceActor {
+    type Result = ();
+
+    fn handle(&mut self, message: Started, _: &mut Context<Self>) {
+        self.started
+            .insert(message.container, (message.id, message.ip));
+    }
+}
+
+impl Handler<StartReplica> for ServiceActor {
+    type Result = ResponseFuture<Result<String, HostOperationError>>;
+
+    fn handle(&mut self, message: StartReplica, ctx: &mut Context<Self>) -> Self::Result {
+        let container = message.container;
+        let host = self.host(&container.host);
+        let patcher = self.patcher.clone();
+        let progress = self.progress.clone();
+        let me = ctx.address();
+        let service = self.service.clone();
+        Box::pin(async move {
+            let host = host?;
+            let network = container.networks.first().map(|n| n.network.clone());
+            let started = host
+                .send(StartContainer {
+                    container: container.name.clone(),
+                    network,
+                })
+                .await
+                .map_err(|error| gone(&container.host, error))??;
+            me.do_send(Started {
+                container: container.name.clone(),
+                id: started.id.clone(),
+                ip: started.ip,
+            });
+            let event = ContainerStarted {
+                service: service.clone(),
+                replica: container.replica,
+                host: container.host.clone(),
+                container: container.name.clone(),
+                container_id: started.id.clone(),
+                ip: started.ip,
+            };
+            patcher.do_send(event);
+            progress.emit(Event::ContainerStarted {
+                service,
+                replica: container.replica,
+                host: container.host.clone(),
+                container: container.name.clone(),
+                container_id: started.id,
+                ip: started.ip,
+            });
+            Ok("started".to_string())
+        })
+    }
+}
+
+/// Wait for one replica to be healthy or to have completed.
+#[derive(Message)]
+#[rtype(result = "Result<String, HostOperationError>")]
+pub struct WaitReplica {
+    /// Host.
+    pub host: String,
+    /// Container name.
+    pub container: String,
+    /// For what.
+    pub condition: WaitCondition,
+    /// How long at most.
+    pub timeout: Duration,
+}
+
+impl Handler<WaitReplica> for ServiceActor {
+    type Result = ResponseFuture<Result<String, HostOperationError>>;
+
+    fn handle(&mut self, message: WaitReplica, _: &mut Context<Self>) -> Self::Result {
+        let host = self.host(&message.host);
+        Box::pin(async move {
+            host?
+                .send(WaitContainer {
+                    container: message.container,
+                    condition: message.condition,
+                    timeout: message.timeout,
+                })
+                .await
+                .map_err(|error| gone(&message.host, error))?
+        })
+    }
+}
