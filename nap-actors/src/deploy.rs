@@ -7,7 +7,7 @@
 //! [`CoordinatorActor`] — and waits for the coordinator's report. [`down`] does the same with
 //! the core's teardown plan. Both must run inside an actix `System`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,6 +30,10 @@ use crate::observe::{self, HostError, ObserveError};
 use crate::patcher::{PatcherActor, Track};
 use crate::progress::{Event, Progress};
 use crate::service_actor::ServiceActor;
+use crate::ssh::{SshOptions, SshSession};
+
+/// How long connecting to a host over SSH (TCP, key exchange, login) may take.
+const SSH_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Flags of `nap up`.
 #[derive(Debug, Clone)]
@@ -64,6 +68,9 @@ pub enum DeployError {
     /// The desired state cannot be computed (no host fits, addresses exhausted…).
     #[error(transparent)]
     Plan(#[from] plan::PlanError),
+    /// A host the plan needs over SSH refused or did not answer; nothing was changed.
+    #[error("cannot connect over SSH, so nothing was changed on any host:\n  - {}", .0.join("\n  - "))]
+    Ssh(Vec<String>),
 }
 
 /// What `up` or `down` did.
@@ -147,10 +154,57 @@ struct Actors {
     patcher: Addr<PatcherActor>,
 }
 
+/// Connects over SSH, before anything changes, to every host that has `ssh:` and that the
+/// plan touches, so a refused host key or login stops the deployment before its first
+/// mutating call.
+async fn connect_ssh(
+    inventory: &Inventory,
+    plan: &Plan,
+) -> Result<HashMap<String, SshSession>, DeployError> {
+    let settings = SshSettings::from_inventory(inventory);
+    let options = SshOptions {
+        identity: settings.identity,
+        known_hosts: settings.known_hosts,
+        connect_timeout: SSH_CONNECT_TIMEOUT,
+    };
+    let touched: BTreeSet<&str> = plan
+        .operations
+        .iter()
+        .map(|planned| planned.operation.host())
+        .collect();
+    let hosts: Vec<_> = inventory
+        .hosts
+        .iter()
+        .filter(|host| touched.contains(host.name.as_str()))
+        .filter_map(|host| Some((host.name.clone(), host.ssh.clone()?)))
+        .collect();
+    let results = join_all(hosts.iter().map(|(name, target)| {
+        let options = &options;
+        async move { SshSession::connect(name, target, options).await }
+    }))
+    .await;
+    let mut sessions = HashMap::new();
+    let mut errors = Vec::new();
+    for ((name, _), result) in hosts.into_iter().zip(results) {
+        match result {
+            Ok(session) => {
+                sessions.insert(name, session);
+            }
+            Err(error) => errors.push(error.to_string()),
+        }
+    }
+    if errors.is_empty() {
+        Ok(sessions)
+    } else {
+        Err(DeployError::Ssh(errors))
+    }
+}
+
 fn start_actors(
     project: &str,
     inventory: &Inventory,
     clients: &[(String, Docker)],
+    mut sessions: HashMap<String, SshSession>,
     progress: &Progress,
 ) -> Actors {
     let ssh_settings = SshSettings::from_inventory(inventory);
@@ -161,10 +215,12 @@ fn start_actors(
                 .host(name)
                 .expect("clients come from the inventory")
                 .clone();
-            let actor = HostActor::new(host, project, docker.clone(), ssh_settings.clone())
-                .with_restart_events(ctx.address().recipient())
-                .start();
-            hosts.insert(name.clone(), actor);
+            let mut actor = HostActor::new(host, project, docker.clone(), ssh_settings.clone())
+                .with_restart_events(ctx.address().recipient());
+            if let Some(session) = sessions.remove(name) {
+                actor = actor.with_ssh_session(session);
+            }
+            hosts.insert(name.clone(), actor.start());
         }
         PatcherActor::new(hosts.clone(), progress.clone())
     });
@@ -280,7 +336,8 @@ pub async fn up(
         emit_done(progress, &project.name, &execution);
         return Ok(DeployReport { plan, execution });
     }
-    let actors = start_actors(&project.name, inventory, &clients, progress);
+    let sessions = connect_ssh(inventory, &plan).await?;
+    let actors = start_actors(&project.name, inventory, &clients, sessions, progress);
     track_tables(&actors.patcher, &desired, &observed, &plan);
     let project = Arc::new(project.clone());
     let services = project
@@ -359,7 +416,8 @@ pub async fn down(
         emit_done(progress, &project.name, &execution);
         return Ok(DeployReport { plan, execution });
     }
-    let actors = start_actors(&project.name, inventory, &clients, progress);
+    let sessions = connect_ssh(inventory, &plan).await?;
+    let actors = start_actors(&project.name, inventory, &clients, sessions, progress);
     let executors = Executors {
         project: Arc::new(project.clone()),
         desired: None,

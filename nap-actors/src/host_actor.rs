@@ -124,6 +124,12 @@ impl HostActor {
         }
     }
 
+    /// Use an SSH session connected (and its host key checked) before the plan ran.
+    pub fn with_ssh_session(self, session: SshSession) -> HostActor {
+        let _ = self.ssh.set(Ok(session));
+        self
+    }
+
     /// Also report container starts (restarts) to `recipient`.
     pub fn with_restart_events(mut self, recipient: Recipient<ContainerRestarted>) -> HostActor {
         self.restarts = Some(recipient);

@@ -367,9 +367,14 @@ mod tests {
             "{json}"
         );
         let failed = Event::Finished {
+            id: 3,
+            host: "h2".into(),
+            op: "start_container".into(),
+            subject: "demo-web-1".into(),
             ok: false,
+            outcome: "failed".into(),
             error: Some("h2: no such image".into()),
-            ..finished
+            seconds: 0.42,
         };
         assert!(
             render(&failed, false)

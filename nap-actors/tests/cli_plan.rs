@@ -264,6 +264,8 @@ fn plan_against_the_lab_reads_real_hosts() {
         &[
             "-f",
             example.to_str().unwrap(),
+            "-p",
+            "e2eplan",
             "--hosts",
             inventory.to_str().unwrap(),
             "plan",

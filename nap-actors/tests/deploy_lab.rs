@@ -1,0 +1,574 @@
+//! End-to-end: the real `nap` binary deploys to the real 3-host lab (`tests/lab/lab`, started
+//! by `tests/run`), and the tests check what containers really see — names that resolve and
+//! ports that answer, from a container on every host — and what is left on the hosts.
+//!
+//! Tests run concurrently on one lab, so each uses its own project name and its own address
+//! pool (a /20 of 172.30.0.0/16), and takes its project down when it ends, pass or fail.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+fn lab_dir() -> PathBuf {
+    PathBuf::from(
+        std::env::var("NAP_LAB_DIR")
+            .expect("NAP_LAB_DIR is not set: run the suite with tests/run, which starts the lab"),
+    )
+}
+
+const HOSTS: [&str; 3] = ["h1", "h2", "h3"];
+
+/// A project in a folder of its own, with an inventory for the lab.
+struct LabProject {
+    dir: tempfile::TempDir,
+    name: String,
+    inventory: PathBuf,
+}
+
+impl LabProject {
+    /// `pool_index` picks the project's /20 of the pool (distinct per test).
+    fn new(name: &str, pool_index: u8, known_hosts: Option<&Path>) -> LabProject {
+        let lab = lab_dir();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let text = std::fs::read_to_string(lab.join("nap-hosts.yml")).expect("lab inventory");
+        let known_hosts = known_hosts
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| lab.join("known_hosts"));
+        let text = text
+            .replace(
+                "identity: id_ed25519",
+                &format!("identity: {}", lab.join("id_ed25519").display()),
+            )
+            .replace(
+                "known_hosts: known_hosts",
+                &format!("known_hosts: {}", known_hosts.display()),
+            )
+            .replace(
+                "pool: 172.30.0.0/16",
+                &format!("pool: 172.30.{}.0/20", pool_index * 16),
+            );
+        assert!(
+            text.contains("/20"),
+            "the lab inventory changed shape:\n{text}"
+        );
+        let inventory = dir.path().join("nap-hosts.yml");
+        std::fs::write(&inventory, text).unwrap();
+        LabProject {
+            dir,
+            name: name.to_string(),
+            inventory,
+        }
+    }
+
+    fn write_compose(&self, text: &str) {
+        std::fs::write(self.dir.path().join("compose.yaml"), text).unwrap();
+    }
+
+    fn nap(&self, args: &[&str]) -> Output {
+        let inventory = self.inventory.to_string_lossy().to_string();
+        let mut all = vec!["--hosts", inventory.as_str(), "-p", self.name.as_str()];
+        all.extend_from_slice(args);
+        Command::new(env!("CARGO_BIN_EXE_nap"))
+            .args(&all)
+            .current_dir(self.dir.path())
+            .env_remove("NAP_HOSTS")
+            .output()
+            .expect("run nap")
+    }
+
+    /// `nap up --format json`: asserts success, returns the events.
+    fn up(&self, extra: &[&str]) -> Vec<Value> {
+        let mut args = vec!["up", "--format", "json", "--wait-timeout", "60"];
+        args.extend_from_slice(extra);
+        let output = self.nap(&args);
+        assert!(
+            output.status.success(),
+            "nap up failed:\n{}\n{}",
+            text(&output.stdout),
+            text(&output.stderr)
+        );
+        events(&output)
+    }
+
+    fn ps(&self) -> Vec<Value> {
+        let output = self.nap(&["ps", "--format", "json"]);
+        assert!(output.status.success(), "nap ps: {}", text(&output.stderr));
+        serde_json::from_slice::<Value>(&output.stdout)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+}
+
+impl Drop for LabProject {
+    fn drop(&mut self) {
+        let _ = self.nap(&["down", "-v"]);
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn events(output: &Output) -> Vec<Value> {
+    text(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect()
+}
+
+fn done(events: &[Value]) -> &Value {
+    events
+        .iter()
+        .find(|event| event["event"] == "done")
+        .expect("a done event")
+}
+
+/// `(op, subject)` of every finished mutating operation.
+fn mutations(events: &[Value]) -> Vec<(String, String)> {
+    events
+        .iter()
+        .filter(|event| event["event"] == "finished")
+        .filter(|event| !event["op"].as_str().unwrap().starts_with("wait"))
+        .filter(|event| {
+            !matches!(
+                event["outcome"].as_str().unwrap(),
+                "up to date" | "exists" | "present" | "already gone"
+            )
+        })
+        .map(|event| {
+            (
+                event["op"].as_str().unwrap().to_string(),
+                event["subject"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn docker(host: &str, args: &[&str]) -> Output {
+    let socket = format!("unix://{}/{host}/docker.sock", lab_dir().display());
+    Command::new("docker")
+        .args(["-H", &socket])
+        .args(args)
+        .output()
+        .expect("run docker")
+}
+
+/// Runs a shell script in a container; returns (success, stdout + stderr).
+fn exec_in(host: &str, container: &str, script: &str) -> (bool, String) {
+    let output = docker(host, &["exec", container, "sh", "-c", script]);
+    (
+        output.status.success(),
+        text(&output.stdout) + &text(&output.stderr),
+    )
+}
+
+/// Every project container on every host: name → host.
+fn containers_on_hosts(project: &str) -> BTreeMap<String, String> {
+    let mut found = BTreeMap::new();
+    for host in HOSTS {
+        let output = docker(
+            host,
+            &[
+                "ps",
+                "-a",
+                "--filter",
+                &format!("label=nap.project={project}"),
+                "--format",
+                "{{.Names}}",
+            ],
+        );
+        for name in text(&output.stdout).lines() {
+            found.insert(name.to_string(), host.to_string());
+        }
+    }
+    found
+}
+
+fn netns(host: &str, command: &[&str]) -> String {
+    let output = Command::new("nsenter")
+        .arg(format!("--net=/var/run/netns/nap-{host}"))
+        .args(command)
+        .output()
+        .expect("nsenter");
+    text(&output.stdout)
+}
+
+/// A web server answering on `port`, stopping at once on SIGTERM.
+fn server(port: u16) -> String {
+    format!(
+        r#"["sh", "-c", "mkdir -p /www; hostname > /www/index.html; trap 'exit 0' TERM; httpd -f -p {port} -h /www & wait"]"#
+    )
+}
+
+fn stack(api_marker: &str) -> String {
+    format!(
+        r#"
+services:
+  web:
+    image: nap/busybox:lab
+    command: {web}
+    healthcheck:
+      test: ["CMD-SHELL", "nc -w 2 127.0.0.1 80 </dev/null"]
+      interval: 1s
+      retries: 30
+  job:
+    image: nap/busybox:lab
+    restart: "no"
+    command: ["sh", "-c", "echo migrated"]
+  api:
+    image: nap/busybox:lab
+    command: {api}
+    environment:
+      MARKER: "{api_marker}"
+    depends_on:
+      web: {{condition: service_healthy}}
+      job: {{condition: service_completed_successfully}}
+    networks:
+      default:
+        aliases: [backend]
+  worker:
+    image: nap/busybox:lab
+    command: {worker}
+    depends_on: [api]
+    deploy:
+      replicas: 3
+"#,
+        web = server(80),
+        api = server(8000),
+        worker = server(7000),
+    )
+}
+
+/// From inside `container` on `host`: every name of the stack connects.
+fn assert_names_work(project: &str, host: &str, container: &str) {
+    let mut script = String::from("set -e\n");
+    for (name, port) in [
+        ("web", 80),
+        ("api", 8000),
+        ("backend", 8000),
+        ("worker", 7000),
+        (&format!("{project}-web-1") as &str, 80),
+        (&format!("{project}-api-1"), 8000),
+        (&format!("{project}-worker-1"), 7000),
+        (&format!("{project}-worker-2"), 7000),
+        (&format!("{project}-worker-3"), 7000),
+    ] {
+        script.push_str(&format!(
+            "nc -w 2 {name} {port} </dev/null || {{ echo 'cannot reach {name}:{port}'; cat /etc/hosts; exit 1; }}\n"
+        ));
+    }
+    script.push_str(&format!(
+        "grep -q '\t{project}-job-1$' /etc/hosts || {{ echo 'job does not resolve'; exit 1; }}\n"
+    ));
+    let (ok, output) = exec_in(host, container, &script);
+    assert!(ok, "from {container} on {host}: {output}");
+}
+
+#[test]
+fn a_four_service_stack_across_three_hosts_reaches_every_service_by_name() {
+    let project = LabProject::new("e2estack", 1, None);
+    let name = project.name.clone();
+    project.write_compose(&stack("one"));
+
+    // First deployment: every name known at create time, so no hosts file is patched.
+    let first = project.up(&[]);
+    let summary = done(&first);
+    assert_eq!(summary["failed"], 0, "{summary}");
+    assert_eq!(summary["hosts_patches"], 0, "{summary}");
+
+    // ps lists all six containers with their hosts and addresses, as the daemons say.
+    let rows = project.ps();
+    assert_eq!(rows.len(), 6, "{rows:#?}");
+    let on_hosts = containers_on_hosts(&name);
+    let mut worker_hosts = BTreeSet::new();
+    for row in &rows {
+        let container = row["container"].as_str().unwrap();
+        let host = row["host"].as_str().unwrap();
+        assert_eq!(
+            on_hosts.get(container).map(String::as_str),
+            Some(host),
+            "{row}"
+        );
+        if row["service"] == "worker" {
+            worker_hosts.insert(host.to_string());
+        }
+        if row["state"] == "running" {
+            let inspect = docker(
+                host,
+                &[
+                    "inspect",
+                    "-f",
+                    "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+                    container,
+                ],
+            );
+            assert_eq!(
+                row["ip"].as_str().unwrap(),
+                text(&inspect.stdout).trim(),
+                "{row}"
+            );
+        }
+    }
+    assert_eq!(worker_hosts.len(), 3, "workers are spread: {rows:#?}");
+    let job = rows.iter().find(|row| row["service"] == "job").unwrap();
+    assert_eq!(job["state"], "exited");
+
+    // From a container on every host, every name resolves and connects, across hosts too.
+    let workers: Vec<(String, String)> = rows
+        .iter()
+        .filter(|row| row["service"] == "worker")
+        .map(|row| {
+            (
+                row["host"].as_str().unwrap().to_string(),
+                row["container"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    for (host, container) in &workers {
+        assert_names_work(&name, host, container);
+    }
+
+    // Nothing changed: a second up makes no mutating call.
+    let again = project.up(&[]);
+    assert_eq!(mutations(&again), Vec::<(String, String)>::new());
+    assert_eq!(
+        again.iter().find(|e| e["event"] == "plan").unwrap()["operations"],
+        0
+    );
+
+    // One service changed: only it is recreated, and names still work.
+    project.write_compose(&stack("two"));
+    let changed = project.up(&[]);
+    let touched: BTreeSet<String> = mutations(&changed)
+        .into_iter()
+        .filter(|(op, _)| op.ends_with("_container"))
+        .map(|(_, subject)| subject)
+        .collect();
+    assert_eq!(
+        touched,
+        BTreeSet::from([format!("{name}-api-1")]),
+        "{changed:#?}"
+    );
+    assert_eq!(done(&changed)["hosts_patches"], 0);
+    for (host, container) in &workers {
+        assert_names_work(&name, host, container);
+    }
+
+    // A restarted container resolves every name again within a second of starting.
+    let (host, container) = &workers[1];
+    let restart = docker(host, &["restart", "-t", "1", container]);
+    assert!(restart.status.success(), "{}", text(&restart.stderr));
+    let started = Instant::now();
+    loop {
+        let (ok, _) = exec_in(
+            host,
+            container,
+            &format!("nc -w 1 {name}-web-1 80 </dev/null"),
+        );
+        if ok {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "{container} cannot reach web a second after its restart"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_names_work(&name, host, container);
+
+    // The routes the deployment installed exist, then `down` leaves nothing behind.
+    let subnets: BTreeSet<String> = rows
+        .iter()
+        .filter_map(|row| row["ip"].as_str())
+        .map(|ip| {
+            let parts: Vec<&str> = ip.split('.').collect();
+            format!("{}.{}.{}.0/24", parts[0], parts[1], parts[2])
+        })
+        .collect();
+    let routes_h1 = netns("h1", &["ip", "route"]);
+    assert!(
+        subnets
+            .iter()
+            .filter(|s| routes_h1.contains(s.as_str()))
+            .count()
+            >= 2,
+        "h1 routes to the other hosts' subnets: {routes_h1}"
+    );
+    let down = project.nap(&["down"]);
+    assert!(down.status.success(), "{}", text(&down.stderr));
+    assert_eq!(containers_on_hosts(&name), BTreeMap::new());
+    for host in HOSTS {
+        let networks = docker(host, &["network", "ls", "--format", "{{.Name}}"]);
+        assert!(
+            !text(&networks.stdout).contains(&format!("{name}_")),
+            "{host}: {}",
+            text(&networks.stdout)
+        );
+        let routes = netns(host, &["ip", "route"]);
+        for subnet in &subnets {
+            assert!(
+                !routes.contains(subnet.as_str()),
+                "{host} still routes {subnet}: {routes}"
+            );
+        }
+        let rules = netns(host, &["iptables", "-S", "DOCKER-USER"])
+            + &netns(host, &["iptables", "-t", "nat", "-S", "POSTROUTING"]);
+        assert!(!rules.contains(&format!("nap:{name}")), "{host}: {rules}");
+    }
+}
+
+#[test]
+fn an_unknown_ssh_host_key_is_refused_and_nothing_is_deployed() {
+    let empty = tempfile::NamedTempFile::new().unwrap();
+    let project = LabProject::new("e2ebadkey", 2, Some(empty.path()));
+    project.write_compose(&stack("one"));
+    let output = project.nap(&["up"]);
+    let stderr = text(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(stderr.contains("unknown host key"), "{stderr}");
+    assert!(stderr.contains("ssh-keyscan"), "{stderr}");
+    assert!(stderr.contains("nothing was changed"), "{stderr}");
+    assert_eq!(containers_on_hosts(&project.name), BTreeMap::new());
+    for host in HOSTS {
+        let networks = docker(host, &["network", "ls", "--format", "{{.Name}}"]);
+        assert!(!text(&networks.stdout).contains("e2ebadkey_"));
+    }
+}
+
+#[test]
+fn scaling_up_patches_the_running_peers_and_a_second_up_patches_nothing() {
+    let project = LabProject::new("e2escale", 3, None);
+    let name = project.name.clone();
+    let compose = |replicas: u32| {
+        format!(
+            "services:\n  worker:\n    image: nap/busybox:lab\n    command: {}\n    deploy:\n      replicas: {replicas}\n",
+            server(7000)
+        )
+    };
+    project.write_compose(&compose(2));
+    project.up(&[]);
+    project.write_compose(&compose(3));
+    let scaled = project.up(&[]);
+    // The two running replicas were patched (over SSH: every lab host has it); the new one
+    // was created with the complete table.
+    let patched: Vec<&Value> = scaled
+        .iter()
+        .filter(|e| e["event"] == "hosts_patched")
+        .collect();
+    assert_eq!(patched.len(), 2, "{scaled:#?}");
+    assert!(patched.iter().all(|e| e["via"] == "ssh"));
+    assert_eq!(done(&scaled)["hosts_patches"], 2);
+    let rows = project.ps();
+    for row in rows.iter().filter(|row| row["replica"] != 3) {
+        let host = row["host"].as_str().unwrap();
+        let container = row["container"].as_str().unwrap();
+        let (ok, output) = exec_in(
+            host,
+            container,
+            &format!(
+                "nc -w 2 {name}-worker-3 7000 </dev/null && grep -c '^# nap: begin' /etc/hosts"
+            ),
+        );
+        assert!(ok, "{container}: {output}");
+    }
+    // The files already hold the table: nothing is written again.
+    let again = project.up(&[]);
+    assert_eq!(done(&again)["hosts_patches"], 0, "{again:#?}");
+    assert_eq!(mutations(&again), Vec::<(String, String)>::new());
+}
+
+#[test]
+fn an_image_missing_on_the_hosts_is_shipped_from_the_local_daemon() {
+    let image = format!("nap/ship-test:{}", std::process::id());
+    let tag = Command::new("docker")
+        .args(["tag", "nap/busybox:lab", &image])
+        .output()
+        .unwrap();
+    assert!(tag.status.success(), "{}", text(&tag.stderr));
+    let project = LabProject::new("e2eship", 4, None);
+    project.write_compose(&format!(
+        "services:\n  one:\n    image: {image}\n    command: {}\n    deploy:\n      replicas: 2\n",
+        server(80)
+    ));
+    let events = project.up(&["--ship-images"]);
+    let shipped: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["event"] == "finished" && e["op"] == "ensure_image")
+        .collect();
+    assert_eq!(shipped.len(), 2, "one copy per host: {events:#?}");
+    for event in &shipped {
+        assert!(
+            event["outcome"]
+                .as_str()
+                .unwrap()
+                .starts_with("copied from"),
+            "{event}"
+        );
+    }
+    let rows = project.ps();
+    assert!(
+        rows.iter().all(|row| row["state"] == "running"),
+        "{rows:#?}"
+    );
+    drop(project);
+    for host in HOSTS {
+        let _ = docker(host, &["rmi", &image]);
+    }
+    let _ = Command::new("docker").args(["rmi", &image]).output();
+}
+
+#[test]
+fn without_an_inventory_nap_deploys_to_the_local_daemon_like_compose() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = "e2elocal";
+    std::fs::write(
+        dir.path().join("compose.yaml"),
+        format!(
+            "services:\n  web:\n    image: nap/busybox:lab\n    command: {}\n  client:\n    image: nap/busybox:lab\n    command: {}\n    depends_on: [web]\n",
+            server(80),
+            server(81)
+        ),
+    )
+    .unwrap();
+    let nap = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_nap"))
+            .args(["-p", project])
+            .args(args)
+            .current_dir(dir.path())
+            .env_remove("NAP_HOSTS")
+            .env_remove("DOCKER_HOST")
+            .output()
+            .unwrap()
+    };
+    let up = nap(&["up"]);
+    assert!(up.status.success(), "{}", text(&up.stderr));
+    let stderr = text(&up.stderr);
+    assert!(stderr.contains("@local"), "{stderr}");
+    let exec = Command::new("docker")
+        .args([
+            "exec",
+            "e2elocal-client-1",
+            "sh",
+            "-c",
+            "nc -w 2 web 80 </dev/null",
+        ])
+        .output()
+        .unwrap();
+    let down = nap(&["down"]);
+    assert!(
+        exec.status.success(),
+        "client reaches web by name: {}",
+        text(&exec.stderr)
+    );
+    assert!(down.status.success(), "{}", text(&down.stderr));
+    let left = Command::new("docker")
+        .args(["ps", "-aq", "--filter", "label=nap.project=e2elocal"])
+        .output()
+        .unwrap();
+    assert_eq!(text(&left.stdout).trim(), "");
+}
