@@ -294,7 +294,7 @@ impl HostContext {
 pub fn docker_message(error: &bollard::errors::Error) -> String {
     match error {
         bollard::errors::Error::DockerResponseServerError { message, .. } => message.clone(),
-        other => other.to_string(),
+        other => crate::observe::with_causes(other),
     }
 }
 

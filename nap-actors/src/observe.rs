@@ -44,6 +44,22 @@ pub struct HostError {
 #[error("{} unreachable: {}", if .0.len() == 1 { "a host is" } else { "hosts are" }, .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
 pub struct ObserveError(pub Vec<HostError>);
 
+/// An error with its causes (`client error (Connect): invalid peer certificate: UnknownIssuer`),
+/// so a refused TLS certificate or a closed port says why.
+pub fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 /// Connects to a host's Docker API and negotiates the API version (Debian's engine speaks
 /// 1.41, bollard defaults to a newer one).
 pub async fn connect(host: &Host) -> Result<Docker, HostError> {
@@ -63,20 +79,34 @@ pub async fn connect(host: &Host) -> Result<Docker, HostError> {
             API_TIMEOUT_SECONDS,
             bollard::API_DEFAULT_VERSION,
         ),
-        DockerEndpoint::Https { .. } | DockerEndpoint::Ssh { .. } => {
+        DockerEndpoint::Https { host: address, port } => {
+            let Some(tls) = &host.tls else {
+                return Err(error("an https:// daemon needs tls: {ca, cert, key}".to_string()));
+            };
+            // The daemon's certificate is verified against `tls.ca`, and nap presents its own.
+            Docker::connect_with_ssl(
+                &format!("https://{address}:{port}"),
+                &tls.key,
+                &tls.cert,
+                &tls.ca,
+                API_TIMEOUT_SECONDS,
+                bollard::API_DEFAULT_VERSION,
+            )
+        }
+        DockerEndpoint::Ssh { .. } => {
             return Err(error(
-                "https:// and ssh:// Docker endpoints are not supported by this build of nap yet; use unix:// or tcp:// (lab) for now".to_string(),
+                "ssh:// Docker endpoints are not supported by this build of nap yet; use unix://, https:// with tls:, or tcp:// (lab)".to_string(),
             ));
         }
     }
-    .map_err(|e| error(format!("cannot connect: {e}")))?;
+    .map_err(|e| error(format!("cannot connect: {}", with_causes(&e))))?;
     tokio::time::timeout(
         Duration::from_secs(API_TIMEOUT_SECONDS),
         docker.negotiate_version(),
     )
     .await
     .map_err(|_| error("timed out negotiating the API version".to_string()))?
-    .map_err(|e| error(format!("cannot reach the Docker API: {e}")))
+    .map_err(|e| error(format!("cannot reach the Docker API: {}", with_causes(&e))))
 }
 
 /// The exit code Docker prints in a container's status (`Exited (3) 2 minutes ago`).
@@ -101,7 +131,7 @@ pub async fn observe_host(
     let error = |what: &str, e: bollard::errors::Error| HostError {
         host: host.name.clone(),
         endpoint: host.docker.to_string(),
-        message: format!("{what}: {e}"),
+        message: format!("{what}: {}", with_causes(&e)),
     };
     let filters = HashMap::from([(
         "label".to_string(),
