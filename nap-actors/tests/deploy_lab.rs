@@ -480,6 +480,61 @@ fn scaling_up_patches_the_running_peers_and_a_second_up_patches_nothing() {
     let again = project.up(&[]);
     assert_eq!(done(&again)["hosts_patches"], 0, "{again:#?}");
     assert_eq!(mutations(&again), Vec::<(String, String)>::new());
+
+    // Logs are merged across hosts, each line tagged with its replica and host.
+    let logs = project.nap(&["logs", "--tail", "5", "--format", "json", "worker"]);
+    assert!(logs.status.success(), "{}", text(&logs.stderr));
+    let sources: BTreeSet<String> = events(&logs)
+        .iter()
+        .map(|line| line["source"].as_str().unwrap().to_string())
+        .collect();
+    let expected: BTreeSet<String> = rows
+        .iter()
+        .map(|row| {
+            format!(
+                "worker-{}@{}",
+                row["replica"],
+                row["host"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert!(sources.is_subset(&expected), "{sources:?} vs {expected:?}");
+}
+
+#[test]
+fn ps_lists_a_host_that_does_not_answer_as_unreachable() {
+    let project = LabProject::new("e2eunreach", 5, None);
+    // A fourth host whose API port is closed (loopback port 1 refuses at once).
+    let mut inventory = std::fs::read_to_string(&project.inventory).unwrap();
+    inventory = inventory.replacen(
+        "hosts:\n",
+        "hosts:\n  h9:\n    docker: tcp://127.0.0.1:1\n    ssh: root@127.0.0.1\n    address: 127.0.0.1\n",
+        1,
+    );
+    std::fs::write(&project.inventory, inventory).unwrap();
+    project.write_compose("services:\n  one:\n    image: nap/busybox:lab\n");
+    let output = project.nap(&["ps", "--format", "json"]);
+    assert!(
+        !output.status.success(),
+        "ps must say the listing is incomplete"
+    );
+    let rows: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap();
+    let unreachable: Vec<&Value> = rows
+        .iter()
+        .filter(|r| r["state"] == "unreachable")
+        .collect();
+    assert_eq!(unreachable.len(), 1, "{rows:#?}");
+    assert_eq!(unreachable[0]["host"], "h9");
+    assert!(
+        text(&output.stderr).contains("h9"),
+        "{}",
+        text(&output.stderr)
+    );
+    // And up refuses to plan from a partial view, changing nothing.
+    let up = project.nap(&["up"]);
+    assert!(!up.status.success());
+    assert!(text(&up.stderr).contains("h9"), "{}", text(&up.stderr));
+    assert_eq!(containers_on_hosts(&project.name), BTreeMap::new());
 }
 
 #[test]
@@ -571,4 +626,45 @@ fn without_an_inventory_nap_deploys_to_the_local_daemon_like_compose() {
         .output()
         .unwrap();
     assert_eq!(text(&left.stdout).trim(), "");
+}
+
+#[test]
+fn published_mode_resolves_names_to_host_addresses_and_reaches_published_ports() {
+    let project = LabProject::new("e2epub", 6, None);
+    let inventory = std::fs::read_to_string(&project.inventory)
+        .unwrap()
+        .replace("mode: routed", "mode: published");
+    assert!(inventory.contains("mode: published"));
+    std::fs::write(&project.inventory, inventory).unwrap();
+    project.write_compose(&format!(
+        r#"
+services:
+  web:
+    image: nap/busybox:lab
+    command: {web}
+    ports: ["18081:80"]
+    deploy:
+      placement:
+        constraints: [node.hostname==h1]
+  client:
+    image: nap/busybox:lab
+    command: {client}
+    deploy:
+      placement:
+        constraints: [node.hostname==h2]
+"#,
+        web = server(80),
+        client = server(81),
+    ));
+    let events = project.up(&[]);
+    assert_eq!(done(&events)["hosts_patches"], 0);
+    let (ok, output) = exec_in(
+        "h2",
+        "e2epub-client-1",
+        "grep -E '^10\\.210\\.0\\.11\tweb$' /etc/hosts && nc -w 2 web 18081 </dev/null",
+    );
+    assert!(
+        ok,
+        "client on h2 reaches web on h1's published port by name: {output}"
+    );
 }
