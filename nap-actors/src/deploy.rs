@@ -25,8 +25,8 @@ use serde::Serialize;
 
 use crate::coordinator::{CoordinatorActor, ExecutionReport, Executors};
 use crate::deployment::Deployment;
-use crate::host_actor::{HostActor, ImageSource, SshSettings};
-use crate::observe::{self, HostError, ObserveError};
+use crate::host_actor::{self, HostActor, ImageSource, SshSettings};
+use crate::observe::{self, ObserveError};
 use crate::patcher::{PatcherActor, Track};
 use crate::progress::{Event, Progress};
 use crate::service_actor::ServiceActor;
@@ -80,53 +80,6 @@ pub struct DeployReport {
     pub plan: Plan,
     /// How it went.
     pub execution: ExecutionReport,
-}
-
-/// Every host's Docker client, connected concurrently; fails naming each host that did not
-/// answer.
-pub async fn connect_all(inventory: &Inventory) -> Result<Vec<(String, Docker)>, ObserveError> {
-    let results = join_all(inventory.hosts.iter().map(observe::connect)).await;
-    let mut clients = Vec::new();
-    let mut errors: Vec<HostError> = Vec::new();
-    for (host, result) in inventory.hosts.iter().zip(results) {
-        match result {
-            Ok(docker) => clients.push((host.name.clone(), docker)),
-            Err(error) => errors.push(error),
-        }
-    }
-    if errors.is_empty() {
-        Ok(clients)
-    } else {
-        Err(ObserveError(errors))
-    }
-}
-
-/// Reads every connected host.
-pub async fn observe_all(
-    project: &str,
-    inventory: &Inventory,
-    clients: &[(String, Docker)],
-) -> Result<ObservedState, ObserveError> {
-    let results = join_all(clients.iter().map(|(name, docker)| async move {
-        let host = inventory
-            .host(name)
-            .expect("clients come from the inventory");
-        observe::observe_host(project, host, docker).await
-    }))
-    .await;
-    let mut state = ObservedState::default();
-    let mut errors = Vec::new();
-    for result in results {
-        match result {
-            Ok(host_state) => state.merge(host_state),
-            Err(error) => errors.push(error),
-        }
-    }
-    if errors.is_empty() {
-        Ok(state)
-    } else {
-        Err(ObserveError(errors))
-    }
 }
 
 /// The local daemon as an image source, when the inventory does not already include it.
@@ -229,17 +182,12 @@ fn start_actors(
 
 /// The name table a container's `extra_hosts` hold: everything but the service's own entries.
 fn baked_table(extra_hosts: &[String], service_extra_hosts: &[String]) -> Vec<HostEntry> {
-    extra_hosts
+    let table: Vec<String> = extra_hosts
         .iter()
         .filter(|entry| !service_extra_hosts.contains(entry))
-        .filter_map(|entry| {
-            let (name, address) = entry.rsplit_once(':')?;
-            Some(HostEntry {
-                name: name.to_string(),
-                address: address.parse().ok()?,
-            })
-        })
-        .collect()
+        .cloned()
+        .collect();
+    host_actor::parse_extra_hosts(&table)
 }
 
 /// Tells the patcher every container's tables before anything runs.
@@ -314,8 +262,8 @@ pub async fn up(
 ) -> Result<DeployReport, DeployError> {
     let project = &deployment.project;
     let inventory = &deployment.inventory;
-    let clients = connect_all(inventory).await?;
-    let observed = observe_all(&project.name, inventory, &clients).await?;
+    let clients = observe::connect_all(inventory).await?;
+    let observed = observe::observe_connected(&project.name, inventory, &clients).await?;
     let desired = plan::desired_state(project, inventory, &observed, &mut DefaultPolicy)?;
     let plan = plan::reconcile(
         &desired,
@@ -400,8 +348,8 @@ pub async fn down(
     options: DownOptions,
     progress: &Progress,
 ) -> Result<DeployReport, DeployError> {
-    let clients = connect_all(inventory).await?;
-    let observed = observe_all(&project.name, inventory, &clients).await?;
+    let clients = observe::connect_all(inventory).await?;
+    let observed = observe::observe_connected(&project.name, inventory, &clients).await?;
     let plan = plan::teardown(
         &project.name,
         &observed,

@@ -376,7 +376,8 @@ pub fn remove_routes_script(project: &str, subnets: &[Ipv4Cidr]) -> String {
     script
 }
 
-fn parse_extra_hosts(entries: &[String]) -> Vec<HostEntry> {
+/// The `name:address` entries of `extra_hosts` that are IPv4 name-table entries.
+pub(crate) fn parse_extra_hosts(entries: &[String]) -> Vec<HostEntry> {
     entries
         .iter()
         .filter_map(|entry| {

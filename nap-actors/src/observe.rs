@@ -244,11 +244,36 @@ pub async fn observe_host(
     Ok(state)
 }
 
-/// Reads every host concurrently. Fails naming every host that did not answer.
-pub async fn observe(project: &str, inventory: &Inventory) -> Result<ObservedState, ObserveError> {
-    let results = join_all(inventory.hosts.iter().map(|host| async move {
-        let docker = connect(host).await?;
-        observe_host(project, host, &docker).await
+/// Every host's Docker client, connected concurrently; fails naming each host that did not
+/// answer.
+pub async fn connect_all(inventory: &Inventory) -> Result<Vec<(String, Docker)>, ObserveError> {
+    let results = join_all(inventory.hosts.iter().map(connect)).await;
+    let mut clients = Vec::new();
+    let mut errors: Vec<HostError> = Vec::new();
+    for (host, result) in inventory.hosts.iter().zip(results) {
+        match result {
+            Ok(docker) => clients.push((host.name.clone(), docker)),
+            Err(error) => errors.push(error),
+        }
+    }
+    if errors.is_empty() {
+        Ok(clients)
+    } else {
+        Err(ObserveError(errors))
+    }
+}
+
+/// Reads every connected host.
+pub async fn observe_connected(
+    project: &str,
+    inventory: &Inventory,
+    clients: &[(String, Docker)],
+) -> Result<ObservedState, ObserveError> {
+    let results = join_all(clients.iter().map(|(name, docker)| async move {
+        let host = inventory
+            .host(name)
+            .expect("clients come from the inventory");
+        observe_host(project, host, docker).await
     }))
     .await;
     let mut state = ObservedState::default();
@@ -264,6 +289,12 @@ pub async fn observe(project: &str, inventory: &Inventory) -> Result<ObservedSta
     } else {
         Err(ObserveError(errors))
     }
+}
+
+/// Reads every host concurrently. Fails naming every host that did not answer.
+pub async fn observe(project: &str, inventory: &Inventory) -> Result<ObservedState, ObserveError> {
+    let clients = connect_all(inventory).await?;
+    observe_connected(project, inventory, &clients).await
 }
 
 /// [`observe`] on a runtime of its own, for commands that are otherwise synchronous.
