@@ -327,7 +327,7 @@ impl Lab {
 
     /// Asserts that `plan` fails, its error names the host, and socat logged `handshake_error`
     /// (so the handshake failed for the reason under test).
-    fn assert_plan_refused(&self, why: &str, handshake_error: &str) {
+    fn assert_plan_refused(&self, why: &str, handshake_errors: &[&str]) {
         let output = self.plan();
         let stderr = text(&output.stderr);
         assert!(
@@ -341,8 +341,8 @@ impl Lab {
         );
         let log = self.front.log();
         assert!(
-            log.contains(handshake_error),
-            "socat did not log {handshake_error:?} for {why}:\n{log}"
+            handshake_errors.iter().any(|error| log.contains(error)),
+            "socat did not log any of {handshake_errors:?} for {why}:\n{log}"
         );
     }
 }
@@ -384,10 +384,12 @@ fn plan_and_ps_reach_an_https_daemon_with_client_certificates() {
 fn a_daemon_certificate_from_another_ca_is_refused() {
     let lab = Lab::new();
     lab.inventory("other-ca.pem", "client.pem", "client.key");
-    // nap refuses the daemon's certificate and tells socat so.
+    // nap refuses the daemon's certificate mid-handshake: it sends socat an "unknown ca"
+    // alert, or (seen in CI) hangs up without one, which socat logs as an unexpected EOF.
+    // Either way the handshake fails on nap's side, where the good CA passes.
     lab.assert_plan_refused(
         "a ca that did not sign the daemon's certificate",
-        "alert unknown ca",
+        &["alert unknown ca", "unexpected eof while reading"],
     );
 }
 
@@ -398,6 +400,6 @@ fn a_client_certificate_the_daemon_does_not_trust_is_refused() {
     // socat refuses nap's certificate.
     lab.assert_plan_refused(
         "a self-signed client certificate",
-        "certificate verify failed",
+        &["certificate verify failed"],
     );
 }
