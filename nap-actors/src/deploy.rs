@@ -25,7 +25,7 @@ use serde::Serialize;
 
 use crate::coordinator::{CoordinatorActor, ExecutionReport, Executors};
 use crate::deployment::Deployment;
-use crate::host_actor::{self, HostActor, ImageSource, SshSettings};
+use crate::host_actor::{self, HostActor, ImageSource, SshSettings, Stop};
 use crate::observe::{self, ObserveError};
 use crate::patcher::{PatcherActor, Track};
 use crate::progress::{Event, Progress};
@@ -80,6 +80,38 @@ pub struct DeployReport {
     pub plan: Plan,
     /// How it went.
     pub execution: ExecutionReport,
+    /// The host actors and the patcher that carried the plan out, still running: they keep
+    /// re-applying patched hosts files when containers restart, for as long as the caller
+    /// keeps them (`nap watch` does, until the next change). `None` for an empty plan.
+    #[serde(skip)]
+    pub actors: Option<DeploymentActors>,
+}
+
+/// A deployment's long-lived actors.
+#[derive(Clone)]
+pub struct DeploymentActors {
+    /// One per host.
+    pub hosts: HashMap<String, Addr<HostActor>>,
+    /// The hosts-file patcher.
+    pub patcher: Addr<PatcherActor>,
+}
+
+impl std::fmt::Debug for DeploymentActors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeploymentActors")
+            .field("hosts", &self.hosts.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl DeploymentActors {
+    /// Stops every actor (their event streams end with them).
+    pub fn stop(&self) {
+        for host in self.hosts.values() {
+            host.do_send(Stop);
+        }
+        self.patcher.do_send(Stop);
+    }
 }
 
 /// The local daemon as an image source, when the inventory does not already include it.
@@ -99,12 +131,6 @@ async fn local_image_source(inventory: &Inventory) -> Option<ImageSource> {
         name: "the local daemon".to_string(),
         docker,
     })
-}
-
-/// The actors of one deployment.
-struct Actors {
-    hosts: HashMap<String, Addr<HostActor>>,
-    patcher: Addr<PatcherActor>,
 }
 
 /// Connects over SSH, before anything changes, to every host that has `ssh:` and that the
@@ -159,7 +185,7 @@ fn start_actors(
     clients: &[(String, Docker)],
     mut sessions: HashMap<String, SshSession>,
     progress: &Progress,
-) -> Actors {
+) -> DeploymentActors {
     let ssh_settings = SshSettings::from_inventory(inventory);
     let mut hosts = HashMap::new();
     let patcher = PatcherActor::create(|ctx| {
@@ -177,7 +203,7 @@ fn start_actors(
         }
         PatcherActor::new(hosts.clone(), progress.clone())
     });
-    Actors { hosts, patcher }
+    DeploymentActors { hosts, patcher }
 }
 
 /// The name table a container's `extra_hosts` hold: everything but the service's own entries.
@@ -282,7 +308,11 @@ pub async fn up(
     if plan.operations.is_empty() {
         let execution = ExecutionReport::default();
         emit_done(progress, &project.name, &execution);
-        return Ok(DeployReport { plan, execution });
+        return Ok(DeployReport {
+            plan,
+            execution,
+            actors: None,
+        });
     }
     let sessions = connect_ssh(inventory, &plan).await?;
     let actors = start_actors(&project.name, inventory, &clients, sessions, progress);
@@ -320,9 +350,9 @@ pub async fn up(
     let executors = Executors {
         project: project.clone(),
         desired: Some(Arc::new(desired)),
-        hosts: actors.hosts,
+        hosts: actors.hosts.clone(),
         services,
-        patcher: actors.patcher,
+        patcher: actors.patcher.clone(),
         image_sources,
         ship_images: options.ship_images,
         wait_timeout: options.wait_timeout,
@@ -331,7 +361,11 @@ pub async fn up(
     };
     let execution = execute(&plan, executors).await;
     emit_done(progress, &project.name, &execution);
-    Ok(DeployReport { plan, execution })
+    Ok(DeployReport {
+        plan,
+        execution,
+        actors: Some(actors),
+    })
 }
 
 /// Flags of `nap down`.
@@ -362,16 +396,20 @@ pub async fn down(
     if plan.operations.is_empty() {
         let execution = ExecutionReport::default();
         emit_done(progress, &project.name, &execution);
-        return Ok(DeployReport { plan, execution });
+        return Ok(DeployReport {
+            plan,
+            execution,
+            actors: None,
+        });
     }
     let sessions = connect_ssh(inventory, &plan).await?;
     let actors = start_actors(&project.name, inventory, &clients, sessions, progress);
     let executors = Executors {
         project: Arc::new(project.clone()),
         desired: None,
-        hosts: actors.hosts,
+        hosts: actors.hosts.clone(),
         services: HashMap::new(),
-        patcher: actors.patcher,
+        patcher: actors.patcher.clone(),
         image_sources: Vec::new(),
         ship_images: false,
         wait_timeout: Duration::from_secs(60),
@@ -380,7 +418,12 @@ pub async fn down(
     };
     let execution = execute(&plan, executors).await;
     emit_done(progress, &project.name, &execution);
-    Ok(DeployReport { plan, execution })
+    actors.stop();
+    Ok(DeployReport {
+        plan,
+        execution,
+        actors: None,
+    })
 }
 
 #[cfg(test)]

@@ -191,6 +191,20 @@ impl Actor for HostActor {
     }
 }
 
+/// Stop the actor (and its event stream): how a deployment's actors are shut down
+/// deliberately when `nap watch` replaces them or ends.
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "()")]
+pub struct Stop;
+
+impl Handler<Stop> for HostActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Stop, ctx: &mut Context<Self>) {
+        ctx.stop();
+    }
+}
+
 /// What a handler's future needs from the actor, owned (so the future outlives the call).
 #[derive(Clone)]
 struct HostContext {
@@ -964,9 +978,16 @@ impl Handler<PatchHostsFile> for HostActor {
                         message.container
                     )));
                 }
-                let current = host
-                    .run_script(&format!("cat -- {}\n", shell_quote(&path)))
+                // Between markers: a host's shell start-up files may print before the command.
+                let output = host
+                    .run_script(&format!(
+                        "printf '%s\\n' {READ_BEGIN}; cat -- {}; printf '%s\\n' {READ_END}\n",
+                        shell_quote(&path)
+                    ))
                     .await?;
+                let current = between_markers(&output).ok_or_else(|| {
+                    host.error(format!("reading {path}: the output is not the file's"))
+                })?;
                 let next = hosts_file::rewrite(&current, &baked, &message.wanted);
                 if next == current {
                     return Ok(PatchResult::UpToDate);
@@ -995,6 +1016,16 @@ impl Handler<PatchHostsFile> for HostActor {
             }
         })
     }
+}
+
+const READ_BEGIN: &str = "--nap-read-begin--";
+const READ_END: &str = "--nap-read-end--";
+
+/// The text between [`READ_BEGIN`] and [`READ_END`] lines.
+fn between_markers(output: &str) -> Option<String> {
+    let start = output.find(&format!("{READ_BEGIN}\n"))? + READ_BEGIN.len() + 1;
+    let end = output[start..].rfind(&format!("{READ_END}\n"))? + start;
+    Some(output[start..end].to_string())
 }
 
 /// Runs a command in a container as root; returns its stdout, failing on a non-zero exit.
@@ -1094,6 +1125,16 @@ mod tests {
         let removal = remove_routes_script("demo", &[Ipv4Cidr::parse("172.30.1.0/24").unwrap()]);
         assert!(removal.starts_with("ip route del 172.30.1.0/24 2>/dev/null || true\n"));
         assert!(removal.contains("grep -E -- '--comment \"?nap:demo\"? '"));
+    }
+
+    #[test]
+    fn file_reads_ignore_what_the_shell_prints_around_them() {
+        let output = format!("motd noise\n{READ_BEGIN}\n127.0.0.1\tlocalhost\n{READ_END}\n");
+        assert_eq!(
+            between_markers(&output).as_deref(),
+            Some("127.0.0.1\tlocalhost\n")
+        );
+        assert_eq!(between_markers("no markers"), None);
     }
 
     #[test]

@@ -18,3 +18,4 @@ pub mod service_actor;
 pub mod spec;
 pub mod ssh;
 pub mod status;
+pub mod watch;

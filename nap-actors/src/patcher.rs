@@ -19,7 +19,7 @@ use actix::prelude::*;
 use nap_core::plan::HostEntry;
 
 use crate::host_actor::{
-    ContainerRestarted, HostActor, HostOperationError, PatchHostsFile, PatchResult,
+    ContainerRestarted, HostActor, HostOperationError, PatchHostsFile, PatchResult, Stop,
 };
 use crate::progress::{Event, Progress};
 
@@ -125,6 +125,14 @@ impl Handler<PatchCount> for PatcherActor {
 
     fn handle(&mut self, _: PatchCount, _: &mut Context<Self>) -> usize {
         self.patches
+    }
+}
+
+impl Handler<Stop> for PatcherActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Stop, ctx: &mut Context<Self>) {
+        ctx.stop();
     }
 }
 

@@ -123,6 +123,21 @@ pub enum Event {
         /// Why (`plan`, `restart`).
         reason: String,
     },
+    /// `nap watch` waits for the next change of these files.
+    Watching {
+        /// The files.
+        files: Vec<String>,
+    },
+    /// `nap watch` saw these files change and re-loads them.
+    Changed {
+        /// The files.
+        files: Vec<String>,
+    },
+    /// The changed files are invalid: nothing was changed on any host.
+    Rejected {
+        /// The error, naming file and line.
+        error: String,
+    },
     /// A warning that does not stop the deployment.
     Warning {
         /// The message.
@@ -314,6 +329,20 @@ fn render(event: &Event, colour: bool) -> Option<String> {
             paint(GREEN, "✔")
         )),
         Event::Warning { message } => Some(format!(" {} {message}", paint(YELLOW, "!"))),
+        Event::Watching { files } => Some(format!(
+            "[~] watching {} file{} for changes (Ctrl-C stops watching; the deployment keeps running)",
+            files.len(),
+            if files.len() == 1 { "" } else { "s" }
+        )),
+        Event::Changed { files } => Some(format!("[~] changed: {}", files.join(", "))),
+        Event::Rejected { error } => Some(format!(
+            " {} {}",
+            paint(RED, "✘"),
+            paint(
+                RED,
+                &format!("invalid change, the deployment is left as it was: {error}")
+            )
+        )),
         Event::Done {
             project,
             succeeded,

@@ -9,6 +9,7 @@ mod logs;
 mod plan;
 mod ps;
 mod up;
+mod watch;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -85,6 +86,8 @@ enum Command {
     Up(up::UpArgs),
     /// List the project's containers on every host.
     Ps(ps::PsArgs),
+    /// Deploy, then keep the deployment in step with the files until Ctrl-C.
+    Watch(up::UpArgs),
     /// Show the project's logs from every host, merged.
     Logs(logs::LogsArgs),
     /// Remove the project's containers, networks and routes from every host.
@@ -144,6 +147,7 @@ fn main() -> ExitCode {
         Command::Plan(args) => plan::run(&cli.global, args),
         Command::Up(args) => up::run(&cli.global, args),
         Command::Ps(args) => ps::run(&cli.global, args),
+        Command::Watch(args) => watch::run(&cli.global, args),
         Command::Logs(args) => logs::run(&cli.global, args),
         Command::Down(args) => down::run(&cli.global, args),
     };

@@ -38,7 +38,7 @@ impl ProgressFormat {
 pub struct UpArgs {
     /// Progress output: text lines (stderr) or JSON events (stdout).
     #[arg(long, value_enum, default_value = "text")]
-    format: ProgressFormat,
+    pub format: ProgressFormat,
     /// Remove containers of services no longer in the project.
     #[arg(long)]
     remove_orphans: bool,
@@ -56,18 +56,25 @@ pub struct UpArgs {
     detach: bool,
 }
 
+impl UpArgs {
+    /// The library's options for these flags.
+    pub fn up_options(&self) -> UpOptions {
+        UpOptions {
+            remove_orphans: self.remove_orphans,
+            force_recreate: self.force_recreate,
+            ship_images: self.ship_images,
+            wait_timeout: Duration::from_secs(self.wait_timeout),
+        }
+    }
+}
+
 /// Runs `nap up`.
 pub fn run(global: &GlobalArgs, args: &UpArgs) -> anyhow::Result<ExitCode> {
     let options = global.deployment_options()?;
     let deployment = deployment::load(&options)?;
     print_warnings(&deployment.warnings);
     let progress = args.format.progress();
-    let up_options = UpOptions {
-        remove_orphans: args.remove_orphans,
-        force_recreate: args.force_recreate,
-        ship_images: args.ship_images,
-        wait_timeout: Duration::from_secs(args.wait_timeout),
-    };
+    let up_options = args.up_options();
     let report = actix::System::new()
         .block_on(async { deploy::up(&deployment, &up_options, &progress).await })?;
     crate::report_failures(&report.execution, &deployment.project.name)

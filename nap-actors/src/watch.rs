@@ -1,0 +1,302 @@
+//! `nap watch`: keeps the deployment in step with the files it was built from.
+//!
+//! It deploys once, as `nap up` does, then watches every file the model came from (compose
+//! files, `.env` / `--env-file`, every `env_file`, `extends` files) and the host inventory.
+//! It watches their folders, not the files, because editors save by writing a new file and
+//! renaming it over the old one, and a watch on the old inode goes silent. A burst of
+//! events is gathered into one change ([`next_change`]). Each change re-loads the files: an
+//! invalid file is reported with its file and line and the running deployment is left exactly
+//! as it is; a valid one goes through [`deploy::up`], the same observe → reconcile → execute
+//! path as `nap up`, so only what changed is touched. Between changes the last deployment's
+//! host actors and patcher stay alive, so a container that restarts gets its patched hosts
+//! file back. A shutdown signal (Ctrl-C, SIGTERM) ends the watch after any deployment in
+//! progress has finished; the deployment keeps running.
+//!
+//! The file watcher sits behind [`FolderWatcher`], so the loop can be driven by a fake.
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::deploy::{self, DeploymentActors, UpOptions};
+use crate::deployment::{self, Deployment, DeploymentOptions};
+use crate::progress::{Event, Progress};
+
+/// How long the files must stay quiet before a change is applied. Saving is rarely one event:
+/// editors write a temporary file, rename it, and touch its mode; `git checkout` or a script
+/// rewrites several files in a row. 300 ms gathers such a burst into one reload (one plan, not
+/// three half-finished ones), yet is short enough that applying still feels immediate.
+pub const DEBOUNCE: Duration = Duration::from_millis(300);
+
+/// Something that reports changes under folders as paths on a channel.
+pub trait FolderWatcher {
+    /// Watches exactly these folders from now on (non-recursively).
+    fn watch_folders(&mut self, folders: &BTreeSet<PathBuf>) -> Result<(), String>;
+}
+
+/// [`FolderWatcher`] on the operating system's notifications (inotify on Linux).
+pub struct NotifyWatcher {
+    watcher: notify::RecommendedWatcher,
+    watched: BTreeSet<PathBuf>,
+}
+
+impl NotifyWatcher {
+    /// A watcher that sends every changed path to `paths`.
+    pub fn new(paths: mpsc::UnboundedSender<PathBuf>) -> Result<NotifyWatcher, String> {
+        let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+            let Ok(event) = event else { return };
+            if matches!(event.kind, notify::EventKind::Access(_)) {
+                return;
+            }
+            for path in event.paths {
+                let _ = paths.send(path);
+            }
+        })
+        .map_err(|error| format!("cannot watch files: {error}"))?;
+        Ok(NotifyWatcher {
+            watcher,
+            watched: BTreeSet::new(),
+        })
+    }
+}
+
+impl FolderWatcher for NotifyWatcher {
+    fn watch_folders(&mut self, folders: &BTreeSet<PathBuf>) -> Result<(), String> {
+        use notify::Watcher;
+        for gone in self.watched.difference(folders) {
+            let _ = self.watcher.unwatch(gone);
+        }
+        for folder in folders.difference(&self.watched) {
+            self.watcher
+                .watch(folder, notify::RecursiveMode::NonRecursive)
+                .map_err(|error| format!("cannot watch {}: {error}", folder.display()))?;
+        }
+        self.watched = folders.clone();
+        Ok(())
+    }
+}
+
+/// Waits for a change to one of `files`, then until no further change to them has come for
+/// `quiet`; returns the files that changed (`None` when the event channel closed). Events for
+/// other files in the same folders are ignored and do not delay the change.
+pub async fn next_change(
+    events: &mut mpsc::UnboundedReceiver<PathBuf>,
+    files: &BTreeSet<PathBuf>,
+    quiet: Duration,
+) -> Option<BTreeSet<PathBuf>> {
+    let mut changed = BTreeSet::new();
+    while changed.is_empty() {
+        let path = events.recv().await?;
+        if files.contains(&path) {
+            changed.insert(path);
+        }
+    }
+    let mut deadline = Instant::now() + quiet;
+    loop {
+        match tokio::time::timeout_at(deadline, events.recv()).await {
+            Ok(Some(path)) => {
+                if files.contains(&path) {
+                    changed.insert(path);
+                    deadline = Instant::now() + quiet;
+                }
+            }
+            Ok(None) | Err(_) => return Some(changed),
+        }
+    }
+}
+
+/// Every file a deployment was built from, with absolute paths.
+pub fn watched_files(deployment: &Deployment) -> BTreeSet<PathBuf> {
+    let mut files: BTreeSet<PathBuf> = deployment.project.source_files.iter().cloned().collect();
+    if let Some(inventory) = &deployment.inventory.source {
+        files.insert(inventory.clone());
+    }
+    files
+        .into_iter()
+        .map(|file| std::path::absolute(&file).unwrap_or(file))
+        .collect()
+}
+
+fn folders_of(files: &BTreeSet<PathBuf>) -> BTreeSet<PathBuf> {
+    files
+        .iter()
+        .filter_map(|file| file.parent().map(Path::to_path_buf))
+        .collect()
+}
+
+/// Why watching could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum WatchError {
+    /// The files are invalid at the start (nothing to keep running yet).
+    #[error(transparent)]
+    Load(#[from] deployment::DeploymentError),
+    /// The first deployment could not start (a host unreachable, no host fits…).
+    #[error(transparent)]
+    Deploy(#[from] deploy::DeployError),
+    /// The files cannot be watched.
+    #[error("{0}")]
+    Watcher(String),
+}
+
+/// What a watch did, when it ends.
+#[derive(Debug, Clone, Default)]
+pub struct WatchSummary {
+    /// Changes applied (deployments run after the first).
+    pub applied: usize,
+    /// Changes whose files were invalid and left the deployment as it was.
+    pub rejected: usize,
+    /// Changes whose deployment had failed operations or could not start.
+    pub failed: usize,
+}
+
+/// Runs one deployment, keeping its actors in `actors` (stopping the previous ones).
+async fn deploy_once(
+    deployment: &Deployment,
+    options: &UpOptions,
+    progress: &Progress,
+    actors: &mut Option<DeploymentActors>,
+) -> Result<bool, deploy::DeployError> {
+    let report = deploy::up(deployment, options, progress).await?;
+    if let Some(new) = report.actors
+        && let Some(old) = actors.replace(new)
+    {
+        old.stop();
+    }
+    for failed in &report.execution.failed {
+        progress.emit(Event::Warning {
+            message: format!("failed: {}", failed.error),
+        });
+    }
+    Ok(report.execution.is_success())
+}
+
+/// Deploys, then follows every change of the files until `shutdown` resolves. Must run in an
+/// actix System.
+pub async fn watch(
+    options: &DeploymentOptions,
+    up_options: &UpOptions,
+    progress: &Progress,
+    watcher: &mut dyn FolderWatcher,
+    events: &mut mpsc::UnboundedReceiver<PathBuf>,
+    mut shutdown: Pin<Box<dyn Future<Output = ()>>>,
+) -> Result<WatchSummary, WatchError> {
+    let mut summary = WatchSummary::default();
+    let deployment = deployment::load(options)?;
+    for warning in &deployment.warnings {
+        progress.emit(Event::Warning {
+            message: warning.to_string(),
+        });
+    }
+    let mut files = watched_files(&deployment);
+    // Watch before deploying, so an edit made during the first deployment is not missed.
+    watcher
+        .watch_folders(&folders_of(&files))
+        .map_err(WatchError::Watcher)?;
+    let mut actors: Option<DeploymentActors> = None;
+    deploy_once(&deployment, up_options, progress, &mut actors).await?;
+    loop {
+        progress.emit(Event::Watching {
+            files: files.iter().map(|f| f.display().to_string()).collect(),
+        });
+        let changed = tokio::select! {
+            changed = next_change(events, &files, DEBOUNCE) => changed,
+            () = &mut shutdown => None,
+        };
+        let Some(changed) = changed else { break };
+        progress.emit(Event::Changed {
+            files: changed.iter().map(|f| f.display().to_string()).collect(),
+        });
+        let deployment = match deployment::load(options) {
+            Ok(deployment) => deployment,
+            Err(error) => {
+                summary.rejected += 1;
+                progress.emit(Event::Rejected {
+                    error: error.to_string(),
+                });
+                continue;
+            }
+        };
+        for warning in &deployment.warnings {
+            progress.emit(Event::Warning {
+                message: warning.to_string(),
+            });
+        }
+        files = watched_files(&deployment);
+        if let Err(error) = watcher.watch_folders(&folders_of(&files)) {
+            progress.emit(Event::Warning { message: error });
+        }
+        summary.applied += 1;
+        match deploy_once(&deployment, up_options, progress, &mut actors).await {
+            Ok(true) => {}
+            Ok(false) => summary.failed += 1,
+            Err(error) => {
+                summary.failed += 1;
+                progress.emit(Event::Warning {
+                    message: error.to_string(),
+                });
+            }
+        }
+    }
+    if let Some(actors) = actors {
+        actors.stop();
+    }
+    Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(paths: &[&str]) -> BTreeSet<PathBuf> {
+        paths.iter().map(PathBuf::from).collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_burst_of_saves_is_one_change_once_the_files_are_quiet() {
+        let (sender, mut receiver) = mpsc::unbounded_channel();
+        let files = set(&["/p/compose.yaml", "/p/.env"]);
+        let started = Instant::now();
+        tokio::spawn(async move {
+            // An editor's save: temp file, rename, then the .env a moment later.
+            sender.send(PathBuf::from("/p/.compose.yaml.swp")).unwrap();
+            sender.send(PathBuf::from("/p/compose.yaml")).unwrap();
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            sender.send(PathBuf::from("/p/.env")).unwrap();
+            // Then only unrelated writes (a log file in the same folder), which must not
+            // hold the change back.
+            for _ in 0..20 {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                sender.send(PathBuf::from("/p/app.log")).unwrap();
+            }
+            std::future::pending::<()>().await;
+        });
+        let changed = next_change(&mut receiver, &files, DEBOUNCE).await.unwrap();
+        assert_eq!(changed, files);
+        // Applied DEBOUNCE after the last relevant event (at 200 ms), not after the log noise.
+        assert_eq!(started.elapsed(), Duration::from_millis(200) + DEBOUNCE);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn unrelated_files_are_no_change_and_a_closed_channel_ends_the_wait() {
+        let (sender, mut receiver) = mpsc::unbounded_channel();
+        sender.send(PathBuf::from("/p/notes.txt")).unwrap();
+        drop(sender);
+        assert_eq!(
+            next_change(&mut receiver, &set(&["/p/compose.yaml"]), DEBOUNCE).await,
+            None
+        );
+    }
+
+    #[test]
+    fn folders_are_the_parents_of_the_files() {
+        assert_eq!(
+            folders_of(&set(&["/p/compose.yaml", "/p/.env", "/q/hosts.yml"])),
+            set(&["/p", "/q"])
+        );
+    }
+}
