@@ -30,7 +30,7 @@ use crate::observe::{self, ObserveError};
 use crate::patcher::{PatcherActor, Track};
 use crate::progress::{Event, Progress};
 use crate::service_actor::ServiceActor;
-use crate::ssh::{SshOptions, SshSession};
+use crate::ssh::{RemoteShell, SshOptions, SshSession};
 
 /// How long connecting to a host over SSH (TCP, key exchange, login) may take.
 const SSH_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -139,7 +139,7 @@ async fn local_image_source(inventory: &Inventory) -> Option<ImageSource> {
 async fn connect_ssh(
     inventory: &Inventory,
     plan: &Plan,
-) -> Result<HashMap<String, SshSession>, DeployError> {
+) -> Result<HashMap<String, (SshSession, Option<RemoteShell>)>, DeployError> {
     let settings = SshSettings::from_inventory(inventory);
     let options = SshOptions {
         identity: settings.identity,
@@ -159,7 +159,15 @@ async fn connect_ssh(
         .collect();
     let results = join_all(hosts.iter().map(|(name, target)| {
         let options = &options;
-        async move { SshSession::connect(name, target, options).await }
+        async move {
+            let session = SshSession::connect(name, target, options).await?;
+            // A warm root shell, so the first route or hosts-file script runs at once.
+            let shell = session
+                .open_shell(host_actor::root_shell(target))
+                .await
+                .ok();
+            Ok::<_, crate::ssh::SshError>((session, shell))
+        }
     }))
     .await;
     let mut sessions = HashMap::new();
@@ -183,7 +191,7 @@ fn start_actors(
     project: &str,
     inventory: &Inventory,
     clients: &[(String, Docker)],
-    mut sessions: HashMap<String, SshSession>,
+    mut sessions: HashMap<String, (SshSession, Option<RemoteShell>)>,
     progress: &Progress,
 ) -> DeploymentActors {
     let ssh_settings = SshSettings::from_inventory(inventory);
@@ -196,8 +204,11 @@ fn start_actors(
                 .clone();
             let mut actor = HostActor::new(host, project, docker.clone(), ssh_settings.clone())
                 .with_restart_events(ctx.address().recipient());
-            if let Some(session) = sessions.remove(name) {
+            if let Some((session, shell)) = sessions.remove(name) {
                 actor = actor.with_ssh_session(session);
+                if let Some(shell) = shell {
+                    actor = actor.with_shell(shell);
+                }
             }
             hosts.insert(name.clone(), actor.start());
         }

@@ -16,7 +16,7 @@
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
@@ -34,7 +34,7 @@ use nap_core::plan::{HostEntry, LABEL_PROJECT, Route};
 use tokio::sync::OnceCell;
 
 use crate::spec::ContainerSpec;
-use crate::ssh::{SshOptions, SshSession};
+use crate::ssh::{RemoteShell, SshOptions, SshSession};
 
 /// How often a wait looks at the container again.
 const WAIT_POLL: Duration = Duration::from_millis(200);
@@ -108,6 +108,7 @@ pub struct HostActor {
     docker: Docker,
     ssh_settings: SshSettings,
     ssh: Arc<OnceCell<Result<SshSession, String>>>,
+    shells: Arc<Mutex<Vec<RemoteShell>>>,
     restarts: Option<Recipient<ContainerRestarted>>,
 }
 
@@ -120,6 +121,7 @@ impl HostActor {
             docker,
             ssh_settings,
             ssh: Arc::new(OnceCell::new()),
+            shells: Arc::new(Mutex::new(Vec::new())),
             restarts: None,
         }
     }
@@ -127,6 +129,13 @@ impl HostActor {
     /// Use an SSH session connected (and its host key checked) before the plan ran.
     pub fn with_ssh_session(self, session: SshSession) -> HostActor {
         let _ = self.ssh.set(Ok(session));
+        self
+    }
+
+    /// Use a root shell already started on that session (so the first script does not wait
+    /// for the host's login and shell start-up files).
+    pub fn with_shell(self, shell: RemoteShell) -> HostActor {
+        lock(&self.shells).push(shell);
         self
     }
 
@@ -144,6 +153,7 @@ impl HostActor {
             host: self.host.clone(),
             ssh_settings: self.ssh_settings.clone(),
             ssh: self.ssh.clone(),
+            shells: self.shells.clone(),
         }
     }
 }
@@ -172,6 +182,13 @@ impl Actor for HostActor {
                 let mut events = docker.events(Some(options));
                 while let Some(event) = events.next().await {
                     let Ok(event) = event else { break };
+                    if let Some(nanos) = event.time_nano {
+                        let now = std::time::SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .map(|d| d.as_nanos() as i64)
+                            .unwrap_or(0);
+                        tracing::debug!(host = %host, lag_ms = (now - nanos) / 1_000_000, "daemon event");
+                    }
                     let name = event
                         .actor
                         .and_then(|actor| actor.attributes)
@@ -214,6 +231,22 @@ struct HostContext {
     host: Host,
     ssh_settings: SshSettings,
     ssh: Arc<OnceCell<Result<SshSession, String>>>,
+    shells: Arc<Mutex<Vec<RemoteShell>>>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The command that starts a root shell for `target`'s user.
+pub fn root_shell(target: &nap_core::inventory::SshTarget) -> &'static str {
+    if target.user == "root" {
+        "sh"
+    } else {
+        "sudo -n sh"
+    }
 }
 
 impl HostContext {
@@ -260,16 +293,36 @@ impl HostContext {
     /// Runs a root shell script over SSH (through `sudo -n` for another user).
     async fn run_script(&self, script: &str) -> Result<String, HostOperationError> {
         let session = self.ssh().await?;
-        let as_root = self
-            .host
-            .ssh
-            .as_ref()
-            .is_some_and(|target| target.user == "root");
-        let command = if as_root { "sh -s" } else { "sudo -n sh -s" };
-        let output = session
-            .run_checked(command, Some(script.as_bytes()))
+        // A warm shell from the pool (taken out, so no lock is held while it runs), else a new one.
+        let pooled = lock(&self.shells).pop();
+        let mut shell = match pooled {
+            Some(shell) => shell,
+            None => {
+                let command = self.host.ssh.as_ref().map_or("sh", root_shell);
+                session
+                    .open_shell(command)
+                    .await
+                    .map_err(|error| self.error(error.to_string()))?
+            }
+        };
+        // A broken shell is dropped (not put back); the next script opens a new one.
+        let output = shell
+            .run(script)
             .await
             .map_err(|error| self.error(error.to_string()))?;
+        lock(&self.shells).push(shell);
+        if output.status != 0 {
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            let first_line = script
+                .lines()
+                .find(|line| !line.trim().is_empty())
+                .unwrap_or("");
+            return Err(self.error(format!(
+                "script `{first_line}` … failed with status {} over ssh: {}",
+                output.status,
+                stderr.trim()
+            )));
+        }
         Ok(String::from_utf8_lossy(&output.stdout).into_owned())
     }
 
@@ -970,6 +1023,9 @@ impl Handler<PatchHostsFile> for HostActor {
             let baked = message.baked.unwrap_or_else(|| {
                 parse_extra_hosts(&config.extra_hosts.clone().unwrap_or_default())
             });
+            // Read through the Docker API (no shell, no login scripts: fast), write in place.
+            let current = read_container_file(&host, &message.container, "/etc/hosts").await?;
+            tracing::debug!(container = %message.container, "hosts file read");
             if host.host.ssh.is_some() {
                 let path = inspect.hosts_path.unwrap_or_default();
                 if path.is_empty() {
@@ -978,16 +1034,6 @@ impl Handler<PatchHostsFile> for HostActor {
                         message.container
                     )));
                 }
-                // Between markers: a host's shell start-up files may print before the command.
-                let output = host
-                    .run_script(&format!(
-                        "printf '%s\\n' {READ_BEGIN}; cat -- {}; printf '%s\\n' {READ_END}\n",
-                        shell_quote(&path)
-                    ))
-                    .await?;
-                let current = between_markers(&output).ok_or_else(|| {
-                    host.error(format!("reading {path}: the output is not the file's"))
-                })?;
                 let next = hosts_file::rewrite(&current, &baked, &message.wanted);
                 if next == current {
                     return Ok(PatchResult::UpToDate);
@@ -1000,7 +1046,6 @@ impl Handler<PatchHostsFile> for HostActor {
                 host.run_script(&script).await?;
                 Ok(PatchResult::Ssh)
             } else {
-                let current = exec(&host, &message.container, &["cat", "/etc/hosts"], None).await?;
                 let next = hosts_file::rewrite(&current, &baked, &message.wanted);
                 if next == current {
                     return Ok(PatchResult::UpToDate);
@@ -1018,14 +1063,52 @@ impl Handler<PatchHostsFile> for HostActor {
     }
 }
 
-const READ_BEGIN: &str = "--nap-read-begin--";
-const READ_END: &str = "--nap-read-end--";
+/// Reads one file of a container through the Docker API (`GET /containers/{id}/archive`, a
+/// tar of the file).
+async fn read_container_file(
+    host: &HostContext,
+    container: &str,
+    path: &str,
+) -> Result<String, HostOperationError> {
+    let options = bollard::query_parameters::DownloadFromContainerOptionsBuilder::default()
+        .path(path)
+        .build();
+    let mut stream = host
+        .docker
+        .download_from_container(container, Some(options));
+    let mut archive = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk
+            .map_err(|error| host.docker_error(&format!("reading {path} of {container}"), error))?;
+        archive.extend_from_slice(&chunk);
+    }
+    first_file_in_tar(&archive)
+        .map(|bytes| String::from_utf8_lossy(bytes).into_owned())
+        .ok_or_else(|| {
+            host.error(format!(
+                "reading {path} of {container}: not a tar with a file"
+            ))
+        })
+}
 
-/// The text between [`READ_BEGIN`] and [`READ_END`] lines.
-fn between_markers(output: &str) -> Option<String> {
-    let start = output.find(&format!("{READ_BEGIN}\n"))? + READ_BEGIN.len() + 1;
-    let end = output[start..].rfind(&format!("{READ_END}\n"))? + start;
-    Some(output[start..end].to_string())
+/// The contents of the first regular file in a tar archive (skipping pax headers).
+fn first_file_in_tar(archive: &[u8]) -> Option<&[u8]> {
+    let mut offset = 0;
+    while offset + 512 <= archive.len() {
+        let header = &archive[offset..offset + 512];
+        if header.iter().all(|byte| *byte == 0) {
+            return None;
+        }
+        let size_field = std::str::from_utf8(&header[124..136]).ok()?;
+        let size = usize::from_str_radix(size_field.trim_matches(['\0', ' ']), 8).ok()?;
+        let start = offset + 512;
+        let kind = header[156];
+        if kind == b'0' || kind == 0 {
+            return archive.get(start..start + size);
+        }
+        offset = start + size.div_ceil(512) * 512;
+    }
+    None
 }
 
 /// Runs a command in a container as root; returns its stdout, failing on a non-zero exit.
@@ -1128,13 +1211,18 @@ mod tests {
     }
 
     #[test]
-    fn file_reads_ignore_what_the_shell_prints_around_them() {
-        let output = format!("motd noise\n{READ_BEGIN}\n127.0.0.1\tlocalhost\n{READ_END}\n");
-        assert_eq!(
-            between_markers(&output).as_deref(),
-            Some("127.0.0.1\tlocalhost\n")
-        );
-        assert_eq!(between_markers("no markers"), None);
+    fn the_first_file_of_a_tar() {
+        let mut header = [0u8; 512];
+        header[..5].copy_from_slice(b"hosts");
+        header[124..136].copy_from_slice(b"00000000014\0");
+        header[156] = b'0';
+        let mut archive = header.to_vec();
+        let mut body = b"127.0.0.1\tlh".to_vec();
+        body.resize(512, 0);
+        archive.extend(body);
+        archive.extend([0u8; 1024]);
+        assert_eq!(first_file_in_tar(&archive), Some(&b"127.0.0.1\tlh"[..]));
+        assert_eq!(first_file_in_tar(&[0u8; 1024]), None);
     }
 
     #[test]

@@ -242,6 +242,7 @@ impl Handler<ContainerRestarted> for PatcherActor {
     type Result = ();
 
     fn handle(&mut self, message: ContainerRestarted, ctx: &mut Context<Self>) {
+        tracing::debug!(host = %message.host, container = %message.container, "container started (event)");
         let key = (message.host.clone(), message.container.clone());
         let Some(table) = self.tables.get(&key) else {
             return;

@@ -492,6 +492,43 @@ impl SshSession {
         }
     }
 
+    /// Starts `command` (a shell such as `sh` or `sudo -n sh`) on a channel of its own that
+    /// stays open: scripts sent to it run without a new channel, login and shell start-up
+    /// files each time (a host's `.bashrc` can take longer than the work). It holds one of
+    /// the session's channel permits until dropped.
+    pub async fn open_shell(&self, command: &str) -> Result<RemoteShell, SshError> {
+        let host = &self.inner.host;
+        let permit = self
+            .inner
+            .channels
+            .acquire()
+            .await
+            .map_err(|_| SshError::Disconnected { host: host.clone() })?;
+        let channel_error = |during, source| SshError::Channel {
+            host: host.clone(),
+            command: command_summary(command),
+            during,
+            source,
+        };
+        let channel = self
+            .inner
+            .handle
+            .channel_open_session()
+            .await
+            .map_err(|source| channel_error("opening a channel", source))?;
+        channel
+            .exec(true, command)
+            .await
+            .map_err(|source| channel_error("starting the shell", source))?;
+        permit.forget();
+        Ok(RemoteShell {
+            session: self.clone(),
+            channel,
+            scripts: 0,
+            buffer: Vec::new(),
+        })
+    }
+
     /// Like [`SshSession::run`], but a non-zero exit status is an error naming the host, the
     /// command's first line, the status and stderr's last lines.
     pub async fn run_checked(
@@ -863,6 +900,96 @@ fn stderr_tail(stderr: &[u8]) -> String {
         .filter(|line| !line.is_empty())
         .collect();
     lines[lines.len().saturating_sub(STDERR_TAIL_LINES)..].join("; ")
+}
+
+/// A shell kept running on one channel ([`SshSession::open_shell`]). Scripts run one after
+/// another; each one's output and exit status come back when it ends.
+pub struct RemoteShell {
+    session: SshSession,
+    channel: russh::Channel<client::Msg>,
+    scripts: u64,
+    buffer: Vec<u8>,
+}
+
+impl fmt::Debug for RemoteShell {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RemoteShell")
+            .field("host", &self.session.inner.host)
+            .field("scripts", &self.scripts)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for RemoteShell {
+    fn drop(&mut self) {
+        self.session.inner.channels.add_permits(1);
+    }
+}
+
+impl RemoteShell {
+    /// Runs `script` in a subshell of the remote shell (so `exit` or `set -e` in it end only
+    /// the script); returns its stdout and exit status. The script may contain here-documents.
+    /// A failure of the channel is an error, after which the shell is unusable.
+    pub async fn run(&mut self, script: &str) -> Result<CommandOutput, SshError> {
+        self.scripts += 1;
+        let marker = format!("--nap-script-{}-done--", self.scripts);
+        let wrapped = format!("(\n{script}\n)\nprintf '\\n%s %d\\n' '{marker}' $?\n");
+        let host = self.session.inner.host.clone();
+        let summary = command_summary(script);
+        self.channel
+            .data(wrapped.as_bytes())
+            .await
+            .map_err(|source| SshError::Channel {
+                host: host.clone(),
+                command: summary.clone(),
+                during: "sending the script",
+                source,
+            })?;
+        let mut stderr = Vec::new();
+        let needle = format!("\n{marker} ");
+        loop {
+            if let Some(at) = find(&self.buffer, needle.as_bytes()) {
+                let after = at + needle.len();
+                if let Some(end) = self.buffer[after..].iter().position(|b| *b == b'\n') {
+                    let status: u32 = std::str::from_utf8(&self.buffer[after..after + end])
+                        .ok()
+                        .and_then(|text| text.trim().parse().ok())
+                        .unwrap_or(u32::MAX);
+                    let stdout = self.buffer[..at].to_vec();
+                    self.buffer.drain(..after + end + 1);
+                    return Ok(CommandOutput {
+                        status,
+                        stdout,
+                        stderr,
+                    });
+                }
+            }
+            match self.channel.wait().await {
+                Some(ChannelMsg::Data { data }) => self.buffer.extend_from_slice(&data),
+                Some(ChannelMsg::ExtendedData { data, ext: 1 }) => stderr.extend_from_slice(&data),
+                Some(ChannelMsg::Failure) => {
+                    return Err(SshError::ExecRefused {
+                        host,
+                        command: summary,
+                    });
+                }
+                Some(_) => {}
+                None => {
+                    return Err(SshError::NoExitStatus {
+                        host,
+                        command: summary,
+                        signal: None,
+                    });
+                }
+            }
+        }
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack
+        .windows(needle.len())
+        .position(|window| window == needle)
 }
 
 #[cfg(test)]

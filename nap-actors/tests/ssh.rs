@@ -525,3 +525,40 @@ async fn a_server_that_never_answers_times_out() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_kept_shell_runs_scripts_one_after_another() {
+    within(async {
+        let session = connect_lab(3).await;
+        let mut shell = session.open_shell("sh").await.expect("open shell");
+        let path = format!("/tmp/nap-ssh-shell-{}", std::process::id());
+        // A here-document written in place, read back, then a failing script: `exit` ends
+        // the script only, and the shell goes on.
+        let written = shell
+            .run(&format!(
+                "cat > {path} <<'EOF'\nline one\nline two\nEOF\ncat {path}"
+            ))
+            .await
+            .expect("write");
+        assert_eq!(written.status, 0);
+        assert!(
+            text(&written.stdout).ends_with("line one\nline two\n"),
+            "{:?}",
+            text(&written.stdout)
+        );
+        let failed = shell.run("echo partial; exit 5").await.expect("run");
+        assert_eq!(failed.status, 5);
+        assert_eq!(text(&failed.stdout), "partial\n");
+        let after = shell
+            .run(&format!("cat {path}; rm {path}"))
+            .await
+            .expect("run");
+        assert_eq!(
+            (after.status, text(&after.stdout)),
+            (0, "line one\nline two\n")
+        );
+        let nothing = shell.run("true").await.expect("run");
+        assert_eq!((nothing.status, text(&nothing.stdout)), (0, ""));
+    })
+    .await;
+}

@@ -1,0 +1,204 @@
+//! Helpers shared by the lab tests: a project in a folder of its own with an inventory for
+//! the lab (its own project name and address pool), the real `nap` binary, `docker` on a lab
+//! host, `exec` in a container, and what is left on the hosts.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+pub fn lab_dir() -> PathBuf {
+    PathBuf::from(
+        std::env::var("NAP_LAB_DIR")
+            .expect("NAP_LAB_DIR is not set: run the suite with tests/run, which starts the lab"),
+    )
+}
+
+pub const HOSTS: [&str; 3] = ["h1", "h2", "h3"];
+
+/// A project in a folder of its own, with an inventory for the lab.
+pub struct LabProject {
+    pub dir: tempfile::TempDir,
+    pub name: String,
+    pub inventory: PathBuf,
+}
+
+impl LabProject {
+    /// `pool_index` picks the project's /20 of the pool (distinct per test).
+    pub fn new(name: &str, pool_index: u8, known_hosts: Option<&Path>) -> LabProject {
+        let lab = lab_dir();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let text = std::fs::read_to_string(lab.join("nap-hosts.yml")).expect("lab inventory");
+        let known_hosts = known_hosts
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| lab.join("known_hosts"));
+        let text = text
+            .replace(
+                "identity: id_ed25519",
+                &format!("identity: {}", lab.join("id_ed25519").display()),
+            )
+            .replace(
+                "known_hosts: known_hosts",
+                &format!("known_hosts: {}", known_hosts.display()),
+            )
+            .replace(
+                "pool: 172.30.0.0/16",
+                &format!("pool: 172.30.{}.0/20", pool_index * 16),
+            );
+        assert!(
+            text.contains("/20"),
+            "the lab inventory changed shape:\n{text}"
+        );
+        let inventory = dir.path().join("nap-hosts.yml");
+        std::fs::write(&inventory, text).unwrap();
+        LabProject {
+            dir,
+            name: name.to_string(),
+            inventory,
+        }
+    }
+
+    pub fn write_compose(&self, text: &str) {
+        std::fs::write(self.dir.path().join("compose.yaml"), text).unwrap();
+    }
+
+    pub fn nap(&self, args: &[&str]) -> Output {
+        let inventory = self.inventory.to_string_lossy().to_string();
+        let mut all = vec!["--hosts", inventory.as_str(), "-p", self.name.as_str()];
+        all.extend_from_slice(args);
+        Command::new(env!("CARGO_BIN_EXE_nap"))
+            .args(&all)
+            .current_dir(self.dir.path())
+            .env_remove("NAP_HOSTS")
+            .output()
+            .expect("run nap")
+    }
+
+    /// `nap up --format json`: asserts success, returns the events.
+    pub fn up(&self, extra: &[&str]) -> Vec<Value> {
+        let mut args = vec!["up", "--format", "json", "--wait-timeout", "60"];
+        args.extend_from_slice(extra);
+        let output = self.nap(&args);
+        assert!(
+            output.status.success(),
+            "nap up failed:\n{}\n{}",
+            text(&output.stdout),
+            text(&output.stderr)
+        );
+        events(&output)
+    }
+
+    pub fn ps(&self) -> Vec<Value> {
+        let output = self.nap(&["ps", "--format", "json"]);
+        assert!(output.status.success(), "nap ps: {}", text(&output.stderr));
+        serde_json::from_slice::<Value>(&output.stdout)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+}
+
+impl Drop for LabProject {
+    fn drop(&mut self) {
+        let _ = self.nap(&["down", "-v"]);
+    }
+}
+
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+pub fn events(output: &Output) -> Vec<Value> {
+    text(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect()
+}
+
+pub fn done(events: &[Value]) -> &Value {
+    events
+        .iter()
+        .find(|event| event["event"] == "done")
+        .expect("a done event")
+}
+
+/// `(op, subject)` of every finished mutating operation.
+pub fn mutations(events: &[Value]) -> Vec<(String, String)> {
+    events
+        .iter()
+        .filter(|event| event["event"] == "finished")
+        .filter(|event| !event["op"].as_str().unwrap().starts_with("wait"))
+        .filter(|event| {
+            !matches!(
+                event["outcome"].as_str().unwrap(),
+                "up to date" | "exists" | "present" | "already gone"
+            )
+        })
+        .map(|event| {
+            (
+                event["op"].as_str().unwrap().to_string(),
+                event["subject"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+pub fn docker(host: &str, args: &[&str]) -> Output {
+    let socket = format!("unix://{}/{host}/docker.sock", lab_dir().display());
+    Command::new("docker")
+        .args(["-H", &socket])
+        .args(args)
+        .output()
+        .expect("run docker")
+}
+
+/// Runs a shell script in a container; returns (success, stdout + stderr).
+pub fn exec_in(host: &str, container: &str, script: &str) -> (bool, String) {
+    let output = docker(host, &["exec", container, "sh", "-c", script]);
+    (
+        output.status.success(),
+        text(&output.stdout) + &text(&output.stderr),
+    )
+}
+
+/// Every project container on every host: name → host.
+pub fn containers_on_hosts(project: &str) -> BTreeMap<String, String> {
+    let mut found = BTreeMap::new();
+    for host in HOSTS {
+        let output = docker(
+            host,
+            &[
+                "ps",
+                "-a",
+                "--filter",
+                &format!("label=nap.project={project}"),
+                "--format",
+                "{{.Names}}",
+            ],
+        );
+        for name in text(&output.stdout).lines() {
+            found.insert(name.to_string(), host.to_string());
+        }
+    }
+    found
+}
+
+pub fn netns(host: &str, command: &[&str]) -> String {
+    let output = Command::new("nsenter")
+        .arg(format!("--net=/var/run/netns/nap-{host}"))
+        .args(command)
+        .output()
+        .expect("nsenter");
+    text(&output.stdout)
+}
+
+/// A web server answering on `port`, stopping at once on SIGTERM.
+pub fn server(port: u16) -> String {
+    format!(
+        r#"["sh", "-c", "mkdir -p /www; hostname > /www/index.html; trap 'exit 0' TERM; httpd -f -p {port} -h /www & wait"]"#
+    )
+}

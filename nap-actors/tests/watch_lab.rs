@@ -1,0 +1,252 @@
+//! End-to-end: `nap watch` on the 3-host lab follows edits of the compose file — only what
+//! changed is recreated, an invalid save changes nothing and the next valid one applies,
+//! services and replicas come and go with their names, a restarted container gets its patched
+//! hosts file back, and SIGTERM stops watching but not the deployment.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+mod common;
+
+use common::*;
+
+/// A running `nap watch --format json` and its events.
+struct Watcher {
+    child: Child,
+    events: mpsc::Receiver<Value>,
+    seen: Vec<Value>,
+}
+
+impl Watcher {
+    fn start(project: &LabProject) -> Watcher {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_nap"))
+            .args(["--hosts"])
+            .arg(&project.inventory)
+            .args([
+                "-p",
+                &project.name,
+                "watch",
+                "--format",
+                "json",
+                "--wait-timeout",
+                "60",
+            ])
+            .current_dir(project.dir.path())
+            .env_remove("NAP_HOSTS")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start nap watch");
+        let stdout = child.stdout.take().unwrap();
+        let (sender, events) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Ok(event) = serde_json::from_str::<Value>(&line) {
+                    let _ = sender.send(event);
+                }
+            }
+        });
+        Watcher {
+            child,
+            events,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Waits (at most two minutes) for an event of `kind`; returns the events since the last
+    /// call, that one included.
+    fn until(&mut self, kind: &str) -> Vec<Value> {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let mut batch = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let event = self
+                .events
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("no {kind:?} event; so far: {:#?}", self.seen));
+            self.seen.push(event.clone());
+            let done = event["event"] == kind;
+            batch.push(event);
+            if done {
+                return batch;
+            }
+        }
+    }
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Container name → id, on every host.
+fn ids(project: &str) -> BTreeMap<String, String> {
+    let mut found = BTreeMap::new();
+    for host in HOSTS {
+        let output = docker(
+            host,
+            &[
+                "ps",
+                "-a",
+                "--filter",
+                &format!("label=nap.project={project}"),
+                "--format",
+                "{{.Names}} {{.ID}}",
+            ],
+        );
+        for line in text(&output.stdout).lines() {
+            let (name, id) = line.split_once(' ').unwrap();
+            found.insert(name.to_string(), id.to_string());
+        }
+    }
+    found
+}
+
+fn compose(marker: &str, workers: u32, extra: &str) -> String {
+    format!(
+        "services:\n  web:\n    image: nap/busybox:lab\n    command: {web}\n    environment:\n      MARKER: \"{marker}\"\n  worker:\n    image: nap/busybox:lab\n    command: {worker}\n    deploy:\n      replicas: {workers}\n{extra}",
+        web = server(80),
+        worker = server(7000),
+    )
+}
+
+fn host_of(project: &LabProject, container: &str) -> String {
+    project
+        .ps()
+        .iter()
+        .find(|row| row["container"] == container)
+        .map(|row| row["host"].as_str().unwrap().to_string())
+        .unwrap_or_else(|| panic!("{container} is not deployed"))
+}
+
+#[test]
+fn watch_follows_the_compose_file_and_only_touches_what_changed() {
+    let project = LabProject::new("e2ewatch", 7, None);
+    let name = project.name.clone();
+    project.write_compose(&compose("one", 3, ""));
+    let mut watch = Watcher::start(&project);
+    let first = watch.until("watching");
+    assert!(
+        first
+            .iter()
+            .any(|e| e["event"] == "done" && e["failed"] == 0),
+        "{first:#?}"
+    );
+    let before = ids(&name);
+    assert_eq!(before.len(), 4, "{before:?}");
+
+    // One service's environment changes: only its container is recreated.
+    project.write_compose(&compose("two", 3, ""));
+    let changed = watch.until("watching");
+    assert!(
+        changed.iter().any(|e| e["event"] == "changed"),
+        "{changed:#?}"
+    );
+    let after = ids(&name);
+    for (container, id) in &before {
+        if container == &format!("{name}-web-1") {
+            assert_ne!(after[container], *id, "web was recreated");
+        } else {
+            assert_eq!(
+                after.get(container),
+                Some(id),
+                "{container} kept its container"
+            );
+        }
+    }
+
+    // An invalid save: the error names the file and line, and nothing changes.
+    project.write_compose("services:\n  web:\n    image: [unclosed\n");
+    let rejected = watch.until("rejected");
+    let error = rejected.last().unwrap()["error"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(error.contains("compose.yaml:"), "{error}");
+    assert_eq!(ids(&name), after, "an invalid file changed nothing");
+    // Watching goes on.
+    watch.until("watching");
+
+    // Fixed, with fewer replicas and a new service: the deployment follows.
+    let extra = format!(
+        "  cache:\n    image: nap/busybox:lab\n    command: {}\n",
+        server(6379)
+    );
+    project.write_compose(&compose("two", 1, &extra));
+    watch.until("watching");
+    let now = ids(&name);
+    assert!(now.contains_key(&format!("{name}-cache-1")), "{now:?}");
+    assert!(!now.contains_key(&format!("{name}-worker-2")), "{now:?}");
+    assert_eq!(
+        now[&format!("{name}-web-1")],
+        after[&format!("{name}-web-1")]
+    );
+    let web_host = host_of(&project, &format!("{name}-web-1"));
+    let (ok, output) = exec_in(
+        &web_host,
+        &format!("{name}-web-1"),
+        "nc -w 2 cache 6379 </dev/null && nc -w 2 worker 7000 </dev/null",
+    );
+    assert!(ok, "web reaches the new service by name: {output}");
+
+    // 1 → 2 replicas: web (running, created before worker-2 existed) is patched and reaches it.
+    project.write_compose(&compose("two", 2, &extra));
+    let scaled = watch.until("watching");
+    assert!(
+        scaled
+            .iter()
+            .any(|e| e["event"] == "hosts_patched" && e["container"] == format!("{name}-web-1")),
+        "{scaled:#?}"
+    );
+    let reach_worker_2 = format!("nc -w 1 {name}-worker-2 7000 </dev/null");
+    let (ok, output) = exec_in(&web_host, &format!("{name}-web-1"), &reach_worker_2);
+    assert!(ok, "{output}");
+
+    // Docker rewrites web's hosts file when it restarts; the watch re-patches it within a
+    // second of the start.
+    let restart = docker(&web_host, &["restart", "-t", "1", &format!("{name}-web-1")]);
+    assert!(restart.status.success(), "{}", text(&restart.stderr));
+    let started = Instant::now();
+    loop {
+        let (ok, _) = exec_in(&web_host, &format!("{name}-web-1"), &reach_worker_2);
+        if ok {
+            break;
+        }
+        if started.elapsed() >= Duration::from_secs(1) {
+            let later: Vec<(f64, Value)> = watch
+                .events
+                .recv_timeout(Duration::from_secs(3))
+                .into_iter()
+                .map(|event| (started.elapsed().as_secs_f64(), event))
+                .collect();
+            let (_, hosts) = exec_in(&web_host, &format!("{name}-web-1"), "cat /etc/hosts");
+            panic!(
+                "web does not reach worker-2 a second after its restart; its hosts file:\n{hosts}\nevents since: {later:#?}"
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // SIGTERM stops watching; the deployment keeps running.
+    let kill = Command::new("kill")
+        .args(["-TERM", &watch.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let status = watch.child.wait().unwrap();
+    assert!(status.success(), "nap watch exits 0 on SIGTERM: {status}");
+    let rows = project.ps();
+    assert_eq!(rows.len(), 4, "{rows:#?}");
+    assert!(
+        rows.iter().all(|row| row["state"] == "running"),
+        "{rows:#?}"
+    );
+}
