@@ -27,7 +27,9 @@ use tokio::sync::oneshot;
 use crate::host_actor::{self, HostActor, HostOperationError, ImageSource, WaitCondition};
 use crate::patcher::{PatchCount, PatchHosts, PatcherActor};
 use crate::progress::{Event, Progress};
-use crate::service_actor::{CreateReplica, ServiceActor, StartReplica, WaitReplica};
+use crate::service_actor::{
+    CreateReplica, ReplaceReplica, ServiceActor, StartReplica, WaitReplica,
+};
 use crate::spec;
 
 /// Everything the coordinator hands work to, and the settings operations need.
@@ -311,6 +313,8 @@ pub fn describe(operation: &Operation) -> (&'static str, String) {
         Operation::EnsureImage { image, .. } => ("ensure_image", image.clone()),
         Operation::RemoveContainer { container, .. } => ("remove_container", container.clone()),
         Operation::CreateContainer { container, .. } => ("create_container", container.clone()),
+        Operation::ReplaceContainer { container, .. } => ("replace_container", container.clone()),
+        Operation::RetireContainer { container, .. } => ("retire_container", container.clone()),
         Operation::StartContainer { container, .. } => ("start_container", container.clone()),
         Operation::WaitHealthy { container, .. } => ("wait_healthy", container.clone()),
         Operation::WaitCompleted { container, .. } => ("wait_completed", container.clone()),
@@ -319,6 +323,11 @@ pub fn describe(operation: &Operation) -> (&'static str, String) {
 }
 
 type Work = Pin<Box<dyn Future<Output = Result<String, HostOperationError>>>>;
+
+/// How long an old container of a start-first rollout keeps running after every peer has
+/// switched to its replacement: a client that resolved the name just before the switch still
+/// reaches it, and requests in flight finish.
+const RETIRE_DRAIN: Duration = Duration::from_secs(1);
 
 fn failure(host: &str, message: impl Into<String>) -> HostOperationError {
     HostOperationError {
@@ -450,6 +459,44 @@ fn run(
             ),
             Err(error) => Box::pin(std::future::ready(Err(error))),
         },
+        Operation::ReplaceContainer {
+            container,
+            aside,
+            policy,
+            delay_ms,
+            ..
+        } => match desired_container(container) {
+            Ok(desired) => {
+                let service = desired.service.clone();
+                ask(
+                    executors.services.get(&service),
+                    &host_name,
+                    ReplaceReplica {
+                        container: desired,
+                        aside: aside.clone(),
+                        policy: *policy,
+                        delay: Duration::from_millis(*delay_ms),
+                        wait_timeout: executors.wait_timeout,
+                    },
+                )
+            }
+            Err(error) => Box::pin(std::future::ready(Err(error))),
+        },
+        Operation::RetireContainer { container, .. } => {
+            let remove = ask(
+                host,
+                &host_name,
+                host_actor::RemoveContainer {
+                    container: container.clone(),
+                    volumes: false,
+                },
+            );
+            Box::pin(async move {
+                // Peers resolve the new container now; let what is in flight to the old finish.
+                tokio::time::sleep(RETIRE_DRAIN).await;
+                remove.await
+            })
+        }
         Operation::StartContainer { container, .. } => match desired_container(container) {
             Ok(container) => {
                 let service = container.service.clone();

@@ -236,7 +236,9 @@ fn track_tables(
 ) {
     for container in &desired.containers {
         let recreated = plan.operations.iter().any(|planned| {
-            matches!(&planned.operation, Operation::CreateContainer { host, container: name, .. }
+            matches!(&planned.operation,
+                Operation::CreateContainer { host, container: name, .. }
+                | Operation::ReplaceContainer { host, container: name, .. }
                 if *host == container.host && *name == container.name)
         });
         let existing = observed

@@ -873,6 +873,117 @@ impl Handler<WaitContainer> for HostActor {
     }
 }
 
+/// Rename a container.
+#[derive(Message)]
+#[rtype(result = "Outcome")]
+pub struct RenameContainer {
+    /// Current name.
+    pub from: String,
+    /// New name.
+    pub to: String,
+}
+
+impl Handler<RenameContainer> for HostActor {
+    type Result = ResponseFuture<Outcome>;
+
+    fn handle(&mut self, message: RenameContainer, _: &mut Context<Self>) -> Self::Result {
+        let host = self.context();
+        Box::pin(async move {
+            let options = bollard::query_parameters::RenameContainerOptionsBuilder::default()
+                .name(&message.to)
+                .build();
+            host.docker
+                .rename_container(&message.from, options)
+                .await
+                .map(|()| "renamed".to_string())
+                .map_err(|error| {
+                    host.docker_error(
+                        &format!("renaming {} to {}", message.from, message.to),
+                        error,
+                    )
+                })
+        })
+    }
+}
+
+/// Stop a container (with its own grace period), keeping it.
+#[derive(Message)]
+#[rtype(result = "Outcome")]
+pub struct StopContainer {
+    /// Container name.
+    pub container: String,
+}
+
+impl Handler<StopContainer> for HostActor {
+    type Result = ResponseFuture<Outcome>;
+
+    fn handle(&mut self, message: StopContainer, _: &mut Context<Self>) -> Self::Result {
+        let host = self.context();
+        Box::pin(async move {
+            match host
+                .docker
+                .stop_container(&message.container, None::<StopContainerOptions>)
+                .await
+            {
+                Ok(())
+                | Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 304, ..
+                }) => Ok("stopped".to_string()),
+                Err(error) => {
+                    Err(host.docker_error(&format!("stopping {}", message.container), error))
+                }
+            }
+        })
+    }
+}
+
+/// Watch a container for `duration`: it must keep running and not turn unhealthy.
+#[derive(Message)]
+#[rtype(result = "Outcome")]
+pub struct MonitorContainer {
+    /// Container name.
+    pub container: String,
+    /// How long.
+    pub duration: Duration,
+}
+
+impl Handler<MonitorContainer> for HostActor {
+    type Result = ResponseFuture<Outcome>;
+
+    fn handle(&mut self, message: MonitorContainer, _: &mut Context<Self>) -> Self::Result {
+        let host = self.context();
+        Box::pin(async move {
+            let started = Instant::now();
+            let name = &message.container;
+            loop {
+                let state = host.inspect(name).await?.state.unwrap_or_default();
+                let unhealthy = state
+                    .health
+                    .as_ref()
+                    .and_then(|health| health.status)
+                    .is_some_and(|status| status == HealthStatusEnum::UNHEALTHY);
+                if state.running != Some(true) || unhealthy {
+                    let what = if unhealthy {
+                        "turned unhealthy".to_string()
+                    } else {
+                        format!("exited with status {}", state.exit_code.unwrap_or(-1))
+                    };
+                    let logs = host.last_logs(name).await;
+                    return Err(host.error(format!(
+                        "{name} {what} {:.1}s into its {}s monitor period; its last output:\n    {logs}",
+                        started.elapsed().as_secs_f64(),
+                        message.duration.as_secs_f64()
+                    )));
+                }
+                if started.elapsed() >= message.duration {
+                    return Ok("stable".to_string());
+                }
+                tokio::time::sleep(WAIT_POLL).await;
+            }
+        })
+    }
+}
+
 /// Stop and remove a container (nothing if it is gone).
 #[derive(Message)]
 #[rtype(result = "Outcome")]
@@ -1034,26 +1145,38 @@ impl Handler<PatchHostsFile> for HostActor {
                         message.container
                     )));
                 }
-                let next = hosts_file::rewrite(&current, &baked, &message.wanted);
+                let next = hosts_file::padded(
+                    hosts_file::rewrite(&current, &baked, &message.wanted),
+                    current.len(),
+                );
                 if next == current {
                     return Ok(PatchResult::UpToDate);
                 }
-                // In place: Docker bind-mounts the file, so it cannot be replaced by a rename.
+                // In place (Docker bind-mounts the file, so it cannot be replaced by a rename),
+                // over the old content, never shorter, in one write (`bs=1M iflag=fullblock`),
+                // so a program reading it meanwhile never sees a cut table.
                 let script = format!(
-                    "cat > {} <<'NAP_HOSTS_EOF'\n{next}NAP_HOSTS_EOF\n",
+                    "dd of={} conv=notrunc bs=1M iflag=fullblock status=none <<'NAP_HOSTS_EOF'\n{next}NAP_HOSTS_EOF\n",
                     shell_quote(&path)
                 );
                 host.run_script(&script).await?;
                 Ok(PatchResult::Ssh)
             } else {
-                let next = hosts_file::rewrite(&current, &baked, &message.wanted);
+                let next = hosts_file::padded(
+                    hosts_file::rewrite(&current, &baked, &message.wanted),
+                    current.len(),
+                );
                 if next == current {
                     return Ok(PatchResult::UpToDate);
                 }
                 exec(
                     &host,
                     &message.container,
-                    &["sh", "-c", "cat > /etc/hosts"],
+                    &[
+                        "sh",
+                        "-c",
+                        "dd of=/etc/hosts conv=notrunc 2>/dev/null || cat > /etc/hosts",
+                    ],
                     Some(next.as_bytes()),
                 )
                 .await?;

@@ -21,11 +21,13 @@ use nap_core::compose::Project;
 use nap_core::plan::DesiredContainer;
 
 use crate::host_actor::{
-    CreateContainer, HostActor, HostOperationError, StartContainer, WaitCondition, WaitContainer,
+    CreateContainer, HostActor, HostOperationError, MonitorContainer, RemoveContainer,
+    RenameContainer, StartContainer, StartedContainer, StopContainer, WaitCondition, WaitContainer,
 };
 use crate::patcher::{ContainerStarted, PatcherActor};
 use crate::progress::{Event, Progress};
 use crate::spec;
+use nap_core::plan::{FailureAction, RolloutPolicy};
 
 /// The service actor. See the module documentation.
 pub struct ServiceActor {
@@ -208,6 +210,220 @@ impl Handler<WaitReplica> for ServiceActor {
                 })
                 .await
                 .map_err(|error| gone(&message.host, error))?
+        })
+    }
+}
+
+/// Replace one replica under its service's rollout policy (`deploy.update_config`).
+#[derive(Message)]
+#[rtype(result = "Result<String, HostOperationError>")]
+pub struct ReplaceReplica {
+    /// The replica's new container.
+    pub container: DesiredContainer,
+    /// The name the old container takes meanwhile.
+    pub aside: String,
+    /// The policy.
+    pub policy: RolloutPolicy,
+    /// Wait this long first (the delay between batches).
+    pub delay: Duration,
+    /// How long waiting for healthy may take.
+    pub wait_timeout: Duration,
+}
+
+/// Sends `message` to the host actor and flattens the mailbox error.
+async fn ask<M>(
+    host: &Addr<HostActor>,
+    name: &str,
+    message: M,
+) -> Result<M::Result, HostOperationError>
+where
+    M: Message + Send + 'static,
+    M::Result: Send,
+    HostActor: Handler<M>,
+{
+    host.send(message).await.map_err(|error| gone(name, error))
+}
+
+impl Handler<ReplaceReplica> for ServiceActor {
+    type Result = ResponseFuture<Result<String, HostOperationError>>;
+
+    fn handle(&mut self, message: ReplaceReplica, ctx: &mut Context<Self>) -> Self::Result {
+        let container = message.container;
+        let host = self.host(&container.host);
+        let spec = spec::container_spec(&self.project, &container);
+        let patcher = self.patcher.clone();
+        let progress = self.progress.clone();
+        let me = ctx.address();
+        let service = self.service.clone();
+        Box::pin(async move {
+            let host = host?;
+            let on = container.host.clone();
+            let spec = spec.map_err(|error| HostOperationError {
+                host: on.clone(),
+                message: error.to_string(),
+            })?;
+            let has_healthcheck = spec
+                .body
+                .healthcheck
+                .as_ref()
+                .and_then(|check| check.test.as_ref())
+                .is_some_and(|test| test.first().is_some_and(|word| word != "NONE"));
+            let policy = message.policy;
+            let name = container.name.clone();
+            let aside = message.aside;
+            tokio::time::sleep(message.delay).await;
+            ask(
+                &host,
+                &on,
+                RenameContainer {
+                    from: name.clone(),
+                    to: aside.clone(),
+                },
+            )
+            .await??;
+            if !policy.start_first {
+                ask(
+                    &host,
+                    &on,
+                    StopContainer {
+                        container: aside.clone(),
+                    },
+                )
+                .await??;
+            }
+            let attempt = async {
+                ask(&host, &on, CreateContainer { spec }).await??;
+                let network = container.networks.first().map(|n| n.network.clone());
+                let started: StartedContainer = ask(
+                    &host,
+                    &on,
+                    StartContainer {
+                        container: name.clone(),
+                        network,
+                    },
+                )
+                .await??;
+                if has_healthcheck {
+                    ask(
+                        &host,
+                        &on,
+                        WaitContainer {
+                            container: name.clone(),
+                            condition: WaitCondition::Healthy,
+                            timeout: message.wait_timeout,
+                        },
+                    )
+                    .await??;
+                }
+                ask(
+                    &host,
+                    &on,
+                    MonitorContainer {
+                        container: name.clone(),
+                        duration: Duration::from_millis(policy.monitor_ms),
+                    },
+                )
+                .await??;
+                Ok::<_, HostOperationError>(started)
+            }
+            .await;
+            match attempt {
+                Ok(started) => {
+                    if !policy.start_first {
+                        ask(
+                            &host,
+                            &on,
+                            RemoveContainer {
+                                container: aside.clone(),
+                                volumes: false,
+                            },
+                        )
+                        .await??;
+                    }
+                    me.do_send(Started {
+                        container: name.clone(),
+                        id: started.id.clone(),
+                        ip: started.ip,
+                    });
+                    patcher.do_send(ContainerStarted {
+                        service: service.clone(),
+                        replica: container.replica,
+                        host: on.clone(),
+                        container: name.clone(),
+                        container_id: started.id.clone(),
+                        ip: started.ip,
+                    });
+                    progress.emit(Event::ContainerStarted {
+                        service,
+                        replica: container.replica,
+                        host: on,
+                        container: name,
+                        container_id: started.id,
+                        ip: started.ip,
+                    });
+                    Ok(if policy.start_first {
+                        "replaced (the old one serves until every peer has switched)".to_string()
+                    } else {
+                        "replaced".to_string()
+                    })
+                }
+                Err(cause) => match policy.failure_action {
+                    FailureAction::Rollback => {
+                        // Put the previous container back under its name.
+                        let _ = ask(
+                            &host,
+                            &on,
+                            RemoveContainer {
+                                container: name.clone(),
+                                volumes: false,
+                            },
+                        )
+                        .await;
+                        ask(
+                            &host,
+                            &on,
+                            RenameContainer {
+                                from: aside,
+                                to: name.clone(),
+                            },
+                        )
+                        .await??;
+                        if !policy.start_first {
+                            ask(
+                                &host,
+                                &on,
+                                StartContainer {
+                                    container: name.clone(),
+                                    network: None,
+                                },
+                            )
+                            .await??;
+                        }
+                        Err(HostOperationError {
+                            host: cause.host,
+                            message: format!(
+                                "{name}: the update failed and was rolled back to the previous configuration (failure_action: rollback): {}",
+                                cause.message
+                            ),
+                        })
+                    }
+                    FailureAction::Pause => Err(HostOperationError {
+                        host: cause.host,
+                        message: format!(
+                            "{name}: the update failed and the rollout of {service} is paused (failure_action: pause); the previous container is kept as {aside}: {}",
+                            cause.message
+                        ),
+                    }),
+                    FailureAction::Continue => {
+                        progress.emit(Event::Warning {
+                            message: format!(
+                                "{name}: the update failed; going on with the next replicas (failure_action: continue): {cause}"
+                            ),
+                        });
+                        Ok("update failed, continuing".to_string())
+                    }
+                },
+            }
         })
     }
 }

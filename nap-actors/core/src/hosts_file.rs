@@ -15,6 +15,23 @@ pub const BLOCK_BEGIN: &str = "# nap: begin (written by nap; edits inside are re
 /// Last line of nap's block.
 pub const BLOCK_END: &str = "# nap: end";
 
+/// Start of the line [`padded`] adds.
+pub const PADDING: &str = "# nap: padding";
+
+/// `text`, lengthened to at least `length` bytes with a trailing comment line. A hosts file is
+/// rewritten in place while programs read it; written over the old content without
+/// truncating first, a file that never gets shorter never shows a reader an empty or cut
+/// table.
+pub fn padded(mut text: String, length: usize) -> String {
+    if text.len() < length {
+        let spaces = length.saturating_sub(text.len() + PADDING.len() + 1);
+        text.push_str(PADDING);
+        text.push_str(&" ".repeat(spaces));
+        text.push('\n');
+    }
+    text
+}
+
 /// The line Docker writes for an `extra_hosts` entry.
 fn docker_line(entry: &HostEntry) -> String {
     format!("{}\t{}", entry.address, entry.name)
@@ -34,6 +51,9 @@ pub fn rewrite(current: &str, baked: &[HostEntry], wanted: &[HostEntry]) -> Stri
             if line == BLOCK_END {
                 in_block = false;
             }
+            continue;
+        }
+        if line.starts_with(PADDING) {
             continue;
         }
         kept.push(line);
@@ -149,6 +169,24 @@ mod tests {
         let back = rewrite(&again, &baked, &baked);
         assert_eq!(entries_in(&back), baked);
         assert!(back.starts_with(DOCKER));
+    }
+
+    #[test]
+    fn padding_keeps_the_length_and_goes_on_the_next_rewrite() {
+        let baked = vec![entry("web", "172.30.1.2"), entry("db", "172.30.2.2")];
+        let file = created_with(&baked);
+        let shorter = rewrite(&file, &baked, &[entry("web", "172.30.1.2")]);
+        let length = shorter.len() + 40;
+        let padded_text = padded(shorter.clone(), length);
+        assert_eq!(padded_text.len(), length);
+        // Less room than the comment itself needs: longer than asked, never shorter.
+        assert!(padded(shorter.clone(), shorter.len() + 3).len() >= shorter.len() + 3);
+        assert!(padded_text.starts_with(&shorter));
+        assert_eq!(entries_in(&padded_text), vec![entry("web", "172.30.1.2")]);
+        // Longer text is left as it is; a later rewrite drops the padding line.
+        assert_eq!(padded(file.clone(), 3), file);
+        let again = rewrite(&padded_text, &baked, &baked);
+        assert!(!again.contains(PADDING), "{again}");
     }
 
     #[test]

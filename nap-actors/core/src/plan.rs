@@ -65,6 +65,76 @@ pub enum PlanError {
     Cycle(String),
 }
 
+/// What a rollout does when a new replica fails (`deploy.update_config.failure_action`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureAction {
+    /// Put the replica's previous container back and stop the rollout.
+    Rollback,
+    /// Stop the rollout, leaving the failed replica as it is.
+    Pause,
+    /// Go on with the next replicas.
+    Continue,
+}
+
+/// How a service's changed replicas are replaced, from `deploy.update_config` (a service
+/// without one is recreated all at once, as by `docker compose up`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct RolloutPolicy {
+    /// Replicas replaced at once (0: all). Default 1.
+    pub parallelism: u64,
+    /// Pause between batches, in milliseconds. Default 0.
+    pub delay_ms: u64,
+    /// `order: start-first`: the new container runs (at a new address) and is healthy before
+    /// the old one stops; peers switch to it, then the old one goes. Default stop-first.
+    pub start_first: bool,
+    /// How long a new replica must keep running (and not turn unhealthy) to count as
+    /// updated, in milliseconds. Default 5 s, as Swarm's.
+    pub monitor_ms: u64,
+    /// What happens when it does not. Default pause, as Swarm's.
+    pub failure_action: FailureAction,
+}
+
+/// Default `monitor`, as Docker Swarm's.
+const DEFAULT_MONITOR_MS: u64 = 5_000;
+
+/// A service's rollout policy, when it has an `update_config`.
+pub fn rollout_policy(name: &str, service: &Service) -> Result<Option<RolloutPolicy>, PlanError> {
+    let Some(config) = service
+        .deploy
+        .as_ref()
+        .and_then(|deploy| deploy.update_config.as_ref())
+    else {
+        return Ok(None);
+    };
+    let millis = |field: &str, text: &Option<String>, default: u64| match text {
+        None => Ok(default),
+        Some(text) => units::parse_duration(text)
+            .map(|d| d.as_millis() as u64)
+            .map_err(|message| PlanError::Service {
+                service: name.to_string(),
+                message: format!("deploy.update_config.{field}: {message}"),
+            }),
+    };
+    Ok(Some(RolloutPolicy {
+        parallelism: config.parallelism.unwrap_or(1),
+        delay_ms: millis("delay", &config.delay, 0)?,
+        start_first: config.order.as_deref() == Some("start-first"),
+        monitor_ms: millis("monitor", &config.monitor, DEFAULT_MONITOR_MS)?,
+        failure_action: match config.failure_action.as_deref() {
+            Some("rollback") => FailureAction::Rollback,
+            Some("continue") => FailureAction::Continue,
+            _ => FailureAction::Pause,
+        },
+    }))
+}
+
+/// The name a container is renamed to while its replacement starts (its id's first 12
+/// characters keep two rollouts apart).
+pub fn aside_name(container: &str, id: &str) -> String {
+    format!("{container}-old-{}", &id[..id.len().min(12)])
+}
+
 /// Hash of a service's normalized config: SHA-256 over canonical JSON (object keys sorted,
 /// empty fields left out), ignoring what does not change the container (replica count,
 /// placement, update policy, profiles, `depends_on`). Stable across key order and nap
@@ -316,6 +386,8 @@ pub struct DesiredState {
     /// dependent waits for `service_completed_successfully`).
     #[serde(skip)]
     pub one_shot_services: BTreeSet<String>,
+    /// Rollout policies of services that have a `deploy.update_config`.
+    pub rollouts: BTreeMap<String, RolloutPolicy>,
 }
 
 /// `x-nap` service settings.
@@ -412,6 +484,12 @@ pub fn desired_state(
     policy: &mut dyn PlacementPolicy,
 ) -> Result<DesiredState, PlanError> {
     let hosts = host_specs(inventory);
+    let mut rollouts = BTreeMap::new();
+    for (name, service) in &project.services {
+        if let Some(policy) = rollout_policy(name, service)? {
+            rollouts.insert(name.clone(), policy);
+        }
+    }
     let demands = project
         .services
         .iter()
@@ -586,13 +664,23 @@ pub fn desired_state(
             let ipv4_address = match (fixed, subnet) {
                 (Some(address), _) => Some(address),
                 (None, Some(subnet)) => {
-                    let previous = observed
+                    let existing = observed
                         .containers
                         .iter()
-                        .find(|o| o.name == container.name && o.host == container.host)
+                        .find(|o| o.name == container.name && o.host == container.host);
+                    // A start-first rollout runs the new container beside the old one, so
+                    // it needs an address of its own (peers switch to it once it is healthy).
+                    let surge = existing.is_some_and(|o| {
+                        o.config_hash != container.config_hash
+                            && rollouts
+                                .get(&container.service)
+                                .is_some_and(|policy| policy.start_first)
+                    });
+                    let previous = existing
                         .and_then(|o| o.addresses.get(&network.name))
                         .copied()
-                        .filter(|address| subnet.contains(*address));
+                        .filter(|address| subnet.contains(*address))
+                        .filter(|_| !surge);
                     match previous {
                         Some(address) => Some(address),
                         None => {
@@ -697,6 +785,7 @@ pub fn desired_state(
         pool: (mode == NetworkMode::Routed).then_some(pool),
         dependencies,
         one_shot_services,
+        rollouts,
     })
 }
 
@@ -867,6 +956,37 @@ pub enum Operation {
         /// Why (`new`, `config changed`, `moved from h1`).
         reason: String,
     },
+    /// Replace a changed replica under its rollout policy: set the old container aside
+    /// (renamed; stopped first unless start-first), create and start the new one, wait until
+    /// it is healthy and has run for `monitor_ms`. On failure, `failure_action` says whether
+    /// the old container is put back. Stop-first removes the old container on success;
+    /// start-first leaves it running for [`Operation::RetireContainer`].
+    ReplaceContainer {
+        /// Host.
+        host: String,
+        /// Service.
+        service: String,
+        /// Replica.
+        replica: u32,
+        /// Container name.
+        container: String,
+        /// The old container's id.
+        old_id: String,
+        /// The name the old container has while set aside.
+        aside: String,
+        /// The service's rollout policy.
+        policy: RolloutPolicy,
+        /// Milliseconds to wait before starting (the policy's delay between batches).
+        delay_ms: u64,
+    },
+    /// Remove a replica's old container once its start-first replacement is serving and
+    /// every peer resolves the new one.
+    RetireContainer {
+        /// Host.
+        host: String,
+        /// The old container's name while set aside.
+        container: String,
+    },
     /// Start a container.
     StartContainer {
         /// Host.
@@ -918,6 +1038,8 @@ impl Operation {
             | Operation::EnsureImage { host, .. }
             | Operation::RemoveContainer { host, .. }
             | Operation::CreateContainer { host, .. }
+            | Operation::ReplaceContainer { host, .. }
+            | Operation::RetireContainer { host, .. }
             | Operation::StartContainer { host, .. }
             | Operation::WaitHealthy { host, .. }
             | Operation::WaitCompleted { host, .. }
@@ -960,6 +1082,18 @@ impl Operation {
             Operation::CreateContainer {
                 container, reason, ..
             } => format!("create container {container} ({reason})"),
+            Operation::ReplaceContainer {
+                container, policy, ..
+            } => format!(
+                "replace {container} ({}, monitor {} ms)",
+                if policy.start_first {
+                    "start-first"
+                } else {
+                    "stop-first"
+                },
+                policy.monitor_ms
+            ),
+            Operation::RetireContainer { container, .. } => format!("retire {container}"),
             Operation::StartContainer { container, .. } => format!("start {container}"),
             Operation::WaitHealthy { container, .. } => format!("wait for {container} healthy"),
             Operation::WaitCompleted { container, .. } => {
@@ -1185,6 +1319,7 @@ pub fn reconcile(
             reason: String,
             replaces: Option<&'a ObservedContainer>,
         },
+        Replace(&'a ObservedContainer),
     }
     let desired_names: BTreeSet<(&str, &str)> = desired
         .containers
@@ -1229,6 +1364,13 @@ pub fn reconcile(
                 } else {
                     Fate::Start
                 }
+            }
+            Some(existing)
+                if existing.config_hash != container.config_hash
+                    && existing.state == "running"
+                    && desired.rollouts.contains_key(&container.service) =>
+            {
+                Fate::Replace(existing)
             }
             Some(existing) => Fate::Create {
                 reason: if options.force_recreate {
@@ -1288,7 +1430,7 @@ pub fn reconcile(
     // Images on hosts where containers will be created.
     let mut image_ops: BTreeMap<(String, String), usize> = BTreeMap::new();
     for (container, fate) in &fates {
-        if let Fate::Create { .. } = fate {
+        if let Fate::Create { .. } | Fate::Replace(_) = fate {
             let key = (container.host.clone(), container.image.clone());
             if !observed.images.contains(&key) && !image_ops.contains_key(&key) {
                 let id = builder.push(
@@ -1368,6 +1510,11 @@ pub fn reconcile(
             }
         }
     }
+    // Rollouts: replace ops of every service, the patches peers get, the old containers of
+    // start-first rollouts to retire once those patches are done.
+    let mut replace_ids: Vec<usize> = Vec::new();
+    let mut patch_ids: Vec<usize> = Vec::new();
+    let mut retire_later: Vec<(String, String, usize)> = Vec::new();
     for service in services_in_order {
         let mut waits: Vec<usize> = Vec::new();
         for (dependency, condition) in &desired.dependencies[service] {
@@ -1389,7 +1536,12 @@ pub fn reconcile(
             .filter(|(dependency, _)| dependency == service)
             .map(|(_, condition)| *condition)
             .collect();
-        for (container, fate) in fates.iter().filter(|(c, _)| c.service == service) {
+        let mut of_service: Vec<&(&DesiredContainer, Fate)> =
+            fates.iter().filter(|(c, _)| c.service == service).collect();
+        of_service.sort_by_key(|(c, _)| c.replica);
+        let mut batches: Vec<Vec<usize>> = Vec::new();
+        let mut replaced_so_far = 0u64;
+        for (container, fate) in of_service {
             let start_after = |mut after: Vec<usize>| {
                 after.extend(waits.iter().copied());
                 if let Some(id) = routes_done.get(&container.host) {
@@ -1402,15 +1554,57 @@ pub fn reconcile(
                 Fate::Patch(existing) => {
                     let mut after: Vec<usize> = create_of.values().copied().collect();
                     after.sort_unstable();
-                    builder.push(
+                    patch_ids.push(builder.push(
                         Operation::PatchHosts {
                             host: existing.host.clone(),
                             container: existing.name.clone(),
                             entries: container.extra_hosts.clone(),
                         },
                         after,
-                    );
+                    ));
                     None
+                }
+                Fate::Replace(existing) => {
+                    let policy = desired.rollouts[service];
+                    // parallelism 0: every replica in one batch.
+                    let batch =
+                        replaced_so_far.checked_div(policy.parallelism).unwrap_or(0) as usize;
+                    replaced_so_far += 1;
+                    let mut after: Vec<usize> = infrastructure
+                        .get(&container.host)
+                        .cloned()
+                        .unwrap_or_default();
+                    if let Some(id) =
+                        image_ops.get(&(container.host.clone(), container.image.clone()))
+                    {
+                        after.push(*id);
+                    }
+                    if batch > 0 {
+                        after.extend(batches[batch - 1].iter().copied());
+                    }
+                    let aside = aside_name(&existing.name, &existing.id);
+                    let id = builder.push(
+                        Operation::ReplaceContainer {
+                            host: container.host.clone(),
+                            service: container.service.clone(),
+                            replica: container.replica,
+                            container: container.name.clone(),
+                            old_id: existing.id.clone(),
+                            aside: aside.clone(),
+                            policy,
+                            delay_ms: if batch > 0 { policy.delay_ms } else { 0 },
+                        },
+                        start_after(after),
+                    );
+                    if batches.len() <= batch {
+                        batches.push(Vec::new());
+                    }
+                    batches[batch].push(id);
+                    replace_ids.push(id);
+                    if policy.start_first {
+                        retire_later.push((container.host.clone(), aside, id));
+                    }
+                    Some(id)
                 }
                 Fate::Start => Some(builder.push(
                     Operation::StartContainer {
@@ -1455,6 +1649,25 @@ pub fn reconcile(
             }
         }
         ready_of_service.insert(service, readiness);
+    }
+    // Peers switch to replaced containers only once those are up; the old containers of
+    // start-first rollouts keep serving until every peer has switched.
+    for id in &patch_ids {
+        let after = &mut builder.operations[id - 1].after;
+        after.extend(replace_ids.iter().copied());
+        after.sort_unstable();
+        after.dedup();
+    }
+    for (host, aside, replace) in retire_later {
+        let mut after = vec![replace];
+        after.extend(patch_ids.iter().copied());
+        builder.push(
+            Operation::RetireContainer {
+                host,
+                container: aside,
+            },
+            after,
+        );
     }
 
     Plan {

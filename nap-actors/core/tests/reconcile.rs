@@ -16,7 +16,8 @@ use nap_core::compose::{LoadOptions, MemoryFileSystem, Project, Service, load_wi
 use nap_core::inventory::{Inventory, Ipv4Cidr};
 use nap_core::plan::{
     DesiredContainer, DesiredState, ObservedContainer, ObservedNetwork, ObservedState, Operation,
-    Plan, ReconcileOptions, TeardownOptions, config_hash, desired_state, reconcile, teardown,
+    Plan, PlannedOperation, ReconcileOptions, TeardownOptions, config_hash, desired_state,
+    reconcile, teardown,
 };
 use nap_core::scheduler::DefaultPolicy;
 
@@ -204,6 +205,13 @@ fn summary(plan: &Plan) -> Vec<String> {
                 format!("remove-routes {host} [{}]", list.join(" "))
             }
             Operation::RemoveVolume { host, name } => format!("remove-volume {host} {name}"),
+            Operation::ReplaceContainer {
+                host,
+                container,
+                delay_ms,
+                ..
+            } => format!("replace {host} {container} (delay {delay_ms})"),
+            Operation::RetireContainer { host, container } => format!("retire {host} {container}"),
             Operation::CreateVolume { host, name } => format!("create-volume {host} {name}"),
             Operation::EnsureImage { host, image } => format!("image {host} {image}"),
             Operation::RemoveContainer {
@@ -1076,4 +1084,145 @@ fn routed_teardown_removes_routes_before_networks_and_volumes_only_when_asked() 
         "{}",
         plan.to_text()
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// rollouts (deploy.update_config)
+// ---------------------------------------------------------------------------------------
+
+fn with_update_config(config: &str) -> String {
+    SHOP.replace(
+        "    deploy:\n      replicas: 3\n",
+        &format!("    deploy:\n      replicas: 3\n      update_config: {config}\n"),
+    )
+}
+
+#[test]
+fn a_stop_first_rollout_replaces_replicas_in_batches_keeping_their_addresses() {
+    let compose = with_update_config("{parallelism: 2, delay: 1s, failure_action: rollback}");
+    let (_, inventory, first, _) = fresh(&compose, ROUTED);
+    let observed = deployed(&first);
+    let changed = project(&compose.replace("DB_HOST: db", "DB_HOST: db.internal"));
+    let second = desired(&changed, &inventory, &observed);
+    let plan = reconcile(&second, &observed, ReconcileOptions::default());
+    let replaces: Vec<&PlannedOperation> = plan
+        .operations
+        .iter()
+        .filter(|o| matches!(o.operation, Operation::ReplaceContainer { .. }))
+        .collect();
+    assert_eq!(replaces.len(), 3, "{}", plan.to_text());
+    // Replicas 1 and 2 go at once; replica 3 after both, after the delay.
+    let delays: Vec<u64> = replaces
+        .iter()
+        .map(|o| match &o.operation {
+            Operation::ReplaceContainer { delay_ms, .. } => *delay_ms,
+            _ => unreachable!(),
+        })
+        .collect();
+    assert_eq!(delays, [0, 0, 1000]);
+    assert!(replaces[2].after.contains(&replaces[0].id));
+    assert!(replaces[2].after.contains(&replaces[1].id));
+    assert!(!replaces[1].after.contains(&replaces[0].id));
+    // Nothing else happens to the replicas: no remove, create or start, and addresses stay,
+    // so no peer is patched and nothing is retired.
+    assert!(
+        summary(&plan)
+            .iter()
+            .all(|line| !line.starts_with("remove ")
+                && !line.starts_with("create ")
+                && !line.starts_with("patch")
+                && !line.starts_with("retire")),
+        "{}",
+        plan.to_text()
+    );
+    for (before, after) in first.containers.iter().zip(&second.containers) {
+        assert_eq!(before.networks, after.networks);
+    }
+    // A service without update_config is still recreated all at once.
+    let plain = reconcile(
+        &desired(
+            &project(&SHOP.replace("DB_HOST: db", "DB_HOST: db.internal")),
+            &inventory,
+            &deployed(&fresh(SHOP, ROUTED).2),
+        ),
+        &deployed(&fresh(SHOP, ROUTED).2),
+        ReconcileOptions::default(),
+    );
+    assert!(
+        !summary(&plain)
+            .iter()
+            .any(|line| line.starts_with("replace")),
+        "{}",
+        plain.to_text()
+    );
+}
+
+#[test]
+fn a_start_first_rollout_gives_new_addresses_then_switches_peers_then_retires_the_old() {
+    let compose = with_update_config("{order: start-first, monitor: 2s}");
+    let (_, inventory, first, _) = fresh(&compose, ROUTED);
+    let observed = deployed(&first);
+    let changed = project(&compose.replace("DB_HOST: db", "DB_HOST: db.internal"));
+    let second = desired(&changed, &inventory, &observed);
+    // New containers run beside the old ones, so they get addresses of their own.
+    for (before, after) in first.containers.iter().zip(&second.containers) {
+        assert_eq!(before.name, after.name);
+        if after.service == "api" {
+            assert_ne!(
+                before.networks[0].ipv4_address, after.networks[0].ipv4_address,
+                "{}",
+                after.name
+            );
+        } else {
+            assert_eq!(before.networks, after.networks);
+        }
+    }
+    let plan = reconcile(&second, &observed, ReconcileOptions::default());
+    let ids = |prefix: &str| -> Vec<usize> {
+        plan.operations
+            .iter()
+            .filter(|o| summary_line(&o.operation).starts_with(prefix))
+            .map(|o| o.id)
+            .collect()
+    };
+    let (replaces, patches, retires) = (ids("replace"), ids("patch"), ids("retire"));
+    assert_eq!(
+        (replaces.len(), retires.len()),
+        (3, 3),
+        "{}",
+        plan.to_text()
+    );
+    // Default parallelism 1: one replica after another.
+    assert!(
+        plan.operations[replaces[1] - 1]
+            .after
+            .contains(&replaces[0])
+    );
+    // Every running peer (web, db, and the other api replicas are replaced) switches only
+    // after all replacements are up, and the old containers go only after every switch.
+    assert!(!patches.is_empty(), "{}", plan.to_text());
+    for patch in &patches {
+        for replace in &replaces {
+            assert!(plan.operations[patch - 1].after.contains(replace));
+        }
+    }
+    for retire in &retires {
+        for patch in &patches {
+            assert!(plan.operations[retire - 1].after.contains(patch));
+        }
+    }
+}
+
+fn summary_line(operation: &Operation) -> String {
+    let plan = Plan {
+        project: String::new(),
+        placements: Vec::new(),
+        operations: vec![PlannedOperation {
+            id: 1,
+            operation: operation.clone(),
+            after: Vec::new(),
+        }],
+        notes: Vec::new(),
+    };
+    summary(&plan).remove(0)
 }
