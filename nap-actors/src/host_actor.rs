@@ -42,6 +42,11 @@ const WAIT_POLL: Duration = Duration::from_millis(200);
 /// Seconds an image transfer may take (a `docker save` → `docker load` of a large image).
 const IMAGE_TRANSFER_SECONDS: u64 = 3600;
 
+/// Root shells kept open per host for scripts (routes, hosts files). Each holds one SSH
+/// channel of the 8 nap uses per connection; a warm shell runs a script in milliseconds, so
+/// two keep a host's patches flowing while leaving channels for everything else.
+const SHELLS_PER_HOST: usize = 2;
+
 /// Log lines quoted when a container fails.
 const FAILURE_LOG_LINES: &str = "10";
 
@@ -109,6 +114,7 @@ pub struct HostActor {
     ssh_settings: SshSettings,
     ssh: Arc<OnceCell<Result<SshSession, String>>>,
     shells: Arc<Mutex<Vec<RemoteShell>>>,
+    shell_slots: Arc<tokio::sync::Semaphore>,
     restarts: Option<Recipient<ContainerRestarted>>,
 }
 
@@ -122,6 +128,7 @@ impl HostActor {
             ssh_settings,
             ssh: Arc::new(OnceCell::new()),
             shells: Arc::new(Mutex::new(Vec::new())),
+            shell_slots: Arc::new(tokio::sync::Semaphore::new(SHELLS_PER_HOST)),
             restarts: None,
         }
     }
@@ -154,6 +161,7 @@ impl HostActor {
             ssh_settings: self.ssh_settings.clone(),
             ssh: self.ssh.clone(),
             shells: self.shells.clone(),
+            shell_slots: self.shell_slots.clone(),
         }
     }
 }
@@ -232,6 +240,7 @@ struct HostContext {
     ssh_settings: SshSettings,
     ssh: Arc<OnceCell<Result<SshSession, String>>>,
     shells: Arc<Mutex<Vec<RemoteShell>>>,
+    shell_slots: Arc<tokio::sync::Semaphore>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -293,6 +302,12 @@ impl HostContext {
     /// Runs a root shell script over SSH (through `sudo -n` for another user).
     async fn run_script(&self, script: &str) -> Result<String, HostOperationError> {
         let session = self.ssh().await?;
+        // At most SHELLS_PER_HOST shells exist, each holding one of the session's channels.
+        let _slot = self
+            .shell_slots
+            .acquire()
+            .await
+            .map_err(|_| self.error("shutting down"))?;
         // A warm shell from the pool (taken out, so no lock is held while it runs), else a new one.
         let pooled = lock(&self.shells).pop();
         let mut shell = match pooled {

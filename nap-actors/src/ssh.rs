@@ -31,6 +31,9 @@ use tracing::Instrument;
 /// `MaxSessions` (default 10) open channels per connection; further commands wait their turn.
 pub const MAX_CONCURRENT_COMMANDS: usize = 8;
 
+/// How often a refused channel open is tried again (50 ms, 100 ms, … apart).
+const CHANNEL_OPEN_RETRIES: u64 = 5;
+
 /// How often an idle connection is probed, so that a host that went away is noticed.
 const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
 
@@ -421,9 +424,7 @@ impl SshSession {
         tracing::debug!(host = host.name, command = summary, "running");
 
         let channel = self
-            .inner
-            .handle
-            .channel_open_session()
+            .open_channel()
             .await
             .map_err(|source| channel_error("opening a channel", source))?;
         channel
@@ -492,6 +493,22 @@ impl SshSession {
         }
     }
 
+    /// Opens a session channel. sshd counts a channel until it has processed our close, which
+    /// can lag behind the permit being released under load: a refused open is retried a few
+    /// times, briefly, before it counts as an error.
+    async fn open_channel(&self) -> Result<russh::Channel<client::Msg>, russh::Error> {
+        let mut attempt = 0u64;
+        loop {
+            match self.inner.handle.channel_open_session().await {
+                Err(russh::Error::ChannelOpenFailure(_)) if attempt < CHANNEL_OPEN_RETRIES => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
+                }
+                result => return result,
+            }
+        }
+    }
+
     /// Starts `command` (a shell such as `sh` or `sudo -n sh`) on a channel of its own that
     /// stays open: scripts sent to it run without a new channel, login and shell start-up
     /// files each time (a host's `.bashrc` can take longer than the work). It holds one of
@@ -511,9 +528,7 @@ impl SshSession {
             source,
         };
         let channel = self
-            .inner
-            .handle
-            .channel_open_session()
+            .open_channel()
             .await
             .map_err(|source| channel_error("opening a channel", source))?;
         channel

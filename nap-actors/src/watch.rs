@@ -7,7 +7,8 @@
 //! events is gathered into one change ([`next_change`]). Each change re-loads the files: an
 //! invalid file is reported with its file and line and the running deployment is left exactly
 //! as it is; a valid one goes through [`deploy::up`], the same observe → reconcile → execute
-//! path as `nap up`, so only what changed is touched. Between changes the last deployment's
+//! path as `nap up` (with `--remove-orphans`: a service deleted from the file is removed), so
+//! only what changed is touched. Between changes the last deployment's
 //! host actors and patcher stay alive, so a container that restarts gets its patched hosts
 //! file back. A shutdown signal (Ctrl-C, SIGTERM) ends the watch after any deployment in
 //! progress has finished; the deployment keeps running.
@@ -231,7 +232,12 @@ pub async fn watch(
             progress.emit(Event::Warning { message: error });
         }
         summary.applied += 1;
-        match deploy_once(&deployment, up_options, progress, &mut actors).await {
+        // While watching, the files are the truth: a service deleted from them is removed.
+        let options = UpOptions {
+            remove_orphans: true,
+            ..up_options.clone()
+        };
+        match deploy_once(&deployment, &options, progress, &mut actors).await {
             Ok(true) => {}
             Ok(false) => summary.failed += 1,
             Err(error) => {

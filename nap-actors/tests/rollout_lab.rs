@@ -101,6 +101,9 @@ fn a_start_first_rollout_never_fails_a_client_that_uses_the_service_by_name() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+    // Count from here: the client's first tries may precede web's start.
+    let (ok, output) = exec_in("h3", &format!("{name}-client-1"), ": > /tmp/probe.log");
+    assert!(ok, "{output}");
     let before: Vec<Value> = project.ps();
     project.write_compose(&stack("two", HEALTHY, policy));
     let events = project.up(&[]);

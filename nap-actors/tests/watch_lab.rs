@@ -235,6 +235,16 @@ fn watch_follows_the_compose_file_and_only_touches_what_changed() {
         std::thread::sleep(Duration::from_millis(50));
     }
 
+    // A service deleted from the file is removed; the others stay as they are.
+    project.write_compose(&compose("two", 2, ""));
+    watch.until("watching");
+    let without_cache = ids(&name);
+    assert!(
+        !without_cache.contains_key(&format!("{name}-cache-1")),
+        "{without_cache:?}"
+    );
+    assert_eq!(without_cache.len(), 3, "{without_cache:?}");
+
     // SIGTERM stops watching; the deployment keeps running.
     let kill = Command::new("kill")
         .args(["-TERM", &watch.child.id().to_string()])
@@ -244,7 +254,7 @@ fn watch_follows_the_compose_file_and_only_touches_what_changed() {
     let status = watch.child.wait().unwrap();
     assert!(status.success(), "nap watch exits 0 on SIGTERM: {status}");
     let rows = project.ps();
-    assert_eq!(rows.len(), 4, "{rows:#?}");
+    assert_eq!(rows.len(), 3, "{rows:#?}");
     assert!(
         rows.iter().all(|row| row["state"] == "running"),
         "{rows:#?}"
