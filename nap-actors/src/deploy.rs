@@ -87,19 +87,30 @@ pub struct DeployReport {
     pub actors: Option<DeploymentActors>,
 }
 
-/// A deployment's long-lived actors.
+/// A deployment's long-lived actors, and the connections they own.
 #[derive(Clone)]
 pub struct DeploymentActors {
     /// One per host.
     pub hosts: HashMap<String, Addr<HostActor>>,
     /// The hosts-file patcher.
     pub patcher: Addr<PatcherActor>,
+    /// Which set of actors this is (a reused set keeps its number).
+    pub generation: u64,
+    /// What they were started for: reused only for the same project and inventory.
+    project: String,
+    inventory: Inventory,
+    clients: Vec<(String, Docker)>,
+    sessions: HashMap<String, SshSession>,
 }
+
+/// Numbers the sets of actors.
+static GENERATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 impl std::fmt::Debug for DeploymentActors {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DeploymentActors")
             .field("hosts", &self.hosts.keys().collect::<Vec<_>>())
+            .field("generation", &self.generation)
             .finish_non_exhaustive()
     }
 }
@@ -194,6 +205,10 @@ fn start_actors(
     mut sessions: HashMap<String, (SshSession, Option<RemoteShell>)>,
     progress: &Progress,
 ) -> DeploymentActors {
+    let session_handles: HashMap<String, SshSession> = sessions
+        .iter()
+        .map(|(name, (session, _))| (name.clone(), session.clone()))
+        .collect();
     let ssh_settings = SshSettings::from_inventory(inventory);
     let mut hosts = HashMap::new();
     let patcher = PatcherActor::create(|ctx| {
@@ -214,7 +229,15 @@ fn start_actors(
         }
         PatcherActor::new(hosts.clone(), progress.clone())
     });
-    DeploymentActors { hosts, patcher }
+    DeploymentActors {
+        hosts,
+        patcher,
+        generation: GENERATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        project: project.to_string(),
+        inventory: inventory.clone(),
+        clients: clients.to_vec(),
+        sessions: session_handles,
+    }
 }
 
 /// The name table a container's `extra_hosts` hold: everything but the service's own entries.
@@ -299,9 +322,27 @@ pub async fn up(
     options: &UpOptions,
     progress: &Progress,
 ) -> Result<DeployReport, DeployError> {
+    up_reusing(deployment, options, progress, None).await
+}
+
+/// [`up`], reusing the actors (Docker clients, SSH sessions and kept shells) of a previous
+/// deployment of the same project to the same inventory when their SSH sessions are still
+/// open, so `nap watch` does not reconnect on every change. The report's actors are then the
+/// same set (same [`DeploymentActors::generation`]).
+pub async fn up_reusing(
+    deployment: &Deployment,
+    options: &UpOptions,
+    progress: &Progress,
+    previous: Option<&DeploymentActors>,
+) -> Result<DeployReport, DeployError> {
     let project = &deployment.project;
     let inventory = &deployment.inventory;
-    let clients = observe::connect_all(inventory).await?;
+    let reusable =
+        previous.filter(|actors| actors.project == project.name && actors.inventory == *inventory);
+    let clients = match reusable {
+        Some(actors) => actors.clients.clone(),
+        None => observe::connect_all(inventory).await?,
+    };
     let observed = observe::observe_connected(&project.name, inventory, &clients).await?;
     let desired = plan::desired_state(project, inventory, &observed, &mut DefaultPolicy)?;
     let plan = plan::reconcile(
@@ -327,8 +368,24 @@ pub async fn up(
             actors: None,
         });
     }
-    let sessions = connect_ssh(inventory, &plan).await?;
-    let actors = start_actors(&project.name, inventory, &clients, sessions, progress);
+    let sessions_alive = |actors: &DeploymentActors| {
+        plan.operations.iter().all(|planned| {
+            let host = planned.operation.host();
+            let needs_ssh = inventory.host(host).is_some_and(|h| h.ssh.is_some());
+            !needs_ssh
+                || actors
+                    .sessions
+                    .get(host)
+                    .is_some_and(|session| !session.is_closed())
+        })
+    };
+    let actors = match reusable {
+        Some(actors) if sessions_alive(actors) => actors.clone(),
+        _ => {
+            let sessions = connect_ssh(inventory, &plan).await?;
+            start_actors(&project.name, inventory, &clients, sessions, progress)
+        }
+    };
     track_tables(&actors.patcher, &desired, &observed, &plan);
     let project = Arc::new(project.clone());
     let services = project

@@ -155,18 +155,22 @@ pub struct WatchSummary {
     pub failed: usize,
 }
 
-/// Runs one deployment, keeping its actors in `actors` (stopping the previous ones).
+/// Runs one deployment with the previous one's actors where they can be reused, keeping
+/// the actors in `actors` (stopping the previous ones when they were replaced).
 async fn deploy_once(
     deployment: &Deployment,
     options: &UpOptions,
     progress: &Progress,
     actors: &mut Option<DeploymentActors>,
 ) -> Result<bool, deploy::DeployError> {
-    let report = deploy::up(deployment, options, progress).await?;
-    if let Some(new) = report.actors
-        && let Some(old) = actors.replace(new)
-    {
-        old.stop();
+    let report = deploy::up_reusing(deployment, options, progress, actors.as_ref()).await?;
+    if let Some(new) = report.actors {
+        let same = actors
+            .as_ref()
+            .is_some_and(|old| old.generation == new.generation);
+        if !same && let Some(old) = actors.replace(new) {
+            old.stop();
+        }
     }
     for failed in &report.execution.failed {
         progress.emit(Event::Warning {
