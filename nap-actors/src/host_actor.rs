@@ -823,9 +823,21 @@ impl Handler<WaitContainer> for HostActor {
         Box::pin(async move {
             let started = Instant::now();
             let name = &message.container;
+            let mut first_restart_count = None;
             loop {
                 let inspect = host.inspect(name).await?;
+                // Docker restarting it again and again (a restart policy on a container that
+                // keeps failing): say so now rather than at the timeout.
+                let restart_count = inspect.restart_count.unwrap_or(0);
+                let initial = *first_restart_count.get_or_insert(restart_count);
                 let state = inspect.state.unwrap_or_default();
+                if state.restarting == Some(true) || restart_count > initial {
+                    let code = state.exit_code.unwrap_or(-1);
+                    let logs = host.last_logs(name).await;
+                    return Err(host.error(format!(
+                        "{name} is crash-looping (Docker restarted it {restart_count} times; last exit status {code}); its last output:\n    {logs}"
+                    )));
+                }
                 let status = state.status;
                 let exited = matches!(
                     status,

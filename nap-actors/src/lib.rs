@@ -11,6 +11,7 @@ pub mod coordinator;
 pub mod deploy;
 pub mod deployment;
 pub mod host_actor;
+pub mod lock;
 pub mod observe;
 pub mod patcher;
 pub mod progress;

@@ -478,3 +478,44 @@ services:
         "client on h2 reaches web on h1's published port by name: {output}"
     );
 }
+
+#[test]
+fn a_crash_looping_dependency_is_reported_with_its_host_and_last_output() {
+    let project = LabProject::new("e2eloop", 10, None);
+    project.write_compose(
+        r#"
+services:
+  db:
+    image: nap/busybox:lab
+    restart: always
+    command: ["sh", "-c", "echo 'boom: cannot open the data folder'; exit 3"]
+    healthcheck:
+      test: ["CMD", "true"]
+      interval: 1s
+  app:
+    image: nap/busybox:lab
+    command: ["sleep", "1000"]
+    depends_on:
+      db: {condition: service_healthy}
+"#,
+    );
+    // A long timeout: the loop must be reported as soon as it is seen, not when this expires.
+    let output = project.nap(&["up", "--wait-timeout", "600"]);
+    let stderr = text(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(stderr.contains("e2eloop-db-1 is crash-looping"), "{stderr}");
+    assert!(
+        stderr.contains("boom: cannot open the data folder"),
+        "{stderr}"
+    );
+    let host = containers_on_hosts(&project.name)["e2eloop-db-1"].clone();
+    assert!(
+        stderr.contains(&format!("{host}: e2eloop-db-1")),
+        "the host is named: {stderr}"
+    );
+    // app was never created: it waits on db.
+    assert!(
+        stderr.contains("not run: start_container e2eloop-app-1"),
+        "{stderr}"
+    );
+}

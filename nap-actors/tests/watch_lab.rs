@@ -245,6 +245,19 @@ fn watch_follows_the_compose_file_and_only_touches_what_changed() {
     );
     assert_eq!(without_cache.len(), 3, "{without_cache:?}");
 
+    // While watching, nothing else deploys the project.
+    let second = project.nap(&["up"]);
+    let stderr = text(&second.stderr);
+    assert!(!second.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("already being deployed by another nap"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("nap watch"),
+        "the holder is named: {stderr}"
+    );
+
     // SIGTERM stops watching; the deployment keeps running.
     let kill = Command::new("kill")
         .args(["-TERM", &watch.child.id().to_string()])

@@ -26,6 +26,7 @@ pub fn run(global: &GlobalArgs, args: &DownArgs) -> anyhow::Result<ExitCode> {
     let options = global.deployment_options()?;
     let deployment = deployment::load(&options)?;
     print_warnings(&deployment.warnings);
+    let _lock = nap_actors::lock::lock_project(&deployment.project.name, "down")?;
     let progress = args.format.progress();
     let report = actix::System::new().block_on(async {
         deploy::down(

@@ -73,6 +73,7 @@ pub fn run(global: &GlobalArgs, args: &UpArgs) -> anyhow::Result<ExitCode> {
     let options = global.deployment_options()?;
     let deployment = deployment::load(&options)?;
     print_warnings(&deployment.warnings);
+    let _lock = nap_actors::lock::lock_project(&deployment.project.name, "up")?;
     let progress = args.format.progress();
     let up_options = args.up_options();
     let report = actix::System::new()

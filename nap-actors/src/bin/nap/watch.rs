@@ -29,7 +29,9 @@ async fn shutdown_signal() {
 pub fn run(global: &GlobalArgs, args: &UpArgs) -> anyhow::Result<ExitCode> {
     let options = global.deployment_options()?;
     // Fail early, with file and line, when the files are invalid at the start.
-    deployment::load(&options)?;
+    let project = deployment::load(&options)?.project.name;
+    // Held while watching: nothing else deploys this project meanwhile.
+    let _lock = nap_actors::lock::lock_project(&project, "watch")?;
     let progress = args.format.progress();
     let up_options = args.up_options();
     let summary = actix::System::new().block_on(async {
