@@ -270,6 +270,15 @@ impl HostContext {
         self.error(format!("{what}: {}", docker_message(&error)))
     }
 
+    /// The outcome of a removal: what is already gone counts as done.
+    fn removal(&self, result: Result<(), bollard::errors::Error>, what: &str) -> Outcome {
+        match result {
+            Ok(()) => Ok("removed".to_string()),
+            Err(error) if is_not_found(&error) => Ok("already gone".to_string()),
+            Err(error) => Err(self.docker_error(what, error)),
+        }
+    }
+
     /// The SSH session, connected on first use.
     async fn ssh(&self) -> Result<SshSession, HostOperationError> {
         let Some(target) = self.host.ssh.clone() else {
@@ -518,13 +527,8 @@ impl Handler<RemoveNetwork> for HostActor {
     fn handle(&mut self, message: RemoveNetwork, _: &mut Context<Self>) -> Self::Result {
         let host = self.context();
         Box::pin(async move {
-            match host.docker.remove_network(&message.name).await {
-                Ok(()) => Ok("removed".to_string()),
-                Err(error) if is_not_found(&error) => Ok("already gone".to_string()),
-                Err(error) => {
-                    Err(host.docker_error(&format!("removing network {}", message.name), error))
-                }
-            }
+            let result = host.docker.remove_network(&message.name).await;
+            host.removal(result, &format!("removing network {}", message.name))
         })
     }
 }
@@ -568,17 +572,11 @@ impl Handler<RemoveVolume> for HostActor {
         let host = self.context();
         Box::pin(async move {
             let options = RemoveVolumeOptionsBuilder::default().force(false).build();
-            match host
+            let result = host
                 .docker
                 .remove_volume(&message.name, Some(options))
-                .await
-            {
-                Ok(()) => Ok("removed".to_string()),
-                Err(error) if is_not_found(&error) => Ok("already gone".to_string()),
-                Err(error) => {
-                    Err(host.docker_error(&format!("removing volume {}", message.name), error))
-                }
-            }
+                .await;
+            host.removal(result, &format!("removing volume {}", message.name))
         })
     }
 }
@@ -1049,17 +1047,11 @@ impl Handler<RemoveContainer> for HostActor {
                 .force(true)
                 .v(message.volumes)
                 .build();
-            match host
+            let result = host
                 .docker
                 .remove_container(&message.container, Some(options))
-                .await
-            {
-                Ok(()) => Ok("removed".to_string()),
-                Err(error) if is_not_found(&error) => Ok("already gone".to_string()),
-                Err(error) => {
-                    Err(host.docker_error(&format!("removing {}", message.container), error))
-                }
-            }
+                .await;
+            host.removal(result, &format!("removing {}", message.container))
         })
     }
 }

@@ -89,25 +89,13 @@ impl Drop for Watcher {
 
 /// Container name → id, on every host.
 fn ids(project: &str) -> BTreeMap<String, String> {
-    let mut found = BTreeMap::new();
-    for host in HOSTS {
-        let output = docker(
-            host,
-            &[
-                "ps",
-                "-a",
-                "--filter",
-                &format!("label=nap.project={project}"),
-                "--format",
-                "{{.Names}} {{.ID}}",
-            ],
-        );
-        for line in text(&output.stdout).lines() {
-            let (name, id) = line.split_once(' ').unwrap();
-            found.insert(name.to_string(), id.to_string());
-        }
-    }
-    found
+    project_containers(project, "{{.Names}} {{.ID}}")
+        .into_iter()
+        .filter_map(|(_, line)| {
+            let (name, id) = line.split_once(' ')?;
+            Some((name.to_string(), id.to_string()))
+        })
+        .collect()
 }
 
 fn compose(marker: &str, workers: u32, extra: &str) -> String {

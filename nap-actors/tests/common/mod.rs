@@ -165,9 +165,10 @@ pub fn exec_in(host: &str, container: &str, script: &str) -> (bool, String) {
     )
 }
 
-/// Every project container on every host: name → host.
-pub fn containers_on_hosts(project: &str) -> BTreeMap<String, String> {
-    let mut found = BTreeMap::new();
+/// `docker ps -a` of the project's containers on every host, one `format` line each, with
+/// the host: (host, line).
+pub fn project_containers(project: &str, format: &str) -> Vec<(String, String)> {
+    let mut found = Vec::new();
     for host in HOSTS {
         let output = docker(
             host,
@@ -177,14 +178,22 @@ pub fn containers_on_hosts(project: &str) -> BTreeMap<String, String> {
                 "--filter",
                 &format!("label=nap.project={project}"),
                 "--format",
-                "{{.Names}}",
+                format,
             ],
         );
-        for name in text(&output.stdout).lines() {
-            found.insert(name.to_string(), host.to_string());
+        for line in text(&output.stdout).lines() {
+            found.push((host.to_string(), line.to_string()));
         }
     }
     found
+}
+
+/// Every project container on every host: name → host.
+pub fn containers_on_hosts(project: &str) -> BTreeMap<String, String> {
+    project_containers(project, "{{.Names}}")
+        .into_iter()
+        .map(|(host, name)| (name, host))
+        .collect()
 }
 
 pub fn netns(host: &str, command: &[&str]) -> String {
