@@ -28,6 +28,7 @@ use crate::deployment::Deployment;
 use crate::host_actor::{self, HostActor, ImageSource, SshSettings, Stop};
 use crate::observe::{self, ObserveError};
 use crate::patcher::{PatcherActor, Track};
+use crate::plugins::Plugins;
 use crate::progress::{Event, Progress};
 use crate::service_actor::ServiceActor;
 use crate::ssh::{RemoteShell, SshOptions, SshSession};
@@ -46,6 +47,8 @@ pub struct UpOptions {
     pub ship_images: bool,
     /// How long a wait for healthy or completed may take.
     pub wait_timeout: Duration,
+    /// Loaded plugins (their `post_start` hooks are called for every started container).
+    pub plugins: Plugins,
 }
 
 impl Default for UpOptions {
@@ -55,6 +58,7 @@ impl Default for UpOptions {
             force_recreate: false,
             ship_images: false,
             wait_timeout: Duration::from_secs(300),
+            plugins: Plugins::default(),
         }
     }
 }
@@ -399,6 +403,7 @@ pub async fn up_reusing(
                 actors.patcher.clone(),
                 progress.clone(),
             )
+            .with_plugins(options.plugins.clone())
             .start();
             (service.clone(), actor)
         })

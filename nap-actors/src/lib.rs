@@ -14,6 +14,7 @@ pub mod host_actor;
 pub mod lock;
 pub mod observe;
 pub mod patcher;
+pub mod plugins;
 pub mod progress;
 pub mod service_actor;
 pub mod spec;

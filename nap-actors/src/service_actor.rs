@@ -25,8 +25,64 @@ use crate::host_actor::{
     RenameContainer, StartContainer, StartedContainer, StopContainer, WaitCondition, WaitContainer,
 };
 use crate::patcher::{ContainerStarted, PatcherActor};
+use crate::plugins::Plugins;
 use crate::progress::{Event, Progress};
 use crate::spec;
+
+/// Reports a started container: to the patcher, the progress output and the plugins'
+/// `post_start` hooks (a failing hook is a warning naming the plugin).
+#[allow(clippy::too_many_arguments)]
+async fn announce(
+    patcher: &Addr<PatcherActor>,
+    progress: &Progress,
+    plugins: &Plugins,
+    project: &str,
+    service: &str,
+    container: &DesiredContainer,
+    started: &StartedContainer,
+) {
+    patcher.do_send(ContainerStarted {
+        service: service.to_string(),
+        replica: container.replica,
+        host: container.host.clone(),
+        container: container.name.clone(),
+        container_id: started.id.clone(),
+        ip: started.ip,
+    });
+    progress.emit(Event::ContainerStarted {
+        service: service.to_string(),
+        replica: container.replica,
+        host: container.host.clone(),
+        container: container.name.clone(),
+        container_id: started.id.clone(),
+        ip: started.ip,
+    });
+    if plugins.list.is_empty() {
+        return;
+    }
+    let mut names = vec![service.to_string(), container.name.clone()];
+    for network in &container.networks {
+        for alias in &network.aliases {
+            if !names.contains(alias) {
+                names.push(alias.clone());
+            }
+        }
+    }
+    let event = nap_plugin_api::payload::ContainerStarted {
+        project: project.to_string(),
+        service: service.to_string(),
+        replica: container.replica,
+        host: container.host.clone(),
+        container: container.name.clone(),
+        container_id: started.id.clone(),
+        ip: started.ip.map(|ip| ip.to_string()),
+        names,
+        config: serde_json::Value::Null,
+    };
+    for message in plugins.post_start(&event).await {
+        progress.emit(Event::Warning { message });
+    }
+}
 use nap_core::plan::{FailureAction, RolloutPolicy};
 
 /// The service actor. See the module documentation.
@@ -36,6 +92,7 @@ pub struct ServiceActor {
     hosts: HashMap<String, Addr<HostActor>>,
     patcher: Addr<PatcherActor>,
     progress: Progress,
+    plugins: Plugins,
     started: BTreeMap<String, (String, Option<Ipv4Addr>)>,
 }
 
@@ -54,8 +111,15 @@ impl ServiceActor {
             hosts,
             patcher,
             progress,
+            plugins: Plugins::default(),
             started: BTreeMap::new(),
         }
+    }
+
+    /// Call these plugins' `post_start` hooks for every container it starts.
+    pub fn with_plugins(mut self, plugins: Plugins) -> ServiceActor {
+        self.plugins = plugins;
+        self
     }
 
     fn host(&self, name: &str) -> Result<Addr<HostActor>, HostOperationError> {
@@ -143,6 +207,8 @@ impl Handler<StartReplica> for ServiceActor {
         let host = self.host(&container.host);
         let patcher = self.patcher.clone();
         let progress = self.progress.clone();
+        let plugins = self.plugins.clone();
+        let project = self.project.name.clone();
         let me = ctx.address();
         let service = self.service.clone();
         Box::pin(async move {
@@ -160,23 +226,10 @@ impl Handler<StartReplica> for ServiceActor {
                 id: started.id.clone(),
                 ip: started.ip,
             });
-            let event = ContainerStarted {
-                service: service.clone(),
-                replica: container.replica,
-                host: container.host.clone(),
-                container: container.name.clone(),
-                container_id: started.id.clone(),
-                ip: started.ip,
-            };
-            patcher.do_send(event);
-            progress.emit(Event::ContainerStarted {
-                service,
-                replica: container.replica,
-                host: container.host.clone(),
-                container: container.name.clone(),
-                container_id: started.id,
-                ip: started.ip,
-            });
+            announce(
+                &patcher, &progress, &plugins, &project, &service, &container, &started,
+            )
+            .await;
             Ok("started".to_string())
         })
     }
@@ -253,6 +306,8 @@ impl Handler<ReplaceReplica> for ServiceActor {
         let spec = spec::container_spec(&self.project, &container);
         let patcher = self.patcher.clone();
         let progress = self.progress.clone();
+        let plugins = self.plugins.clone();
+        let project = self.project.name.clone();
         let me = ctx.address();
         let service = self.service.clone();
         Box::pin(async move {
@@ -345,22 +400,10 @@ impl Handler<ReplaceReplica> for ServiceActor {
                         id: started.id.clone(),
                         ip: started.ip,
                     });
-                    patcher.do_send(ContainerStarted {
-                        service: service.clone(),
-                        replica: container.replica,
-                        host: on.clone(),
-                        container: name.clone(),
-                        container_id: started.id.clone(),
-                        ip: started.ip,
-                    });
-                    progress.emit(Event::ContainerStarted {
-                        service,
-                        replica: container.replica,
-                        host: on,
-                        container: name,
-                        container_id: started.id,
-                        ip: started.ip,
-                    });
+                    announce(
+                        &patcher, &progress, &plugins, &project, &service, &container, &started,
+                    )
+                    .await;
                     Ok(if policy.start_first {
                         "replaced (the old one serves until every peer has switched)".to_string()
                     } else {

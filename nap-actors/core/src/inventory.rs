@@ -344,12 +344,23 @@ pub struct Inventory {
     pub network: NetworkSettings,
     /// The project's default scheduling strategy.
     pub strategy: Strategy,
-    /// Plugins to load (`.so` files).
+    /// Plugins to load (`.so` files), in order.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub plugins: Vec<PathBuf>,
+    pub plugins: Vec<PluginEntry>,
     /// The file it came from; `None` for the implicit local host.
     #[serde(skip)]
     pub source: Option<PathBuf>,
+}
+
+/// A plugin the inventory loads: `- path.so` or `- {path: path.so, config: {...}, optional: true}`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PluginEntry {
+    /// The `.so` file (relative paths resolve against the inventory's folder).
+    pub path: PathBuf,
+    /// Settings handed to the plugin with every call.
+    pub config: serde_json::Value,
+    /// A failing `schedule` hook falls back to nap's own choice.
+    pub optional: bool,
 }
 
 /// Why an inventory is invalid. Messages name the file, line, host and field.
@@ -540,9 +551,60 @@ impl Inventory {
                         return Err(reader.invalid("plugins", "must be a list of .so paths"));
                     };
                     for (index, item) in items.iter().enumerate() {
-                        inventory
-                            .plugins
-                            .push(resolve(&reader.string(&format!("plugins[{index}]"), item)?));
+                        let field = format!("plugins[{index}]");
+                        let entry = match item {
+                            Value::Mapping(map) => {
+                                let mut path = None;
+                                let mut config = serde_json::Value::Null;
+                                let mut optional = false;
+                                for (key, value) in map {
+                                    match key.as_str().unwrap_or_default() {
+                                        "path" => {
+                                            path = Some(resolve(
+                                                &reader.string(&format!("{field}.path"), value)?,
+                                            ));
+                                        }
+                                        "config" => {
+                                            config =
+                                                serde_json::to_value(value).map_err(|error| {
+                                                    reader.invalid(
+                                                        &format!("{field}.config"),
+                                                        error.to_string(),
+                                                    )
+                                                })?;
+                                        }
+                                        "optional" => {
+                                            optional = value.as_bool().ok_or_else(|| {
+                                                reader.invalid(
+                                                    &format!("{field}.optional"),
+                                                    "must be true or false",
+                                                )
+                                            })?;
+                                        }
+                                        other => {
+                                            return Err(reader.invalid(
+                                                &field,
+                                                format!("unknown plugin field {other:?} (expected path, config or optional)"),
+                                            ));
+                                        }
+                                    }
+                                }
+                                let Some(path) = path else {
+                                    return Err(reader.invalid(&field, "a plugin needs a path"));
+                                };
+                                PluginEntry {
+                                    path,
+                                    config,
+                                    optional,
+                                }
+                            }
+                            other => PluginEntry {
+                                path: resolve(&reader.string(&field, other)?),
+                                config: serde_json::Value::Null,
+                                optional: false,
+                            },
+                        };
+                        inventory.plugins.push(entry);
                     }
                 }
                 other => {

@@ -211,3 +211,21 @@ pub fn server(port: u16) -> String {
         r#"["sh", "-c", "mkdir -p /www; hostname > /www/index.html; trap 'exit 0' TERM; httpd -f -p {port} -h /www & wait"]"#
     )
 }
+
+/// A plugin library built from `plugins/` (by `cargo build --workspace`, which `tests/run`
+/// runs before the tests): `target/<profile>/lib<crate>.so`, found from the test binary.
+pub fn plugin_library(crate_name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    // target/<profile>/deps/<test binary>
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>");
+    let path = profile_dir.join(format!("lib{}.so", crate_name.replace('-', "_")));
+    assert!(
+        path.exists(),
+        "{} is missing: run cargo build --workspace first",
+        path.display()
+    );
+    path
+}

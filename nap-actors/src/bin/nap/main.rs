@@ -7,6 +7,7 @@ mod config;
 mod down;
 mod logs;
 mod plan;
+mod plugins;
 mod ps;
 mod up;
 mod watch;
@@ -50,9 +51,23 @@ pub struct GlobalArgs {
     /// the local Docker daemon).
     #[arg(long = "hosts", global = true, value_name = "FILE")]
     hosts: Option<PathBuf>,
+    /// Load this `.so` plugin (repeatable; loaded before the inventory's `plugins:`).
+    #[arg(long = "plugin", global = true, value_name = "FILE")]
+    plugins: Vec<PathBuf>,
 }
 
 impl GlobalArgs {
+    /// Loads `--plugin` files and the inventory's plugins; an error names the file.
+    fn load_plugins(
+        &self,
+        inventory: &nap_core::inventory::Inventory,
+    ) -> anyhow::Result<nap_actors::plugins::Plugins> {
+        Ok(nap_actors::plugins::Plugins::load(
+            &self.plugins,
+            inventory,
+        )?)
+    }
+
     fn deployment_options(&self) -> anyhow::Result<DeploymentOptions> {
         Ok(DeploymentOptions::new(
             self.files.clone(),
@@ -82,6 +97,8 @@ enum Command {
     Config(config::ConfigArgs),
     /// Print where every replica goes and the operations that would deploy it.
     Plan(plan::PlanArgs),
+    /// List the plugins `--plugin` and the inventory load, with their versions and hooks.
+    Plugins(plugins::PluginsArgs),
     /// Deploy the project across the hosts (create, recreate, start what changed).
     Up(up::UpArgs),
     /// List the project's containers on every host.
@@ -146,6 +163,7 @@ fn main() -> ExitCode {
         Command::Config(args) => config::run(&cli.global, args),
         Command::Plan(args) => plan::run(&cli.global, args),
         Command::Up(args) => up::run(&cli.global, args),
+        Command::Plugins(args) => plugins::run(&cli.global, args),
         Command::Ps(args) => ps::run(&cli.global, args),
         Command::Watch(args) => watch::run(&cli.global, args),
         Command::Logs(args) => logs::run(&cli.global, args),

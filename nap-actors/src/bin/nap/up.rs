@@ -58,8 +58,9 @@ pub struct UpArgs {
 
 impl UpArgs {
     /// The library's options for these flags.
-    pub fn up_options(&self) -> UpOptions {
+    pub fn up_options(&self, plugins: nap_actors::plugins::Plugins) -> UpOptions {
         UpOptions {
+            plugins,
             remove_orphans: self.remove_orphans,
             force_recreate: self.force_recreate,
             ship_images: self.ship_images,
@@ -75,7 +76,7 @@ pub fn run(global: &GlobalArgs, args: &UpArgs) -> anyhow::Result<ExitCode> {
     print_warnings(&deployment.warnings);
     let _lock = nap_actors::lock::lock_project(&deployment.project.name, "up")?;
     let progress = args.format.progress();
-    let up_options = args.up_options();
+    let up_options = args.up_options(global.load_plugins(&deployment.inventory)?);
     let report = actix::System::new()
         .block_on(async { deploy::up(&deployment, &up_options, &progress).await })?;
     crate::report_failures(&report.execution, &deployment.project.name)

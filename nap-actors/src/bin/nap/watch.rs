@@ -29,11 +29,14 @@ async fn shutdown_signal() {
 pub fn run(global: &GlobalArgs, args: &UpArgs) -> anyhow::Result<ExitCode> {
     let options = global.deployment_options()?;
     // Fail early, with file and line, when the files are invalid at the start.
-    let project = deployment::load(&options)?.project.name;
+    let first = deployment::load(&options)?;
+    let project = first.project.name.clone();
+    // Plugins are loaded once, from the first inventory, and kept while watching.
+    let plugins = global.load_plugins(&first.inventory)?;
     // Held while watching: nothing else deploys this project meanwhile.
     let _lock = nap_actors::lock::lock_project(&project, "watch")?;
     let progress = args.format.progress();
-    let up_options = args.up_options();
+    let up_options = args.up_options(plugins);
     let summary = actix::System::new().block_on(async {
         let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
         let mut watcher = NotifyWatcher::new(sender).map_err(anyhow::Error::msg)?;
