@@ -360,6 +360,28 @@ impl HostContext {
             .map_err(|error| self.docker_error(&format!("inspecting {container}"), error))
     }
 
+    /// Fails when Docker is restarting the container again and again (a restart policy on a
+    /// container that keeps failing), so waits and monitors say so at once rather than at their
+    /// timeout. `first_restart_count` is the count seen at the first look.
+    async fn check_not_crash_looping(
+        &self,
+        name: &str,
+        inspect: &ContainerInspectResponse,
+        first_restart_count: &mut Option<i64>,
+    ) -> Result<(), HostOperationError> {
+        let restart_count = inspect.restart_count.unwrap_or(0);
+        let initial = *first_restart_count.get_or_insert(restart_count);
+        let state = inspect.state.clone().unwrap_or_default();
+        if state.restarting == Some(true) || restart_count > initial {
+            let code = state.exit_code.unwrap_or(-1);
+            let logs = self.last_logs(name).await;
+            return Err(self.error(format!(
+                "{name} is crash-looping (Docker restarted it {restart_count} times; last exit status {code}); its last output:\n    {logs}"
+            )));
+        }
+        Ok(())
+    }
+
     /// The container's last log lines, for failure messages.
     async fn last_logs(&self, container: &str) -> String {
         let options = LogsOptionsBuilder::default()
@@ -824,18 +846,9 @@ impl Handler<WaitContainer> for HostActor {
             let mut first_restart_count = None;
             loop {
                 let inspect = host.inspect(name).await?;
-                // Docker restarting it again and again (a restart policy on a container that
-                // keeps failing): say so now rather than at the timeout.
-                let restart_count = inspect.restart_count.unwrap_or(0);
-                let initial = *first_restart_count.get_or_insert(restart_count);
+                host.check_not_crash_looping(name, &inspect, &mut first_restart_count)
+                    .await?;
                 let state = inspect.state.unwrap_or_default();
-                if state.restarting == Some(true) || restart_count > initial {
-                    let code = state.exit_code.unwrap_or(-1);
-                    let logs = host.last_logs(name).await;
-                    return Err(host.error(format!(
-                        "{name} is crash-looping (Docker restarted it {restart_count} times; last exit status {code}); its last output:\n    {logs}"
-                    )));
-                }
                 let status = state.status;
                 let exited = matches!(
                     status,
@@ -980,8 +993,13 @@ impl Handler<MonitorContainer> for HostActor {
         Box::pin(async move {
             let started = Instant::now();
             let name = &message.container;
+            let mut first_restart_count = None;
             loop {
-                let state = host.inspect(name).await?.state.unwrap_or_default();
+                let inspect = host.inspect(name).await?;
+                // A restart between two looks would otherwise pass for "kept running".
+                host.check_not_crash_looping(name, &inspect, &mut first_restart_count)
+                    .await?;
+                let state = inspect.state.unwrap_or_default();
                 let unhealthy = state
                     .health
                     .as_ref()
