@@ -7,7 +7,7 @@
 //! [`CoordinatorActor`] — and waits for the coordinator's report. [`down`] does the same with
 //! the core's teardown plan. Both must run inside an actix `System`.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,8 +17,8 @@ use futures_util::future::join_all;
 use nap_core::compose::Project;
 use nap_core::inventory::{DockerEndpoint, Inventory, NetworkMode};
 use nap_core::plan::{
-    self, DesiredState, HostEntry, ObservedState, Operation, Plan, ReconcileOptions,
-    TeardownOptions,
+    self, DesiredState, HostEntry, ObservedContainer, ObservedState, Operation, Plan,
+    ReconcileOptions, TeardownOptions,
 };
 use nap_core::scheduler::DefaultPolicy;
 use serde::Serialize;
@@ -254,29 +254,44 @@ fn baked_table(extra_hosts: &[String], service_extra_hosts: &[String]) -> Vec<Ho
     host_actor::parse_extra_hosts(&table)
 }
 
-/// Tells the patcher every container's tables before anything runs.
+/// Tells the patcher every container's tables before anything runs. A container created
+/// (or kept) with the table it should resolve shares that table with the desired state.
 fn track_tables(
     patcher: &Addr<PatcherActor>,
     desired: &DesiredState,
     observed: &ObservedState,
     plan: &Plan,
 ) {
-    for container in &desired.containers {
-        let recreated = plan.operations.iter().any(|planned| {
-            matches!(&planned.operation,
-                Operation::CreateContainer { host, container: name, .. }
-                | Operation::ReplaceContainer { host, container: name, .. }
-                if *host == container.host && *name == container.name)
-        });
-        let existing = observed
-            .containers
-            .iter()
-            .find(|o| o.host == container.host && o.name == container.name);
-        let baked = match existing {
-            Some(existing) if !recreated => {
-                baked_table(&existing.extra_hosts, &container.service_extra_hosts)
+    let recreated: HashSet<(&str, &str)> = plan
+        .operations
+        .iter()
+        .filter_map(|planned| match &planned.operation {
+            Operation::CreateContainer {
+                host, container, ..
             }
-            _ => container.extra_hosts.clone(),
+            | Operation::ReplaceContainer {
+                host, container, ..
+            } => Some((host.as_str(), container.as_str())),
+            _ => None,
+        })
+        .collect();
+    let existing_of: HashMap<(&str, &str), &ObservedContainer> = observed
+        .containers
+        .iter()
+        .map(|o| ((o.host.as_str(), o.name.as_str()), o))
+        .collect();
+    for container in &desired.containers {
+        let key = (container.host.as_str(), container.name.as_str());
+        let baked = match existing_of.get(&key) {
+            Some(existing)
+                if !recreated.contains(&key) && !plan::holds_table(existing, container) =>
+            {
+                // A labelled container was not inspected: its table is read when it is patched.
+                existing.extra_hosts_hash.is_none().then(|| {
+                    baked_table(&existing.extra_hosts, &container.service_extra_hosts).into()
+                })
+            }
+            _ => Some(container.extra_hosts.clone()),
         };
         patcher.do_send(Track {
             host: container.host.clone(),
@@ -347,7 +362,13 @@ pub async fn up_reusing(
         Some(actors) => actors.clients.clone(),
         None => observe::connect_all(inventory).await?,
     };
-    let observed = observe::observe_connected(&project.name, inventory, &clients).await?;
+    let observed = observe::observe_connected(
+        &project.name,
+        inventory,
+        &clients,
+        observe::Detail::WithExtraHosts,
+    )
+    .await?;
     let desired = plan::desired_state(project, inventory, &observed, &mut DefaultPolicy)?;
     let plan = plan::reconcile(
         &desired,
@@ -458,7 +479,10 @@ pub async fn down(
     progress: &Progress,
 ) -> Result<DeployReport, DeployError> {
     let clients = observe::connect_all(inventory).await?;
-    let observed = observe::observe_connected(&project.name, inventory, &clients).await?;
+    // Removing needs no name tables: no inspect per container.
+    let observed =
+        observe::observe_connected(&project.name, inventory, &clients, observe::Detail::Listing)
+            .await?;
     let plan = plan::teardown(
         &project.name,
         &observed,

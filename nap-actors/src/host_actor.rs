@@ -24,8 +24,9 @@ use bollard::Docker;
 use bollard::models::{ContainerInspectResponse, ContainerStateStatusEnum, HealthStatusEnum};
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, CreateImageOptionsBuilder, EventsOptionsBuilder,
-    ImportImageOptionsBuilder, InspectContainerOptions, LogsOptionsBuilder,
-    RemoveContainerOptionsBuilder, RemoveVolumeOptionsBuilder, StopContainerOptions,
+    ImportImageOptionsBuilder, InspectContainerOptions, ListContainersOptionsBuilder,
+    LogsOptionsBuilder, RemoveContainerOptionsBuilder, RemoveVolumeOptionsBuilder,
+    StopContainerOptions,
 };
 use futures_util::StreamExt;
 use nap_core::hosts_file;
@@ -772,7 +773,10 @@ pub struct StartedContainer {
     pub ip: Option<Ipv4Addr>,
 }
 
-/// Start a container; returns its id and address.
+/// Start a container; returns its id and address. What the caller already knows is not
+/// asked again: with its id and a fixed address (routed mode) nothing is, with its id only
+/// the address is read from the container listing (small) rather than a full inspect (which
+/// carries the whole name table); without its id, the container is inspected.
 #[derive(Message)]
 #[rtype(result = "Result<StartedContainer, HostOperationError>")]
 pub struct StartContainer {
@@ -780,6 +784,10 @@ pub struct StartContainer {
     pub container: String,
     /// The network whose address is reported.
     pub network: Option<String>,
+    /// Its id, when the caller created it.
+    pub id: Option<String>,
+    /// Its address on `network`, when the desired state fixed it.
+    pub address: Option<Ipv4Addr>,
 }
 
 impl Handler<StartContainer> for HostActor {
@@ -794,6 +802,43 @@ impl Handler<StartContainer> for HostActor {
                 .map_err(|error| {
                     host.docker_error(&format!("starting {}", message.container), error)
                 })?;
+            match (message.id, message.address) {
+                (Some(id), Some(address)) if message.network.is_some() => {
+                    return Ok(StartedContainer {
+                        id,
+                        ip: Some(address),
+                    });
+                }
+                (Some(id), _) => {
+                    let filters = HashMap::from([("id".to_string(), vec![id.clone()])]);
+                    let options = ListContainersOptionsBuilder::default()
+                        .all(true)
+                        .filters(&filters)
+                        .build();
+                    let listed =
+                        host.docker
+                            .list_containers(Some(options))
+                            .await
+                            .map_err(|error| {
+                                host.docker_error(&format!("listing {}", message.container), error)
+                            })?;
+                    let networks = listed
+                        .into_iter()
+                        .find(|summary| summary.id.as_deref() == Some(id.as_str()))
+                        .and_then(|summary| summary.network_settings)
+                        .and_then(|settings| settings.networks)
+                        .unwrap_or_default();
+                    let endpoint = match &message.network {
+                        Some(network) => networks.get(network),
+                        None => networks.values().next(),
+                    };
+                    let ip = endpoint
+                        .and_then(|endpoint| endpoint.ip_address.as_deref())
+                        .and_then(|address| address.parse().ok());
+                    return Ok(StartedContainer { id, ip });
+                }
+                (None, _) => {}
+            }
             let inspect = host.inspect(&message.container).await?;
             let networks = inspect
                 .network_settings
@@ -1146,9 +1191,9 @@ pub struct PatchHostsFile {
     /// Container name.
     pub container: String,
     /// The table it resolves now (`None`: read it from the container's `extra_hosts`).
-    pub baked: Option<Vec<HostEntry>>,
+    pub baked: Option<Arc<[HostEntry]>>,
     /// The table it should resolve.
-    pub wanted: Vec<HostEntry>,
+    pub wanted: Arc<[HostEntry]>,
 }
 
 impl Handler<PatchHostsFile> for HostActor {
@@ -1169,7 +1214,7 @@ impl Handler<PatchHostsFile> for HostActor {
             }
             let config = inspect.host_config.unwrap_or_default();
             let baked = message.baked.unwrap_or_else(|| {
-                parse_extra_hosts(&config.extra_hosts.clone().unwrap_or_default())
+                parse_extra_hosts(&config.extra_hosts.clone().unwrap_or_default()).into()
             });
             // Read through the Docker API (no shell, no login scripts: fast), write in place.
             let current = read_container_file(&host, &message.container, "/etc/hosts").await?;

@@ -1,6 +1,8 @@
 //! Observing hosts: connects to each host's Docker API and reads what it holds into the core's
 //! [`ObservedState`]: the project's containers (by their `nap.project` label, with each
-//! container's addresses and `extra_hosts`), every network with its subnet, volumes and images.
+//! container's addresses and its name table's hash label, or — for a container without that
+//! label — its `extra_hosts`, read by inspecting it), every network with its subnet, volumes
+//! and images.
 //!
 //! All hosts are asked concurrently. This module only reads; it never changes a host.
 
@@ -17,8 +19,8 @@ use futures_util::future::join_all;
 use futures_util::stream::{self, StreamExt};
 use nap_core::inventory::{DockerEndpoint, Host, Inventory, Ipv4Cidr};
 use nap_core::plan::{
-    LABEL_CONFIG_HASH, LABEL_PROJECT, LABEL_REPLICA, LABEL_SERVICE, ObservedContainer,
-    ObservedNetwork, ObservedState,
+    LABEL_CONFIG_HASH, LABEL_EXTRA_HOSTS_HASH, LABEL_PROJECT, LABEL_REPLICA, LABEL_SERVICE,
+    ObservedContainer, ObservedNetwork, ObservedState,
 };
 
 /// Seconds a single Docker API call may take before the host counts as unreachable.
@@ -26,6 +28,16 @@ const API_TIMEOUT_SECONDS: u64 = 30;
 
 /// How many inspect calls run at once on one host.
 const INSPECT_CONCURRENCY: usize = 16;
+
+/// How much to read of each container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Detail {
+    /// Also inspect every container without a `nap.extra-hosts-hash` label (made by an
+    /// older nap) for its `extra_hosts`, which reconcile compares the name table with.
+    WithExtraHosts,
+    /// The listing only, `extra_hosts` left empty: enough to remove the project (`down`).
+    Listing,
+}
 
 /// A host that could not be observed.
 #[derive(Debug, thiserror::Error)]
@@ -127,6 +139,7 @@ pub async fn observe_host(
     project: &str,
     host: &Host,
     docker: &Docker,
+    detail: Detail,
 ) -> Result<ObservedState, HostError> {
     let error = |what: &str, e: bollard::errors::Error| HostError {
         host: host.name.clone(),
@@ -153,6 +166,14 @@ pub async fn observe_host(
     let images = images.map_err(|e| error("listing images", e))?;
 
     let extra_hosts: Vec<Vec<String>> = stream::iter(containers.iter().map(|summary| async move {
+        // The label says which table it holds: no need to read it (nap made it so).
+        let labelled = summary
+            .labels
+            .as_ref()
+            .is_some_and(|labels| labels.contains_key(LABEL_EXTRA_HOSTS_HASH));
+        if detail == Detail::Listing || labelled {
+            return Vec::new();
+        }
         let id = summary.id.clone().unwrap_or_default();
         docker
             .inspect_container(&id, None::<InspectContainerOptions>)
@@ -204,6 +225,7 @@ pub async fn observe_host(
             exit_code: exit_code_from_status(&status),
             addresses,
             extra_hosts,
+            extra_hosts_hash: labels.get(LABEL_EXTRA_HOSTS_HASH).cloned(),
         });
     }
     for network in networks {
@@ -268,12 +290,13 @@ pub async fn observe_connected(
     project: &str,
     inventory: &Inventory,
     clients: &[(String, Docker)],
+    detail: Detail,
 ) -> Result<ObservedState, ObserveError> {
     let results = join_all(clients.iter().map(|(name, docker)| async move {
         let host = inventory
             .host(name)
             .expect("clients come from the inventory");
-        observe_host(project, host, docker).await
+        observe_host(project, host, docker, detail).await
     }))
     .await;
     let mut state = ObservedState::default();
@@ -294,7 +317,7 @@ pub async fn observe_connected(
 /// Reads every host concurrently. Fails naming every host that did not answer.
 pub async fn observe(project: &str, inventory: &Inventory) -> Result<ObservedState, ObserveError> {
     let clients = connect_all(inventory).await?;
-    observe_connected(project, inventory, &clients).await
+    observe_connected(project, inventory, &clients, Detail::WithExtraHosts).await
 }
 
 /// [`observe`] on a runtime of its own, for commands that are otherwise synchronous.

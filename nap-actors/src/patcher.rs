@@ -14,6 +14,7 @@
 //! as the deployment.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use actix::prelude::*;
 use nap_core::plan::HostEntry;
@@ -26,10 +27,11 @@ use crate::progress::{Event, Progress};
 /// A container's two tables.
 #[derive(Debug, Clone)]
 struct Table {
-    /// What its `extra_hosts` hold (what Docker writes on start), name table part only.
-    baked: Vec<HostEntry>,
+    /// What its `extra_hosts` hold (what Docker writes on start), name table part only;
+    /// `None`: not read yet (the host actor reads it from the container when patching).
+    baked: Option<Arc<[HostEntry]>>,
     /// What it should resolve.
-    wanted: Vec<HostEntry>,
+    wanted: Arc<[HostEntry]>,
 }
 
 /// The patcher actor. See the module documentation.
@@ -65,10 +67,10 @@ pub struct Track {
     pub host: String,
     /// Container name.
     pub container: String,
-    /// The table its `extra_hosts` hold.
-    pub baked: Vec<HostEntry>,
-    /// The table it should resolve.
-    pub wanted: Vec<HostEntry>,
+    /// The table its `extra_hosts` hold (`None`: read it from the container when patching).
+    pub baked: Option<Arc<[HostEntry]>>,
+    /// The table it should resolve (shared with every container of the same view).
+    pub wanted: Arc<[HostEntry]>,
 }
 
 impl Handler<Track> for PatcherActor {
@@ -187,7 +189,7 @@ impl PatcherActor {
             let result = actor
                 .send(PatchHostsFile {
                     container: container.clone(),
-                    baked: Some(table.baked),
+                    baked: table.baked,
                     wanted: table.wanted,
                 })
                 .await
@@ -212,10 +214,10 @@ impl Handler<PatchHosts> for PatcherActor {
     fn handle(&mut self, message: PatchHosts, ctx: &mut Context<Self>) -> Self::Result {
         let key = (message.host.clone(), message.container.clone());
         let table = self.tables.entry(key).or_insert_with(|| Table {
-            baked: Vec::new(),
-            wanted: Vec::new(),
+            baked: Some(Arc::from(Vec::new())),
+            wanted: Arc::from(Vec::new()),
         });
-        table.wanted = message.entries;
+        table.wanted = message.entries.into();
         self.patch(message.host, message.container, "plan", ctx)
     }
 }
@@ -247,7 +249,7 @@ impl Handler<ContainerRestarted> for PatcherActor {
         let Some(table) = self.tables.get(&key) else {
             return;
         };
-        if table.baked == table.wanted {
+        if table.baked.as_ref() == Some(&table.wanted) {
             return;
         }
         let work = self.patch(message.host, message.container, "restart", ctx);

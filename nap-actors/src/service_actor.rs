@@ -8,8 +8,9 @@
 //! `service_completed_successfully` go through the host actor too. It decides nothing about
 //! order or placement.
 //!
-//! State: `started` maps each replica's container name to its id and address once it has
-//! started in this deployment; it lives as long as the actor.
+//! State: `created` maps a container name to its id from its creation until its start (so
+//! the start need not ask the daemon for it); `started` maps each replica's container name to
+//! its id and address once it has started in this deployment; both live as long as the actor.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv4Addr;
@@ -93,6 +94,7 @@ pub struct ServiceActor {
     patcher: Addr<PatcherActor>,
     progress: Progress,
     plugins: Plugins,
+    created: BTreeMap<String, String>,
     started: BTreeMap<String, (String, Option<Ipv4Addr>)>,
 }
 
@@ -112,6 +114,7 @@ impl ServiceActor {
             patcher,
             progress,
             plugins: Plugins::default(),
+            created: BTreeMap::new(),
             started: BTreeMap::new(),
         }
     }
@@ -155,21 +158,44 @@ pub struct CreateReplica {
 impl Handler<CreateReplica> for ServiceActor {
     type Result = ResponseFuture<Result<String, HostOperationError>>;
 
-    fn handle(&mut self, message: CreateReplica, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, message: CreateReplica, ctx: &mut Context<Self>) -> Self::Result {
         let container = message.container;
         let host = self.host(&container.host);
         let spec = spec::container_spec(&self.project, &container);
+        let me = ctx.address();
         Box::pin(async move {
             let host = host?;
             let spec = spec.map_err(|error| HostOperationError {
                 host: container.host.clone(),
                 message: error.to_string(),
             })?;
-            host.send(CreateContainer { spec })
+            let id = host
+                .send(CreateContainer { spec })
                 .await
                 .map_err(|error| gone(&container.host, error))??;
+            // Recorded before the coordinator hears of the creation, so before the start.
+            me.do_send(Created {
+                container: container.name.clone(),
+                id,
+            });
             Ok("created".to_string())
         })
+    }
+}
+
+/// A creation finished (the actor records the id until the start).
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Created {
+    container: String,
+    id: String,
+}
+
+impl Handler<Created> for ServiceActor {
+    type Result = ();
+
+    fn handle(&mut self, message: Created, _: &mut Context<Self>) {
+        self.created.insert(message.container, message.id);
     }
 }
 
@@ -211,13 +237,16 @@ impl Handler<StartReplica> for ServiceActor {
         let project = self.project.name.clone();
         let me = ctx.address();
         let service = self.service.clone();
+        let id = self.created.remove(&container.name);
         Box::pin(async move {
             let host = host?;
-            let network = container.networks.first().map(|n| n.network.clone());
+            let first = container.networks.first();
             let started = host
                 .send(StartContainer {
                     container: container.name.clone(),
-                    network,
+                    network: first.map(|n| n.network.clone()),
+                    id,
+                    address: first.and_then(|n| n.ipv4_address),
                 })
                 .await
                 .map_err(|error| gone(&container.host, error))??;
@@ -347,14 +376,16 @@ impl Handler<ReplaceReplica> for ServiceActor {
                 .await??;
             }
             let attempt = async {
-                ask(&host, &on, CreateContainer { spec }).await??;
-                let network = container.networks.first().map(|n| n.network.clone());
+                let id = ask(&host, &on, CreateContainer { spec }).await??;
+                let first = container.networks.first();
                 let started: StartedContainer = ask(
                     &host,
                     &on,
                     StartContainer {
                         container: name.clone(),
-                        network,
+                        network: first.map(|n| n.network.clone()),
+                        id: Some(id),
+                        address: first.and_then(|n| n.ipv4_address),
                     },
                 )
                 .await??;
@@ -438,6 +469,8 @@ impl Handler<ReplaceReplica> for ServiceActor {
                                 StartContainer {
                                     container: name.clone(),
                                     network: None,
+                                    id: None,
+                                    address: None,
                                 },
                             )
                             .await??;

@@ -26,8 +26,8 @@ use bollard::models::{
 };
 use nap_core::compose::{Healthcheck, Project, Service, VolumeMount};
 use nap_core::plan::{
-    DesiredContainer, DesiredNetwork, LABEL_NETWORK, LABEL_PROJECT, NetworkAttachment,
-    container_name,
+    self, DesiredContainer, DesiredNetwork, LABEL_EXTRA_HOSTS_HASH, LABEL_NETWORK, LABEL_PROJECT,
+    NetworkAttachment, container_name,
 };
 use nap_core::units;
 use serde_json::{Map, Value};
@@ -274,6 +274,13 @@ pub fn container_spec(
 
     let mut labels = to_hash_map(&service.labels);
     labels.extend(to_hash_map(&container.labels));
+    // Which table the container holds, so later deployments need not inspect it.
+    let extra_hosts_hash = if networking.own_namespace {
+        container.extra_hosts_hash.clone()
+    } else {
+        plan::extra_hosts_hash(&service.extra_hosts, &[])
+    };
+    labels.insert(LABEL_EXTRA_HOSTS_HASH.to_string(), extra_hosts_hash);
     let image = if container.image.is_empty() {
         service
             .image
@@ -1719,7 +1726,8 @@ services:
         assert_eq!(labels["nap.service"], "web");
         assert_eq!(labels["nap.host"], "local");
         assert_eq!(labels["nap.config-hash"], container.config_hash);
-        assert_eq!(labels.len(), 6);
+        assert_eq!(labels["nap.extra-hosts-hash"], container.extra_hosts_hash);
+        assert_eq!(labels.len(), 7);
     }
 
     #[test]

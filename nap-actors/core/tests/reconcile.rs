@@ -158,6 +158,7 @@ fn deployed(desired: &DesiredState) -> ObservedState {
                     .cloned()
                     .chain(container.extra_hosts.iter().map(|entry| entry.extra_host()))
                     .collect(),
+                extra_hosts_hash: None,
             })
             .collect(),
         networks: desired
@@ -1225,4 +1226,240 @@ fn summary_line(operation: &Operation) -> String {
         notes: Vec::new(),
     };
     summary(&plan).remove(0)
+}
+
+/// Services on two networks, with links, network aliases, a hostname and a container_name:
+/// every rule of the name table at work.
+const WIRED: &str = "\
+name: wired
+services:
+  front:
+    image: nginx:1.27
+    deploy: {replicas: 3}
+    networks: [edge]
+  api:
+    image: shop/api:1
+    deploy: {replicas: 4}
+    hostname: api-host
+    links: ['db:database', cache]
+    networks:
+      edge: {aliases: [backend]}
+      inner: {}
+  db:
+    image: postgres:16
+    container_name: the-db
+    networks:
+      inner: {aliases: [pg, primary]}
+  cache:
+    image: redis:7
+    deploy: {replicas: 2}
+    networks: [inner]
+networks:
+  edge: {}
+  inner: {}
+";
+
+/// A viewer's name table by its definition, peer by peer (the reference the shared,
+/// once-per-view computation in `desired_state` must match).
+fn reference_table(
+    project: &Project,
+    inventory: &Inventory,
+    viewer: &DesiredContainer,
+    containers: &[DesiredContainer],
+) -> Vec<(String, Ipv4Addr)> {
+    let viewer_networks: BTreeSet<&str> = viewer.networks.iter().map(|n| n.key.as_str()).collect();
+    let mut link_aliases: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for link in &project.services[&viewer.service].links {
+        let (target, alias) = link.split_once(':').unwrap_or((link, link));
+        link_aliases.entry(target).or_default().push(alias);
+    }
+    let mut ordered: Vec<&DesiredContainer> = containers.iter().collect();
+    ordered.sort_by_key(|peer| (peer.host != viewer.host, peer.service.clone(), peer.replica));
+    let mut entries: Vec<(String, Ipv4Addr)> = Vec::new();
+    for peer in ordered {
+        let shared: Vec<_> = peer
+            .networks
+            .iter()
+            .filter(|n| viewer_networks.contains(n.key.as_str()))
+            .collect();
+        let Some(first) = shared.first() else {
+            continue;
+        };
+        let address = match inventory.network.mode {
+            nap_core::inventory::NetworkMode::Routed => first.ipv4_address.unwrap(),
+            _ => inventory
+                .host(&peer.host)
+                .unwrap()
+                .address
+                .as_deref()
+                .unwrap()
+                .parse()
+                .unwrap(),
+        };
+        let mut names = vec![peer.service.clone(), peer.name.clone()];
+        names.extend(project.services[&peer.service].hostname.clone());
+        for attachment in &shared {
+            names.extend(attachment.aliases.iter().skip(1).cloned());
+        }
+        for alias in link_aliases
+            .get(peer.service.as_str())
+            .into_iter()
+            .flatten()
+        {
+            names.push(alias.to_string());
+        }
+        for name in names {
+            if !entries.contains(&(name.clone(), address)) {
+                entries.push((name, address));
+            }
+        }
+    }
+    // Grouped by name, in first-seen order.
+    let mut names: Vec<String> = Vec::new();
+    for (name, _) in &entries {
+        if !names.contains(name) {
+            names.push(name.clone());
+        }
+    }
+    names
+        .iter()
+        .flat_map(|name| entries.iter().filter(move |(n, _)| n == name).cloned())
+        .collect()
+}
+
+#[test]
+fn name_tables_follow_their_definition_and_are_shared_by_containers_with_the_same_view() {
+    for hosts in [ROUTED, PUBLISHED] {
+        let (project, inventory, desired, _) = fresh(WIRED, hosts);
+        for viewer in &desired.containers {
+            let table: Vec<(String, Ipv4Addr)> = viewer
+                .extra_hosts
+                .iter()
+                .map(|entry| (entry.name.clone(), entry.address))
+                .collect();
+            assert_eq!(
+                table,
+                reference_table(&project, &inventory, viewer, &desired.containers),
+                "{}",
+                viewer.name
+            );
+        }
+        // Replicas of one service on one host see the same table: one allocation, shared.
+        for a in &desired.containers {
+            for b in &desired.containers {
+                if a.service == b.service && a.host == b.host {
+                    assert!(std::sync::Arc::ptr_eq(&a.extra_hosts, &b.extra_hosts));
+                }
+            }
+        }
+        // cache and db see the same peers (inner only, no links): shared across services.
+        let db = container(&desired, "the-db");
+        if let Some(cache) = desired
+            .containers
+            .iter()
+            .find(|c| c.service == "cache" && c.host == db.host)
+        {
+            assert!(std::sync::Arc::ptr_eq(&db.extra_hosts, &cache.extra_hosts));
+        }
+        // api links db as `database`: its table differs from cache's on the same host.
+        let api = desired
+            .containers
+            .iter()
+            .find(|c| c.service == "api")
+            .unwrap();
+        assert!(resolves(api, "database").len() == 1);
+    }
+}
+
+#[test]
+fn extra_hosts_text_is_name_colon_address_and_matches_without_allocating() {
+    use nap_core::plan::{HostEntry, extra_hosts_match};
+    for address in ["0.0.0.0", "9.10.99.100", "172.30.255.2", "255.255.255.255"] {
+        let entry = HostEntry {
+            name: "web".to_string(),
+            address: address.parse().unwrap(),
+        };
+        assert_eq!(entry.extra_host(), format!("web:{address}"));
+        assert!(entry.is_extra_host(&format!("web:{address}")));
+        assert!(!entry.is_extra_host(&format!("we:{address}")));
+        assert!(!entry.is_extra_host(&format!("web:{address}1")));
+    }
+    let table = [HostEntry {
+        name: "db".to_string(),
+        address: "10.0.0.5".parse().unwrap(),
+    }];
+    let own = ["gw:10.0.0.1".to_string()];
+    assert!(extra_hosts_match(
+        &["gw:10.0.0.1".into(), "db:10.0.0.5".into()],
+        &own,
+        &table
+    ));
+    assert!(!extra_hosts_match(
+        &["gw:10.0.0.1".into(), "db:10.0.0.6".into()],
+        &own,
+        &table
+    ));
+    assert!(!extra_hosts_match(&["db:10.0.0.5".into()], &own, &table));
+    assert!(!extra_hosts_match(&["gw:10.0.0.1".into()], &own, &table));
+}
+
+/// The observed state after a deploy by a nap that labels each container with the hash of
+/// its `extra_hosts` (and so is not inspected): no `extra_hosts`, only the label.
+fn deployed_with_table_labels(desired: &DesiredState) -> ObservedState {
+    let mut observed = deployed(desired);
+    for observed_container in &mut observed.containers {
+        observed_container.extra_hosts = Vec::new();
+        observed_container.extra_hosts_hash = Some(
+            container(desired, &observed_container.name)
+                .extra_hosts_hash
+                .clone(),
+        );
+    }
+    observed
+}
+
+#[test]
+fn name_tables_are_compared_by_their_label_when_containers_have_one() {
+    for hosts in [ROUTED, PUBLISHED] {
+        let (shop, inventory, first, _) = fresh(SHOP, hosts);
+        let observed = deployed_with_table_labels(&first);
+        let second = desired(&shop, &inventory, &observed);
+        let plan = reconcile(&second, &observed, ReconcileOptions::default());
+        assert!(plan.operations.is_empty(), "{}", plan.to_text());
+
+        // A fourth api replica changes every table: the running peers are patched, as when
+        // their extra_hosts are read.
+        let scaled = project(&SHOP.replace("replicas: 3", "replicas: 4"));
+        let by_label = reconcile(
+            &desired(&scaled, &inventory, &observed),
+            &observed,
+            ReconcileOptions::default(),
+        );
+        let by_text = reconcile(
+            &desired(&scaled, &inventory, &deployed(&first)),
+            &deployed(&first),
+            ReconcileOptions::default(),
+        );
+        assert_eq!(summary(&by_label), summary(&by_text));
+        let patched = by_label
+            .operations
+            .iter()
+            .filter(|op| matches!(op.operation, Operation::PatchHosts { .. }))
+            .count();
+        assert_eq!(patched, first.containers.len(), "{}", by_label.to_text());
+    }
+}
+
+#[test]
+fn the_table_hash_is_a_function_of_the_extra_hosts_as_created() {
+    use nap_core::plan::extra_hosts_hash;
+    let (_, _, desired, _) = fresh(SHOP, PUBLISHED);
+    let api = container(&desired, "shop-api-1");
+    let created: Vec<String> = api.extra_hosts.iter().map(|e| e.extra_host()).collect();
+    assert_eq!(
+        extra_hosts_hash(&[], &api.extra_hosts),
+        api.extra_hosts_hash
+    );
+    assert_eq!(extra_hosts_hash(&created, &[]), api.extra_hosts_hash);
+    assert_ne!(extra_hosts_hash(&created[1..], &[]), api.extra_hosts_hash);
 }

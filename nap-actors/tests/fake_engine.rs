@@ -1,0 +1,332 @@
+//! The real `nap` binary against the fake Docker Engine (`tests/fake-engine`): 20 hosts,
+//! 100 containers and more, no Docker daemon, no SSH. Checks what the engines hold after
+//! `up` (every container where its placement label says, with the whole name table), that
+//! `ps --format json` lists them, that a second `up` changes nothing and inspects nothing
+//! (the name table's hash label says what each container holds), that scaling patches the
+//! running peers' hosts files by exec, and that `down` leaves nothing. Also the API calls a
+//! deployment makes: no inspect after start where the address was fixed (routed mode), the
+//! listing instead of an inspect where Docker picked it. No wall-clock assertions.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use nap_fake_engine::engine::Call;
+use nap_fake_engine::{BackgroundFake, EngineConfig, FakeConfig};
+use serde_json::Value;
+
+fn nap(dir: &Path, args: &[&str]) -> Output {
+    let output = Command::new(env!("CARGO_BIN_EXE_nap"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("NAP_HOSTS")
+        .env_remove("DOCKER_HOST")
+        .env_remove("COMPOSE_FILE")
+        .env_remove("COMPOSE_PROJECT_NAME")
+        .env_remove("COMPOSE_PROFILES")
+        .env("XDG_RUNTIME_DIR", dir)
+        .output()
+        .expect("run nap");
+    assert!(
+        output.status.success(),
+        "nap {args:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+fn start_fake(dir: &Path, hosts: usize) -> BackgroundFake {
+    BackgroundFake::start(FakeConfig {
+        dir: dir.join("sockets"),
+        hosts,
+        latency: Duration::from_millis(1),
+        engine: EngineConfig {
+            images: vec!["nap/bench:1".to_string()],
+            healthy_after: Duration::ZERO,
+        },
+    })
+    .expect("start the fake engine")
+}
+
+fn write_inventory(dir: &Path, fake: &BackgroundFake, mode: &str) {
+    let config = fake.fake().config();
+    let mut text = String::from("hosts:\n");
+    for index in 1..=config.hosts {
+        text.push_str(&format!(
+            "  {}:\n    docker: unix://{}\n    address: 127.1.0.{}\n",
+            config.host_name(index),
+            config.socket(index).display(),
+            index + 1
+        ));
+    }
+    text.push_str(&format!("network:\n  mode: {mode}\n"));
+    std::fs::write(dir.join("nap-hosts.yml"), text).unwrap();
+}
+
+/// `services` services of `replicas` each in chains `depth` deep (service_healthy), and a
+/// one-shot job the first level waits to complete.
+fn write_compose(dir: &Path, services: usize, replicas: usize, depth: usize) {
+    let per_level = services.div_ceil(depth);
+    let mut text = String::from(
+        "name: fk\nservices:\n  job:\n    image: nap/bench:1\n    command: [\"true\"]\n",
+    );
+    for index in 0..services {
+        let (level, slot) = (index / per_level, index % per_level);
+        text.push_str(&format!(
+            "  s{level}x{slot}:\n    image: nap/bench:1\n    command: [sleep, infinity]\n    deploy: {{replicas: {replicas}}}\n    healthcheck: {{test: [CMD, 'true'], interval: 1s}}\n"
+        ));
+        if level == 0 {
+            text.push_str("    depends_on: {job: {condition: service_completed_successfully}}\n");
+        } else {
+            text.push_str(&format!(
+                "    depends_on: {{s{}x{slot}: {{condition: service_healthy}}}}\n",
+                level - 1
+            ));
+        }
+    }
+    std::fs::write(dir.join("compose.yaml"), text).unwrap();
+}
+
+fn calls(fake: &BackgroundFake, route: &str) -> u64 {
+    fake.fake().stats()["calls"][route].as_u64().unwrap_or(0)
+}
+
+/// Every container of every engine, by host name.
+fn containers(fake: &BackgroundFake) -> BTreeMap<String, Vec<Value>> {
+    let config = fake.fake().config();
+    (1..=config.hosts)
+        .map(|index| {
+            let listed = fake
+                .fake()
+                .call(index, &Call::get("/containers/json", &[("all", "true")]))
+                .and_then(|reply| reply.json())
+                .expect("a listing");
+            (
+                config.host_name(index),
+                listed.as_array().cloned().unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+fn inspect(fake: &BackgroundFake, host: &str, container: &str) -> Value {
+    let config = fake.fake().config();
+    let index = (1..=config.hosts)
+        .find(|index| config.host_name(*index) == host)
+        .expect("a host of the fake");
+    fake.fake()
+        .call(
+            index,
+            &Call::get(&format!("/containers/{container}/json"), &[]),
+        )
+        .and_then(|reply| reply.json())
+        .expect("an inspect")
+}
+
+fn hosts_file(fake: &BackgroundFake, host: &str, container: &str) -> String {
+    let config = fake.fake().config();
+    let index = (1..=config.hosts)
+        .find(|index| config.host_name(*index) == host)
+        .expect("a host of the fake");
+    let reply = fake
+        .fake()
+        .call(
+            index,
+            &Call::get(
+                &format!("/containers/{container}/archive"),
+                &[("path", "/etc/hosts")],
+            ),
+        )
+        .expect("an archive");
+    match reply {
+        nap_fake_engine::engine::Reply::Bytes(200, _, tar) => String::from_utf8_lossy(&tar[512..])
+            .trim_end_matches('\0')
+            .to_string(),
+        other => panic!("no hosts file for {container}: {other:?}"),
+    }
+}
+
+fn label<'a>(container: &'a Value, key: &str) -> &'a str {
+    container["Labels"][key].as_str().unwrap_or("")
+}
+
+#[test]
+fn nap_deploys_a_hundred_containers_on_twenty_fake_hosts_and_takes_them_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = start_fake(dir.path(), 20);
+    write_inventory(dir.path(), &fake, "published");
+    write_compose(dir.path(), 10, 10, 5);
+
+    nap(dir.path(), &["up"]);
+
+    // Every container on the host its label names, running (the job completed), with the
+    // placement and hash labels, and the whole name table in its extra_hosts.
+    let held = containers(&fake);
+    let mut names = BTreeSet::new();
+    for (host, listed) in &held {
+        for container in listed {
+            assert_eq!(label(container, "nap.project"), "fk");
+            assert_eq!(label(container, "nap.host"), host);
+            assert!(!label(container, "nap.config-hash").is_empty());
+            assert!(!label(container, "nap.extra-hosts-hash").is_empty());
+            let expected_state = if label(container, "nap.service") == "job" {
+                "exited"
+            } else {
+                "running"
+            };
+            assert_eq!(container["State"], expected_state, "{container}");
+            names.insert(
+                container["Names"][0]
+                    .as_str()
+                    .unwrap()
+                    .trim_start_matches('/')
+                    .to_string(),
+            );
+        }
+        // Spread: 101 containers on 20 hosts.
+        assert!((5..=6).contains(&listed.len()), "{host}: {}", listed.len());
+    }
+    assert_eq!(names.len(), 101);
+    let (host, first) = held.iter().find(|(_, l)| !l.is_empty()).unwrap();
+    let first_name = first[0]["Names"][0]
+        .as_str()
+        .unwrap()
+        .trim_start_matches('/');
+    let extra_hosts: Vec<String> = serde_json::from_value(
+        inspect(&fake, host, first_name)["HostConfig"]["ExtraHosts"].clone(),
+    )
+    .unwrap();
+    for name in &names {
+        assert!(
+            extra_hosts
+                .iter()
+                .any(|entry| entry.starts_with(&format!("{name}:127.1.0."))),
+            "{first_name} does not resolve {name}"
+        );
+    }
+
+    // ps lists them all, healthy.
+    let ps: Vec<Value> =
+        serde_json::from_slice(&nap(dir.path(), &["ps", "--format", "json"]).stdout).unwrap();
+    assert_eq!(ps.len(), 101);
+    assert_eq!(
+        ps.iter()
+            .filter(|row| row["state"] == "running" && row["health"] == "healthy")
+            .count(),
+        100
+    );
+
+    // A second up changes nothing and, the containers being labelled, inspects nothing.
+    fake.fake().reset_stats();
+    nap(dir.path(), &["up"]);
+    assert_eq!(calls(&fake, "POST /containers/create"), 0);
+    assert_eq!(calls(&fake, "POST /containers/{id}/start"), 0);
+    assert_eq!(calls(&fake, "GET /containers/{id}/json"), 0);
+
+    // One more replica of s4x0: every running peer gets it in its hosts file, by exec.
+    let compose = std::fs::read_to_string(dir.path().join("compose.yaml")).unwrap();
+    let scaled = compose.replacen(
+        "  s4x0:\n    image: nap/bench:1\n    command: [sleep, infinity]\n    deploy: {replicas: 10}",
+        "  s4x0:\n    image: nap/bench:1\n    command: [sleep, infinity]\n    deploy: {replicas: 11}",
+        1,
+    );
+    assert_ne!(scaled, compose);
+    std::fs::write(dir.path().join("compose.yaml"), scaled).unwrap();
+    fake.fake().reset_stats();
+    nap(dir.path(), &["up"]);
+    assert_eq!(calls(&fake, "POST /containers/create"), 1);
+    assert_eq!(calls(&fake, "POST /exec/{id}/start"), 100);
+    let peer = held
+        .iter()
+        .flat_map(|(host, listed)| listed.iter().map(move |c| (host, c)))
+        .find(|(_, c)| label(c, "nap.service") == "s0x0")
+        .unwrap();
+    let peer_name = peer.1["Names"][0].as_str().unwrap().trim_start_matches('/');
+    assert!(
+        hosts_file(&fake, peer.0, peer_name).contains("\tfk-s4x0-11\n"),
+        "{}",
+        hosts_file(&fake, peer.0, peer_name)
+    );
+    // And the next up knows they are patched: nothing to do but checks.
+    fake.fake().reset_stats();
+    nap(dir.path(), &["up"]);
+    assert_eq!(calls(&fake, "POST /exec/{id}/start"), 0);
+
+    nap(dir.path(), &["down"]);
+    assert!(containers(&fake).values().all(Vec::is_empty));
+    let networks = fake
+        .fake()
+        .call(1, &Call::get("/networks", &[]))
+        .and_then(|reply| reply.json())
+        .unwrap();
+    assert!(
+        networks
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|network| network["Name"] != "fk_default")
+    );
+}
+
+#[test]
+fn starts_ask_the_daemon_only_what_the_plan_does_not_know() {
+    // Routed mode on one host (no routes, so no SSH): every address is fixed by the plan, so
+    // a start is the start call alone; inspects are the health waits.
+    let dir = tempfile::tempdir().unwrap();
+    let fake = start_fake(dir.path(), 1);
+    write_inventory(dir.path(), &fake, "routed");
+    write_compose(dir.path(), 5, 4, 5);
+    nap(dir.path(), &["up"]);
+    let waits_healthy = 4 * 4; // levels 0-3 are waited for, 4 replicas each
+    let waits_completed = 1;
+    assert_eq!(calls(&fake, "POST /containers/{id}/start"), 21);
+    assert_eq!(
+        calls(&fake, "GET /containers/{id}/json"),
+        waits_healthy + waits_completed
+    );
+    assert_eq!(
+        calls(&fake, "GET /containers/json"),
+        1,
+        "the observation only"
+    );
+    let held = containers(&fake);
+    for container in &held["h001"] {
+        let name = container["Names"][0]
+            .as_str()
+            .unwrap()
+            .trim_start_matches('/');
+        let inspect = inspect(&fake, "h001", name);
+        let fixed =
+            &inspect["NetworkSettings"]["Networks"]["fk_default"]["IPAMConfig"]["IPv4Address"];
+        if container["State"] == "running" {
+            assert_eq!(
+                fixed, &inspect["NetworkSettings"]["Networks"]["fk_default"]["IPAddress"],
+                "{name}"
+            );
+        }
+    }
+
+    // Published mode: Docker picks the address, read from the listing (one small call).
+    let dir = tempfile::tempdir().unwrap();
+    let fake = start_fake(dir.path(), 2);
+    write_inventory(dir.path(), &fake, "published");
+    write_compose(dir.path(), 5, 4, 5);
+    nap(dir.path(), &["up"]);
+    assert_eq!(calls(&fake, "GET /containers/json"), 2 + 21);
+    assert_eq!(
+        calls(&fake, "GET /containers/{id}/json"),
+        waits_healthy + waits_completed
+    );
+    let ps: Vec<Value> =
+        serde_json::from_slice(&nap(dir.path(), &["ps", "--format", "json"]).stdout).unwrap();
+    assert!(
+        ps.iter()
+            .filter(|row| row["state"] == "running")
+            .all(|row| row["ip"]
+                .as_str()
+                .is_some_and(|ip| ip.starts_with("172.18.0."))),
+        "{ps:?}"
+    );
+}
