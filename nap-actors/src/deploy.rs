@@ -20,7 +20,6 @@ use nap_core::plan::{
     self, DesiredState, HostEntry, ObservedState, Operation, Plan, ReconcileOptions,
     TeardownOptions,
 };
-use nap_core::scheduler::DefaultPolicy;
 use serde::Serialize;
 
 use crate::coordinator::{CoordinatorActor, ExecutionReport, Executors};
@@ -320,6 +319,19 @@ fn emit_done(progress: &Progress, project: &str, report: &ExecutionReport) {
     });
 }
 
+/// The core's desired state with the plugins' placement hooks as the scheduler's policy, and
+/// the warnings of optional plugins that failed. Blocks while hooks run.
+pub fn desired_state(
+    project: &Project,
+    inventory: &Inventory,
+    observed: &ObservedState,
+    plugins: &Plugins,
+) -> Result<(DesiredState, Vec<String>), plan::PlanError> {
+    let mut policy = plugins.placement_policy(&project.name);
+    let desired = plan::desired_state(project, inventory, observed, &mut policy)?;
+    Ok((desired, policy.take_warnings()))
+}
+
 /// Deploys: makes the hosts hold the project's desired state. Must run in an actix System.
 pub async fn up(
     deployment: &Deployment,
@@ -348,7 +360,23 @@ pub async fn up_reusing(
         None => observe::connect_all(inventory).await?,
     };
     let observed = observe::observe_connected(&project.name, inventory, &clients).await?;
-    let desired = plan::desired_state(project, inventory, &observed, &mut DefaultPolicy)?;
+    let (desired, warnings) = {
+        let (project, inventory, observed, plugins) = (
+            project.clone(),
+            inventory.clone(),
+            observed.clone(),
+            options.plugins.clone(),
+        );
+        // Off the actor thread: placement plugins may take up to their time limit per call.
+        tokio::task::spawn_blocking(move || {
+            desired_state(&project, &inventory, &observed, &plugins)
+        })
+        .await
+        .expect("placement does not panic")?
+    };
+    for message in warnings {
+        progress.emit(Event::Warning { message });
+    }
     let plan = plan::reconcile(
         &desired,
         &observed,
