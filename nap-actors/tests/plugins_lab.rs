@@ -231,3 +231,29 @@ fn jsonl_log_records_every_started_container_with_its_host_and_address() {
         );
     }
 }
+
+#[test]
+fn zone_spread_places_the_replicas_of_an_up_on_the_lab() {
+    // The lab's hosts: h1 and h3 in zone a, h2 in zone b. nap alone puts 4 replicas 2/1/1,
+    // so zone a gets 3; with zone-spread each zone gets 2.
+    let project = LabProject::new("e2ezone", 13, None);
+    let library = plugin_library("nap-plugin-zone-spread");
+    let inventory = std::fs::read_to_string(&project.inventory).unwrap();
+    std::fs::write(
+        &project.inventory,
+        format!("{inventory}\nplugins: [{}]\n", library.display()),
+    )
+    .unwrap();
+    project.write_compose(
+        "services:\n  web:\n    image: nap/busybox:lab\n    command: [sleep, '1000']\n    deploy:\n      replicas: 4\n",
+    );
+    project.up(&[]);
+    let mut per_host: BTreeMap<String, usize> = BTreeMap::new();
+    for host in containers_on_hosts(&project.name).into_values() {
+        *per_host.entry(host).or_default() += 1;
+    }
+    assert_eq!(per_host, counts(&[("h1", 1), ("h2", 2), ("h3", 1)]));
+    // A second up keeps every replica where it runs.
+    let events = project.up(&[]);
+    assert_eq!(mutations(&events), Vec::new());
+}
