@@ -147,13 +147,24 @@ async fn local_image_source(inventory: &Inventory) -> Option<ImageSource> {
     })
 }
 
+/// What the SSH preflight found: a session per host that answered, and the hosts whose sshd
+/// did not answer although the plan could do without it (their hosts files are patched by
+/// exec), each with the error.
+struct SshPreflight {
+    sessions: HashMap<String, (SshSession, Option<RemoteShell>)>,
+    unreachable: Vec<(String, String)>,
+}
+
 /// Connects over SSH, before anything changes, to every host that has `ssh:` and that the
 /// plan touches, so a refused host key or login stops the deployment before its first
-/// mutating call.
+/// mutating call. A host whose sshd does not answer stops it too when the plan installs or
+/// removes routes there (only SSH can); otherwise the deployment goes on without SSH there,
+/// with a warning. A host key or login problem always stops it.
 async fn connect_ssh(
     inventory: &Inventory,
     plan: &Plan,
-) -> Result<HashMap<String, (SshSession, Option<RemoteShell>)>, DeployError> {
+    progress: &Progress,
+) -> Result<SshPreflight, DeployError> {
     let settings = SshSettings::from_inventory(inventory);
     let options = SshOptions {
         identity: settings.identity,
@@ -184,30 +195,61 @@ async fn connect_ssh(
         }
     }))
     .await;
+    let needs_ssh: BTreeSet<&str> = plan
+        .operations
+        .iter()
+        .filter(|planned| {
+            matches!(
+                planned.operation,
+                Operation::EnsureRoutes { .. } | Operation::RemoveRoutes { .. }
+            )
+        })
+        .map(|planned| planned.operation.host())
+        .collect();
     let mut sessions = HashMap::new();
+    let mut unreachable = Vec::new();
     let mut errors = Vec::new();
     for ((name, _), result) in hosts.into_iter().zip(results) {
         match result {
             Ok(session) => {
                 sessions.insert(name, session);
             }
+            Err(error) if error.is_unreachable() && !needs_ssh.contains(name.as_str()) => {
+                unreachable.push((name, error.to_string()));
+            }
+            Err(error) if error.is_unreachable() => errors.push(format!(
+                "{error} (the plan changes routes on {name}, which needs SSH)"
+            )),
             Err(error) => errors.push(error.to_string()),
         }
     }
-    if errors.is_empty() {
-        Ok(sessions)
-    } else {
-        Err(DeployError::Ssh(errors))
+    if !errors.is_empty() {
+        return Err(DeployError::Ssh(errors));
     }
+    for (name, error) in &unreachable {
+        progress.emit(Event::Warning {
+            message: format!(
+                "{error}; going on without SSH on {name}: its containers' hosts files are patched by exec (docker exec sh) instead"
+            ),
+        });
+    }
+    Ok(SshPreflight {
+        sessions,
+        unreachable,
+    })
 }
 
 fn start_actors(
     project: &str,
     inventory: &Inventory,
     clients: &[(String, Docker)],
-    mut sessions: HashMap<String, (SshSession, Option<RemoteShell>)>,
+    preflight: SshPreflight,
     progress: &Progress,
 ) -> DeploymentActors {
+    let SshPreflight {
+        mut sessions,
+        unreachable,
+    } = preflight;
     let session_handles: HashMap<String, SshSession> = sessions
         .iter()
         .map(|(name, (session, _))| (name.clone(), session.clone()))
@@ -227,6 +269,8 @@ fn start_actors(
                 if let Some(shell) = shell {
                     actor = actor.with_shell(shell);
                 }
+            } else if let Some((_, error)) = unreachable.iter().find(|(host, _)| host == name) {
+                actor = actor.with_ssh_unreachable(error.clone());
             }
             hosts.insert(name.clone(), actor.start());
         }
@@ -308,12 +352,13 @@ fn emit_plan(progress: &Progress, plan: &Plan) {
     });
 }
 
-fn emit_done(progress: &Progress, project: &str, report: &ExecutionReport) {
+fn emit_done(progress: &Progress, plan: &Plan, report: &ExecutionReport) {
     progress.emit(Event::Done {
-        project: project.to_string(),
+        project: plan.project.clone(),
         succeeded: report.succeeded,
         failed: report.failed.len(),
         skipped: report.skipped.len(),
+        not_deployed: report.not_deployed(plan).into_iter().cloned().collect(),
         hosts_patches: report.hosts_patches,
         seconds: report.seconds,
     });
@@ -393,7 +438,7 @@ pub async fn up_reusing(
     emit_plan(progress, &plan);
     if plan.operations.is_empty() {
         let execution = ExecutionReport::default();
-        emit_done(progress, &project.name, &execution);
+        emit_done(progress, &plan, &execution);
         return Ok(DeployReport {
             plan,
             execution,
@@ -414,8 +459,8 @@ pub async fn up_reusing(
     let actors = match reusable {
         Some(actors) if sessions_alive(actors) => actors.clone(),
         _ => {
-            let sessions = connect_ssh(inventory, &plan).await?;
-            start_actors(&project.name, inventory, &clients, sessions, progress)
+            let preflight = connect_ssh(inventory, &plan, progress).await?;
+            start_actors(&project.name, inventory, &clients, preflight, progress)
         }
     };
     track_tables(&actors.patcher, &desired, &observed, &plan);
@@ -463,7 +508,7 @@ pub async fn up_reusing(
         progress: progress.clone(),
     };
     let execution = execute(&plan, executors).await;
-    emit_done(progress, &project.name, &execution);
+    emit_done(progress, &plan, &execution);
     Ok(DeployReport {
         plan,
         execution,
@@ -498,15 +543,15 @@ pub async fn down(
     emit_plan(progress, &plan);
     if plan.operations.is_empty() {
         let execution = ExecutionReport::default();
-        emit_done(progress, &project.name, &execution);
+        emit_done(progress, &plan, &execution);
         return Ok(DeployReport {
             plan,
             execution,
             actors: None,
         });
     }
-    let sessions = connect_ssh(inventory, &plan).await?;
-    let actors = start_actors(&project.name, inventory, &clients, sessions, progress);
+    let preflight = connect_ssh(inventory, &plan, progress).await?;
+    let actors = start_actors(&project.name, inventory, &clients, preflight, progress);
     let executors = Executors {
         project: Arc::new(project.clone()),
         desired: None,
@@ -520,7 +565,7 @@ pub async fn down(
         progress: progress.clone(),
     };
     let execution = execute(&plan, executors).await;
-    emit_done(progress, &project.name, &execution);
+    emit_done(progress, &plan, &execution);
     actors.stop();
     Ok(DeployReport {
         plan,
