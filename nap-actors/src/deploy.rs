@@ -67,13 +67,21 @@ impl Default for UpOptions {
 pub enum DeployError {
     /// A host did not answer; nothing was changed anywhere.
     #[error("{0}; nothing was changed on any host")]
-    Unreachable(#[from] ObserveError),
+    Unreachable(ObserveError),
     /// The desired state cannot be computed (no host fits, addresses exhausted…).
     #[error(transparent)]
     Plan(#[from] plan::PlanError),
     /// A host the plan needs over SSH refused or did not answer; nothing was changed.
     #[error("cannot connect over SSH, so nothing was changed on any host:\n  - {}", .0.join("\n  - "))]
     Ssh(Vec<String>),
+}
+
+// By hand rather than `#[from]`, which would also make the observe error the source and print
+// it twice in an error chain (the message already holds it).
+impl From<ObserveError> for DeployError {
+    fn from(error: ObserveError) -> Self {
+        DeployError::Unreachable(error)
+    }
 }
 
 /// What `up` or `down` did.

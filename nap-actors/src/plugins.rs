@@ -71,6 +71,9 @@ impl Plugins {
             .iter()
             .map(|entry| (entry.path.clone(), entry.config.clone(), entry.optional));
         for (path, config, optional) in from_flags.chain(from_inventory) {
+            // Absolute, so `--plugin libx.so` is the file here and not a search of the
+            // dynamic loader's library path (what dlopen does with a name without a slash).
+            let path = std::path::absolute(&path).unwrap_or(path);
             let loaded = LoadedPlugin::load(&path)?;
             let optional = optional || loaded.optional();
             list.push(Arc::new(Plugin {
