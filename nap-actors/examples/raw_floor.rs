@@ -7,60 +7,75 @@
 //! ```sh
 //! nap plan --offline --format json > plan.json
 //! cargo run --release -p nap-actors --example raw_floor -- \
-//!     --hosts nap-hosts.yml --plan plan.json --levels levels.json --image IMG --cmd-json '["sleep","1000"]'
+//!     --hosts nap-hosts.yml --plan plan.json --deps deps.json --image IMG --cmd-json '["sleep","1000"]'
 //! # … --down  removes what the run made
 //! ```
 //!
-//! `levels.json` lists the services by dependency level: `[["db"], ["api", "cache"], ["web"]]`;
-//! a level starts when the one before it has started. Prints the seconds it took on stdout.
+//! `deps.json` maps each service to the services it waits for: `{"api": ["db"], "web": ["api"]}`;
+//! a service's replicas are created and started once every replica it waits for has started. `--parallel N` caps the containers being
+//! created and started at once on each host (default 0: no cap); the benchmarks try a few caps
+//! and keep the fastest, since a daemon on few cores can be slower with everything at once.
+//! Prints the seconds it took on stdout.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::Instant;
 
 use bollard::Docker;
 use bollard::models::{ContainerCreateBody, HostConfig, NetworkCreateRequest};
 use bollard::query_parameters::{CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder};
-use futures_util::future::{join_all, try_join_all};
+use futures_util::FutureExt;
+use futures_util::future::{BoxFuture, Shared, join_all, try_join_all};
 use nap_core::inventory::Inventory;
 use serde_json::Value;
 
-const NETWORK: &str = "nap-raw-floor";
+/// The networks' name is `nap-raw-floor-<pid>`: a daemon can keep a removed container's
+/// endpoint and refuse to remove a network, and a same-name network would be ambiguous.
+fn network() -> String {
+    format!("nap-raw-floor-{}", std::process::id())
+}
 const LABEL: &str = "nap.bench.raw";
 
 struct Args {
     hosts: PathBuf,
     plan: PathBuf,
-    levels: PathBuf,
+    deps: PathBuf,
     image: String,
     cmd: Vec<String>,
     down: bool,
+    /// Containers created and started at once per host (0: no limit).
+    parallel: usize,
 }
 
 fn parse_args() -> Result<Args, String> {
     let mut args = std::env::args().skip(1);
-    let (mut hosts, mut plan, mut levels) = (None, None, None);
-    let (mut image, mut cmd, mut down) = (None, None, false);
+    let (mut hosts, mut plan, mut deps) = (None, None, None);
+    let (mut image, mut cmd, mut down, mut parallel) = (None, None, false, 0);
     while let Some(arg) = args.next() {
         let mut value = || args.next().ok_or(format!("{arg} needs a value"));
         match arg.as_str() {
             "--hosts" => hosts = Some(PathBuf::from(value()?)),
             "--plan" => plan = Some(PathBuf::from(value()?)),
-            "--levels" => levels = Some(PathBuf::from(value()?)),
+            "--deps" => deps = Some(PathBuf::from(value()?)),
             "--image" => image = Some(value()?),
             "--cmd-json" => {
                 cmd = Some(serde_json::from_str(&value()?).map_err(|e| format!("--cmd-json: {e}"))?)
             }
             "--down" => down = true,
+            "--parallel" => {
+                parallel = value()?.parse().map_err(|e| format!("--parallel: {e}"))?
+            }
             other => return Err(format!("unknown argument {other}")),
         }
     }
     Ok(Args {
         hosts: hosts.ok_or("--hosts is required")?,
         plan: plan.ok_or("--plan is required")?,
-        levels: levels.ok_or("--levels is required")?,
+        deps: deps.ok_or("--deps is required")?,
         image: image.unwrap_or_default(),
         cmd: cmd.unwrap_or_default(),
         down,
+        parallel,
     })
 }
 
@@ -84,19 +99,18 @@ async fn up(args: &Args, clients: &[(String, Docker)]) -> Result<(), String> {
         &std::fs::read_to_string(&args.plan).map_err(|e| format!("{}: {e}", args.plan.display()))?,
     )
     .map_err(|e| format!("{}: {e}", args.plan.display()))?;
-    let levels: Vec<Vec<String>> = serde_json::from_str(
-        &std::fs::read_to_string(&args.levels)
-            .map_err(|e| format!("{}: {e}", args.levels.display()))?,
+    let deps: BTreeMap<String, Vec<String>> = serde_json::from_str(
+        &std::fs::read_to_string(&args.deps).map_err(|e| format!("{}: {e}", args.deps.display()))?,
     )
-    .map_err(|e| format!("{}: {e}", args.levels.display()))?;
+    .map_err(|e| format!("{}: {e}", args.deps.display()))?;
     let placements = plan["placements"].as_array().ok_or("the plan has no placements")?;
-    let used: std::collections::BTreeSet<&str> = placements
+    let used: BTreeSet<&str> = placements
         .iter()
         .filter_map(|p| p["host"].as_str())
         .collect();
     try_join_all(used.iter().map(|host| async move {
         let request = NetworkCreateRequest {
-            name: NETWORK.to_string(),
+            name: network(),
             labels: Some([(LABEL.to_string(), "1".to_string())].into()),
             ..Default::default()
         };
@@ -104,20 +118,33 @@ async fn up(args: &Args, clients: &[(String, Docker)]) -> Result<(), String> {
     }))
     .await
     .map_err(|e| format!("create network: {e}"))?;
-    for level in &levels {
+    let limit = if args.parallel == 0 {
+        tokio::sync::Semaphore::MAX_PERMITS
+    } else {
+        args.parallel
+    };
+    let slots: BTreeMap<&str, tokio::sync::Semaphore> = used
+        .iter()
+        .map(|host| (*host, tokio::sync::Semaphore::new(limit)))
+        .collect();
+    let slots = &slots;
+    // Each service starts its replicas (all at once, within the per-host cap) as soon as the
+    // services it depends on have started theirs, as a compose tool walking the graph would.
+    let start_service = |service: &str| {
         let starts = placements
             .iter()
-            .filter(|p| level.iter().any(|s| p["service"] == s.as_str()))
+            .filter(move |p| p["service"] == service)
             .map(|placement| async move {
                 let host = placement["host"].as_str().unwrap();
                 let name = format!("raw-{}", placement["container"].as_str().unwrap());
                 let docker = client(clients, host);
+                let _slot = slots[host].acquire().await.expect("never closed");
                 let body = ContainerCreateBody {
                     image: Some(args.image.clone()),
                     cmd: Some(args.cmd.clone()),
                     labels: Some([(LABEL.to_string(), "1".to_string())].into()),
                     host_config: Some(HostConfig {
-                        network_mode: Some(NETWORK.to_string()),
+                        network_mode: Some(network()),
                         ..Default::default()
                     }),
                     ..Default::default()
@@ -127,9 +154,46 @@ async fn up(args: &Args, clients: &[(String, Docker)]) -> Result<(), String> {
                 docker.start_container(&name, None).await
             });
         try_join_all(starts)
-            .await
-            .map_err(|e| format!("create/start: {e}"))?;
+    };
+    let services: BTreeSet<&str> = placements
+        .iter()
+        .filter_map(|p| p["service"].as_str())
+        .collect();
+    let mut started: BTreeMap<&str, Shared<BoxFuture<'_, Result<(), String>>>> = BTreeMap::new();
+    while started.len() < services.len() {
+        let ready: Vec<&str> = services
+            .iter()
+            .copied()
+            .filter(|service| !started.contains_key(service))
+            .filter(|service| {
+                deps.get(*service).into_iter().flatten().all(|dep| {
+                    started.contains_key(dep.as_str()) || !services.contains(dep.as_str())
+                })
+            })
+            .collect();
+        if ready.is_empty() {
+            return Err("the dependencies form a cycle".to_string());
+        }
+        for service in ready {
+            let waits: Vec<_> = deps
+                .get(service)
+                .into_iter()
+                .flatten()
+                .filter_map(|dep| started.get(dep.as_str()).cloned())
+                .collect();
+            let run = start_service(service);
+            let future = async move {
+                try_join_all(waits).await?;
+                run.await
+                    .map(drop)
+                    .map_err(|e| format!("create/start {service}: {e}"))
+            }
+            .boxed()
+            .shared();
+            started.insert(service, future);
+        }
     }
+    try_join_all(started.into_values()).await?;
     Ok(())
 }
 
@@ -145,7 +209,14 @@ async fn down(clients: &[(String, Docker)]) -> Result<(), String> {
             let _ = docker.remove_container(&id, Some(options)).await;
         }))
         .await;
-        let _ = docker.remove_network(NETWORK).await;
+        let options = bollard::query_parameters::ListNetworksOptionsBuilder::default()
+            .filters(&[("label", vec![LABEL])].into())
+            .build();
+        for network in docker.list_networks(Some(options)).await.unwrap_or_default() {
+            if let Some(id) = network.id {
+                let _ = docker.remove_network(&id).await;
+            }
+        }
     }))
     .await;
     Ok(())
