@@ -456,10 +456,7 @@ impl Inventory {
         let map = SourceMap::build(path, text);
         let base_dir = path.parent().unwrap_or(Path::new("/"));
         let value: Value = serde_yaml::from_str(text).map_err(|error| InventoryError::Yaml {
-            location: Location {
-                file: path.to_path_buf(),
-                line: error.location().map(|location| location.line()),
-            },
+            location: Location::of_yaml_error(path, text, &error),
             message: error.to_string(),
         })?;
         let reader = Reader { map: &map };

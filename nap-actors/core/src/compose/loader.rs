@@ -456,10 +456,7 @@ impl Loader<'_> {
         }
         let map = SourceMap::build(path, &text);
         let mut value: Value = serde_yaml::from_str(&text).map_err(|error| LoadError::Yaml {
-            location: Location {
-                file: path.to_path_buf(),
-                line: error.location().map(|location| location.line()),
-            },
+            location: Location::of_yaml_error(path, &text, &error),
             message: error.to_string(),
         })?;
         if value.is_null() {

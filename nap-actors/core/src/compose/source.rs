@@ -20,6 +20,37 @@ pub struct Location {
     pub line: Option<usize>,
 }
 
+impl Location {
+    /// Where serde_yaml's `error` stands in `text`, the content of `file`.
+    ///
+    /// At the end of a file that does not end with a line break, libyaml starts a line of its
+    /// own past the last one (`a:\n  b` fails "at line 3"); such an error is placed on the
+    /// last line, so that the line named is always one of the file's.
+    pub fn of_yaml_error(file: &Path, text: &str, error: &serde_yaml::Error) -> Location {
+        Location {
+            file: file.to_path_buf(),
+            line: error
+                .location()
+                .map(|location| location.line().min(last_line(text))),
+        }
+    }
+}
+
+/// The 1-based number of the last line of `text`, as YAML counts lines: `\r\n`, `\n`, `\r`,
+/// NEL, LS and PS each end one. A file that ends with a line break ends on an empty line.
+fn last_line(text: &str) -> usize {
+    let mut breaks = 0;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\r' if chars.peek() == Some(&'\n') => {}
+            '\n' | '\r' | '\u{85}' | '\u{2028}' | '\u{2029}' => breaks += 1,
+            _ => {}
+        }
+    }
+    breaks + 1
+}
+
 impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.line {
@@ -44,6 +75,12 @@ impl SourceMap {
         let mut parser = Parser::new_from_str(text);
         // A syntax error ends the walk early; the lines found so far stay useful.
         let _ = parser.load(&mut collector, false);
+        // Like libyaml, yaml-rust2 puts the end of a file that ends without a line break on a
+        // line past the last one; a node there (an empty value) is on the last line.
+        let last = last_line(text);
+        for line in collector.lines.values_mut() {
+            *line = (*line).min(last);
+        }
         SourceMap {
             file: file.to_path_buf(),
             lines: collector.lines,
@@ -157,7 +194,8 @@ impl MarkedEventReceiver for PathCollector {
                     // An item of a list of names (`depends_on: [db]`, `networks: [back]`) is
                     // also found by name, as the loader names it once the list is a map
                     // (`services.web.depends_on.db`).
-                    Some(Frame::Sequence { path, .. }) => {
+                    // An empty item names nothing (it would stand for the list itself).
+                    Some(Frame::Sequence { path, .. }) if !value.is_empty() => {
                         self.lines.entry(join(path, &value)).or_insert(line);
                     }
                     _ => {}
@@ -216,6 +254,17 @@ mod tests {
         assert_eq!(map.locate("services.web.networks.back").line, Some(6));
         assert_eq!(map.locate("services.web.networks.other").line, Some(6));
         assert_eq!(map.locate("services.web.depends_on[1]").line, Some(5));
+    }
+
+    #[test]
+    fn lines_stay_inside_the_file() {
+        // The empty item at the end is on line 2, not on the line past it.
+        let map = SourceMap::build(Path::new("f.yml"), "a:\n  -");
+        assert_eq!(map.locate("a[0]").line, Some(2));
+        // An empty item is not the list's own name.
+        let map = SourceMap::build(Path::new("f.yml"), "- x\n- ''\n");
+        assert_eq!(map.locate("").line, None);
+        assert_eq!(map.locate("x").line, Some(1));
     }
 
     #[test]
