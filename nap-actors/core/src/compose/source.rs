@@ -11,6 +11,13 @@ use std::path::{Path, PathBuf};
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
 use yaml_rust2::scanner::Marker;
 
+/// How deeply lists and mappings may nest in a file: serde_yaml's own recursion limit.
+///
+/// The loader checks it on the [`SourceMap`] walk (yaml-rust2) before serde_yaml parses the
+/// file: libyaml's scanner takes time quadratic in the nesting of flow collections (`[[[[…`),
+/// minutes for a file of a few hundred kilobytes, before serde_yaml gets to its limit.
+pub const MAX_NESTING: usize = 128;
+
 /// A place in a source file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Location {
@@ -65,6 +72,7 @@ impl fmt::Display for Location {
 pub struct SourceMap {
     file: PathBuf,
     lines: HashMap<String, usize>,
+    too_deep: Option<usize>,
 }
 
 impl SourceMap {
@@ -73,8 +81,14 @@ impl SourceMap {
     pub fn build(file: &Path, text: &str) -> SourceMap {
         let mut collector = PathCollector::default();
         let mut parser = Parser::new_from_str(text);
-        // A syntax error ends the walk early; the lines found so far stay useful.
-        let _ = parser.load(&mut collector, false);
+        // A syntax error ends the walk early; the lines found so far stay useful. One that
+        // the walk stopped at is yaml-rust2's own flow nesting limit (255) means too deep:
+        // its scanner meets it before it hands over the first event of a line of `[[[[…`.
+        if let Err(error) = parser.load(&mut collector, false)
+            && error.info() == "recursion limit exceeded"
+        {
+            collector.too_deep.get_or_insert(error.marker().line());
+        }
         // Like libyaml, yaml-rust2 puts the end of a file that ends without a line break on a
         // line past the last one; a node there (an empty value) is on the last line.
         let last = last_line(text);
@@ -84,6 +98,7 @@ impl SourceMap {
         SourceMap {
             file: file.to_path_buf(),
             lines: collector.lines,
+            too_deep: collector.too_deep.map(|line| line.min(last)),
         }
     }
 
@@ -92,7 +107,13 @@ impl SourceMap {
         SourceMap {
             file: file.to_path_buf(),
             lines: HashMap::new(),
+            too_deep: None,
         }
+    }
+
+    /// The line where lists and mappings first nest deeper than [`MAX_NESTING`], if they do.
+    pub fn too_deep(&self) -> Option<usize> {
+        self.too_deep
     }
 
     /// The file this map describes.
@@ -135,9 +156,18 @@ enum Frame {
 struct PathCollector {
     stack: Vec<Frame>,
     lines: HashMap<String, usize>,
+    /// The line of the first collection nested deeper than [`MAX_NESTING`].
+    too_deep: Option<usize>,
 }
 
 impl PathCollector {
+    /// Notes the line of a collection that has just started, if it is the first too deep.
+    fn check_depth(&mut self, line: usize) {
+        if self.stack.len() > MAX_NESTING && self.too_deep.is_none() {
+            self.too_deep = Some(line);
+        }
+    }
+
     /// The path of the node that is starting now, advancing the parent frame.
     fn begin_node(&mut self, line: usize) -> Option<String> {
         match self.stack.last_mut() {
@@ -212,10 +242,12 @@ impl MarkedEventReceiver for PathCollector {
                     pending_key: None,
                     expecting_key: true,
                 });
+                self.check_depth(line);
             }
             Event::SequenceStart(..) => {
                 let path = self.begin_node(line).unwrap_or_else(|| "?".to_string());
                 self.stack.push(Frame::Sequence { path, index: 0 });
+                self.check_depth(line);
             }
             Event::MappingEnd | Event::SequenceEnd => {
                 self.stack.pop();
