@@ -23,7 +23,8 @@ use nap_core::compose::{
 };
 use nap_core::graph::DependencyGraph;
 
-const COMMON: &str = "services:\n  base:\n    image: busybox:${TAG}\n    environment:\n      FROM_BASE: \"1\"\n";
+const COMMON: &str =
+    "services:\n  base:\n    image: busybox:${TAG}\n    environment:\n      FROM_BASE: \"1\"\n";
 const APP_ENV: &str = "A=1\nB=${TAG:-none}\n# comment\nexport C='c'\n";
 
 fn environment() -> BTreeMap<String, String> {
@@ -134,7 +135,11 @@ fuzz_target!(|data: &[u8]| {
             );
         }
     }
-    assert!(DependencyGraph::from_project(project).find_cycle().is_none());
+    assert!(
+        DependencyGraph::from_project(project)
+            .find_cycle()
+            .is_none()
+    );
     for warning in &loaded.warnings {
         assert!(!warning.to_string().trim().is_empty());
     }

@@ -76,12 +76,19 @@ fuzz_target!(|data: &[u8]| {
 
     let referenced = referenced_variables(input);
     let unique: BTreeSet<&String> = referenced.iter().collect();
-    assert_eq!(unique.len(), referenced.len(), "duplicates in {referenced:?}");
+    assert_eq!(
+        unique.len(),
+        referenced.len(),
+        "duplicates in {referenced:?}"
+    );
     for name in &referenced {
         assert!(is_variable_name(name), "invalid referenced name {name:?}");
     }
     for name in looked_up.into_inner() {
-        assert!(is_variable_name(&name), "looked up an invalid name {name:?}");
+        assert!(
+            is_variable_name(&name),
+            "looked up an invalid name {name:?}"
+        );
         assert!(
             referenced.contains(&name),
             "looked up {name:?}, which referenced_variables does not list: {referenced:?}"
@@ -90,7 +97,11 @@ fuzz_target!(|data: &[u8]| {
 
     if let Err(error) = &result {
         assert!(!error.to_string().trim().is_empty());
-        if let InterpolationError::InvalidFormat { input: quoted, reason } = error {
+        if let InterpolationError::InvalidFormat {
+            input: quoted,
+            reason,
+        } = error
+        {
             assert_eq!(quoted, input, "the error quotes another string");
             assert!(!reason.trim().is_empty());
         }

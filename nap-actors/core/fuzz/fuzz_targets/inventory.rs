@@ -63,9 +63,8 @@ fuzz_target!(|data: &[u8]| {
             let message = error.to_string();
             assert!(!message.trim().is_empty());
             let location = match &error {
-                InventoryError::Yaml { location, .. } | InventoryError::Invalid { location, .. } => {
-                    location
-                }
+                InventoryError::Yaml { location, .. }
+                | InventoryError::Invalid { location, .. } => location,
                 InventoryError::Read { .. } => panic!("parse read a file: {error}"),
             };
             assert_eq!(location.file, path, "the error names another file: {error}");
