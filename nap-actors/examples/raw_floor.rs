@@ -62,9 +62,7 @@ fn parse_args() -> Result<Args, String> {
                 cmd = Some(serde_json::from_str(&value()?).map_err(|e| format!("--cmd-json: {e}"))?)
             }
             "--down" => down = true,
-            "--parallel" => {
-                parallel = value()?.parse().map_err(|e| format!("--parallel: {e}"))?
-            }
+            "--parallel" => parallel = value()?.parse().map_err(|e| format!("--parallel: {e}"))?,
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -96,14 +94,18 @@ fn client<'a>(clients: &'a [(String, Docker)], host: &str) -> &'a Docker {
 
 async fn up(args: &Args, clients: &[(String, Docker)]) -> Result<(), String> {
     let plan: Value = serde_json::from_str(
-        &std::fs::read_to_string(&args.plan).map_err(|e| format!("{}: {e}", args.plan.display()))?,
+        &std::fs::read_to_string(&args.plan)
+            .map_err(|e| format!("{}: {e}", args.plan.display()))?,
     )
     .map_err(|e| format!("{}: {e}", args.plan.display()))?;
     let deps: BTreeMap<String, Vec<String>> = serde_json::from_str(
-        &std::fs::read_to_string(&args.deps).map_err(|e| format!("{}: {e}", args.deps.display()))?,
+        &std::fs::read_to_string(&args.deps)
+            .map_err(|e| format!("{}: {e}", args.deps.display()))?,
     )
     .map_err(|e| format!("{}: {e}", args.deps.display()))?;
-    let placements = plan["placements"].as_array().ok_or("the plan has no placements")?;
+    let placements = plan["placements"]
+        .as_array()
+        .ok_or("the plan has no placements")?;
     let used: BTreeSet<&str> = placements
         .iter()
         .filter_map(|p| p["host"].as_str())
@@ -203,16 +205,28 @@ async fn down(clients: &[(String, Docker)]) -> Result<(), String> {
             .all(true)
             .filters(&[("label", vec![LABEL])].into())
             .build();
-        let listed = docker.list_containers(Some(options)).await.unwrap_or_default();
-        join_all(listed.iter().filter_map(|c| c.id.clone()).map(|id| async move {
-            let options = RemoveContainerOptionsBuilder::default().force(true).build();
-            let _ = docker.remove_container(&id, Some(options)).await;
-        }))
+        let listed = docker
+            .list_containers(Some(options))
+            .await
+            .unwrap_or_default();
+        join_all(
+            listed
+                .iter()
+                .filter_map(|c| c.id.clone())
+                .map(|id| async move {
+                    let options = RemoveContainerOptionsBuilder::default().force(true).build();
+                    let _ = docker.remove_container(&id, Some(options)).await;
+                }),
+        )
         .await;
         let options = bollard::query_parameters::ListNetworksOptionsBuilder::default()
             .filters(&[("label", vec![LABEL])].into())
             .build();
-        for network in docker.list_networks(Some(options)).await.unwrap_or_default() {
+        for network in docker
+            .list_networks(Some(options))
+            .await
+            .unwrap_or_default()
+        {
             if let Some(id) = network.id {
                 let _ = docker.remove_network(&id).await;
             }

@@ -253,7 +253,7 @@ fn broken_compose_files_reach_no_host() {
     let mut problems = Vec::new();
     for case in &cases {
         let args = match std::fs::read_to_string(case.join("args")) {
-            Ok(text) => text.split_whitespace().map(String::from).collect(),
+            Ok(text) => shell_words::split(&text).expect("the case's args file splits"),
             Err(_) => Vec::new(),
         };
         let env: Vec<(String, String)> = match std::fs::read_to_string(case.join("env")) {
