@@ -15,7 +15,7 @@
 //! finished operation costs work in proportion to its dependents only, so a plan of
 //! thousands of operations is walked in linear time.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -23,7 +23,9 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use nap_core::compose::Project;
-use nap_core::plan::{DesiredContainer, DesiredState, Operation, Plan, PlannedOperation};
+use nap_core::plan::{
+    DesiredContainer, DesiredState, Operation, PlacementRecord, Plan, PlannedOperation,
+};
 use serde::Serialize;
 use tokio::sync::oneshot;
 
@@ -89,6 +91,22 @@ impl ExecutionReport {
     /// Whether everything succeeded.
     pub fn is_success(&self) -> bool {
         self.failed.is_empty() && self.skipped.is_empty()
+    }
+
+    /// The replicas of `plan` that are not up as planned: an operation bringing up their
+    /// container failed or did not run. In `plan.placements` order.
+    pub fn not_deployed<'a>(&self, plan: &'a Plan) -> Vec<&'a PlacementRecord> {
+        let containers: BTreeSet<&str> = self
+            .failed
+            .iter()
+            .map(|failed| &failed.operation)
+            .chain(&self.skipped)
+            .filter_map(|planned| planned.operation.deploys_container())
+            .collect();
+        plan.placements
+            .iter()
+            .filter(|placement| containers.contains(placement.container.as_str()))
+            .collect()
     }
 }
 

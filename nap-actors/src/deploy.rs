@@ -20,7 +20,6 @@ use nap_core::plan::{
     self, DesiredState, HostEntry, ObservedContainer, ObservedState, Operation, Plan,
     ReconcileOptions, TeardownOptions,
 };
-use nap_core::scheduler::DefaultPolicy;
 use serde::Serialize;
 
 use crate::coordinator::{CoordinatorActor, ExecutionReport, Executors};
@@ -68,13 +67,21 @@ impl Default for UpOptions {
 pub enum DeployError {
     /// A host did not answer; nothing was changed anywhere.
     #[error("{0}; nothing was changed on any host")]
-    Unreachable(#[from] ObserveError),
+    Unreachable(ObserveError),
     /// The desired state cannot be computed (no host fits, addresses exhausted…).
     #[error(transparent)]
     Plan(#[from] plan::PlanError),
     /// A host the plan needs over SSH refused or did not answer; nothing was changed.
     #[error("cannot connect over SSH, so nothing was changed on any host:\n  - {}", .0.join("\n  - "))]
     Ssh(Vec<String>),
+}
+
+// By hand rather than `#[from]`, which would also make the observe error the source and print
+// it twice in an error chain (the message already holds it).
+impl From<ObserveError> for DeployError {
+    fn from(error: ObserveError) -> Self {
+        DeployError::Unreachable(error)
+    }
 }
 
 /// What `up` or `down` did.
@@ -148,13 +155,24 @@ async fn local_image_source(inventory: &Inventory) -> Option<ImageSource> {
     })
 }
 
+/// What the SSH preflight found: a session per host that answered, and the hosts whose sshd
+/// did not answer although the plan could do without it (their hosts files are patched by
+/// exec), each with the error.
+struct SshPreflight {
+    sessions: HashMap<String, (SshSession, Option<RemoteShell>)>,
+    unreachable: Vec<(String, String)>,
+}
+
 /// Connects over SSH, before anything changes, to every host that has `ssh:` and that the
 /// plan touches, so a refused host key or login stops the deployment before its first
-/// mutating call.
+/// mutating call. A host whose sshd does not answer stops it too when the plan installs or
+/// removes routes there (only SSH can); otherwise the deployment goes on without SSH there,
+/// with a warning. A host key or login problem always stops it.
 async fn connect_ssh(
     inventory: &Inventory,
     plan: &Plan,
-) -> Result<HashMap<String, (SshSession, Option<RemoteShell>)>, DeployError> {
+    progress: &Progress,
+) -> Result<SshPreflight, DeployError> {
     let settings = SshSettings::from_inventory(inventory);
     let options = SshOptions {
         identity: settings.identity,
@@ -185,30 +203,61 @@ async fn connect_ssh(
         }
     }))
     .await;
+    let needs_ssh: BTreeSet<&str> = plan
+        .operations
+        .iter()
+        .filter(|planned| {
+            matches!(
+                planned.operation,
+                Operation::EnsureRoutes { .. } | Operation::RemoveRoutes { .. }
+            )
+        })
+        .map(|planned| planned.operation.host())
+        .collect();
     let mut sessions = HashMap::new();
+    let mut unreachable = Vec::new();
     let mut errors = Vec::new();
     for ((name, _), result) in hosts.into_iter().zip(results) {
         match result {
             Ok(session) => {
                 sessions.insert(name, session);
             }
+            Err(error) if error.is_unreachable() && !needs_ssh.contains(name.as_str()) => {
+                unreachable.push((name, error.to_string()));
+            }
+            Err(error) if error.is_unreachable() => errors.push(format!(
+                "{error} (the plan changes routes on {name}, which needs SSH)"
+            )),
             Err(error) => errors.push(error.to_string()),
         }
     }
-    if errors.is_empty() {
-        Ok(sessions)
-    } else {
-        Err(DeployError::Ssh(errors))
+    if !errors.is_empty() {
+        return Err(DeployError::Ssh(errors));
     }
+    for (name, error) in &unreachable {
+        progress.emit(Event::Warning {
+            message: format!(
+                "{error}; going on without SSH on {name}: its containers' hosts files are patched by exec (docker exec sh) instead"
+            ),
+        });
+    }
+    Ok(SshPreflight {
+        sessions,
+        unreachable,
+    })
 }
 
 fn start_actors(
     project: &str,
     inventory: &Inventory,
     clients: &[(String, Docker)],
-    mut sessions: HashMap<String, (SshSession, Option<RemoteShell>)>,
+    preflight: SshPreflight,
     progress: &Progress,
 ) -> DeploymentActors {
+    let SshPreflight {
+        mut sessions,
+        unreachable,
+    } = preflight;
     let session_handles: HashMap<String, SshSession> = sessions
         .iter()
         .map(|(name, (session, _))| (name.clone(), session.clone()))
@@ -228,6 +277,8 @@ fn start_actors(
                 if let Some(shell) = shell {
                     actor = actor.with_shell(shell);
                 }
+            } else if let Some((_, error)) = unreachable.iter().find(|(host, _)| host == name) {
+                actor = actor.with_ssh_unreachable(error.clone());
             }
             hosts.insert(name.clone(), actor.start());
         }
@@ -324,15 +375,29 @@ fn emit_plan(progress: &Progress, plan: &Plan) {
     });
 }
 
-fn emit_done(progress: &Progress, project: &str, report: &ExecutionReport) {
+fn emit_done(progress: &Progress, plan: &Plan, report: &ExecutionReport) {
     progress.emit(Event::Done {
-        project: project.to_string(),
+        project: plan.project.clone(),
         succeeded: report.succeeded,
         failed: report.failed.len(),
         skipped: report.skipped.len(),
+        not_deployed: report.not_deployed(plan).into_iter().cloned().collect(),
         hosts_patches: report.hosts_patches,
         seconds: report.seconds,
     });
+}
+
+/// The core's desired state with the plugins' placement hooks as the scheduler's policy, and
+/// the warnings of optional plugins that failed. Blocks while hooks run.
+pub fn desired_state(
+    project: &Project,
+    inventory: &Inventory,
+    observed: &ObservedState,
+    plugins: &Plugins,
+) -> Result<(DesiredState, Vec<String>), plan::PlanError> {
+    let mut policy = plugins.placement_policy(&project.name);
+    let desired = plan::desired_state(project, inventory, observed, &mut policy)?;
+    Ok((desired, policy.take_warnings()))
 }
 
 /// Deploys: makes the hosts hold the project's desired state. Must run in an actix System.
@@ -369,7 +434,23 @@ pub async fn up_reusing(
         observe::Detail::WithExtraHosts,
     )
     .await?;
-    let desired = plan::desired_state(project, inventory, &observed, &mut DefaultPolicy)?;
+    let (desired, warnings) = {
+        let (project, inventory, observed, plugins) = (
+            project.clone(),
+            inventory.clone(),
+            observed.clone(),
+            options.plugins.clone(),
+        );
+        // Off the actor thread: placement plugins may take up to their time limit per call.
+        tokio::task::spawn_blocking(move || {
+            desired_state(&project, &inventory, &observed, &plugins)
+        })
+        .await
+        .expect("placement does not panic")?
+    };
+    for message in warnings {
+        progress.emit(Event::Warning { message });
+    }
     let plan = plan::reconcile(
         &desired,
         &observed,
@@ -386,7 +467,7 @@ pub async fn up_reusing(
     emit_plan(progress, &plan);
     if plan.operations.is_empty() {
         let execution = ExecutionReport::default();
-        emit_done(progress, &project.name, &execution);
+        emit_done(progress, &plan, &execution);
         return Ok(DeployReport {
             plan,
             execution,
@@ -407,8 +488,8 @@ pub async fn up_reusing(
     let actors = match reusable {
         Some(actors) if sessions_alive(actors) => actors.clone(),
         _ => {
-            let sessions = connect_ssh(inventory, &plan).await?;
-            start_actors(&project.name, inventory, &clients, sessions, progress)
+            let preflight = connect_ssh(inventory, &plan, progress).await?;
+            start_actors(&project.name, inventory, &clients, preflight, progress)
         }
     };
     track_tables(&actors.patcher, &desired, &observed, &plan);
@@ -456,7 +537,7 @@ pub async fn up_reusing(
         progress: progress.clone(),
     };
     let execution = execute(&plan, executors).await;
-    emit_done(progress, &project.name, &execution);
+    emit_done(progress, &plan, &execution);
     Ok(DeployReport {
         plan,
         execution,
@@ -494,15 +575,15 @@ pub async fn down(
     emit_plan(progress, &plan);
     if plan.operations.is_empty() {
         let execution = ExecutionReport::default();
-        emit_done(progress, &project.name, &execution);
+        emit_done(progress, &plan, &execution);
         return Ok(DeployReport {
             plan,
             execution,
             actors: None,
         });
     }
-    let sessions = connect_ssh(inventory, &plan).await?;
-    let actors = start_actors(&project.name, inventory, &clients, sessions, progress);
+    let preflight = connect_ssh(inventory, &plan, progress).await?;
+    let actors = start_actors(&project.name, inventory, &clients, preflight, progress);
     let executors = Executors {
         project: Arc::new(project.clone()),
         desired: None,
@@ -516,7 +597,7 @@ pub async fn down(
         progress: progress.clone(),
     };
     let execution = execute(&plan, executors).await;
-    emit_done(progress, &project.name, &execution);
+    emit_done(progress, &plan, &execution);
     actors.stop();
     Ok(DeployReport {
         plan,

@@ -140,6 +140,13 @@ impl HostActor {
         self
     }
 
+    /// SSH was tried before the plan ran and the host did not answer: do not try again in
+    /// this deployment; hosts files are patched by exec instead.
+    pub fn with_ssh_unreachable(self, message: String) -> HostActor {
+        let _ = self.ssh.set(Err(message));
+        self
+    }
+
     /// Use a root shell already started on that session (so the first script does not wait
     /// for the host's login and shell start-up files).
     pub fn with_shell(self, shell: RemoteShell) -> HostActor {
@@ -1183,8 +1190,8 @@ pub enum PatchResult {
     Exec,
 }
 
-/// Make a running container's hosts file resolve `wanted`: over SSH when the host has it,
-/// else by exec into the container.
+/// Make a running container's hosts file resolve `wanted`: over SSH when the host has it
+/// and answers, else by exec into the container (which needs `sh` in the image).
 #[derive(Message)]
 #[rtype(result = "Result<PatchResult, HostOperationError>")]
 pub struct PatchHostsFile {
@@ -1219,7 +1226,10 @@ impl Handler<PatchHostsFile> for HostActor {
             // Read through the Docker API (no shell, no login scripts: fast), write in place.
             let current = read_container_file(&host, &message.container, "/etc/hosts").await?;
             tracing::debug!(container = %message.container, "hosts file read");
-            if host.host.ssh.is_some() {
+            // Over SSH when the host has it and answers; by exec when it has none or its sshd
+            // is down (preflight found it unreachable and said so).
+            let via_ssh = host.host.ssh.is_some() && host.ssh().await.is_ok();
+            if via_ssh {
                 let path = inspect.hosts_path.unwrap_or_default();
                 if path.is_empty() {
                     return Err(host.error(format!(

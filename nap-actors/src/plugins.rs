@@ -4,15 +4,23 @@
 //! `post_start` hook for every container a deployment starts — on a blocking thread, never an
 //! actor's, and with a time limit, so a plugin that panics, fails, hangs or answers nonsense
 //! costs a warning naming it and nothing else. Plugins are loaded once and never unloaded.
-//! (The `schedule` hook is loaded and listed, not called yet.)
+//!
+//! [`PluginPolicy`] puts the `schedule` hooks behind the scheduler's [`PlacementPolicy`]: every
+//! replica nap places is offered to each placement plugin in load order, with the candidates
+//! that passed nap's filters (and that the plugins before it kept); the first host left is the
+//! choice. A hook runs on its plugin's own thread with the same time limit; an answer naming a
+//! host outside the candidates, an error, a panic or a timeout fails the plan naming the
+//! plugin — or, for a plugin marked optional, costs a warning and keeps nap's order.
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::mpsc;
 use std::time::Duration;
 
 use nap_core::inventory::Inventory;
-use nap_plugin_api::host::{LoadError, LoadedPlugin};
-use nap_plugin_api::payload::ContainerStarted;
+use nap_core::scheduler::{self, PlacementPolicy, ServiceDemand};
+use nap_plugin_api::host::{HookError, LoadError, LoadedPlugin};
+use nap_plugin_api::payload::{Candidate, ContainerStarted, ScheduleDecision, ScheduleRequest};
 use serde::Serialize;
 
 /// How long a hook may take before nap gives up on it (the call's thread is left to finish).
@@ -63,6 +71,9 @@ impl Plugins {
             .iter()
             .map(|entry| (entry.path.clone(), entry.config.clone(), entry.optional));
         for (path, config, optional) in from_flags.chain(from_inventory) {
+            // Absolute, so `--plugin libx.so` is the file here and not a search of the
+            // dynamic loader's library path (what dlopen does with a name without a slash).
+            let path = std::path::absolute(&path).unwrap_or(path);
             let loaded = LoadedPlugin::load(&path)?;
             let optional = optional || loaded.optional();
             list.push(Arc::new(Plugin {
@@ -93,6 +104,25 @@ impl Plugins {
             .collect()
     }
 
+    /// The scheduler's policy for `project`, asking the plugins that have a `schedule` hook.
+    pub fn placement_policy(&self, project: &str) -> PluginPolicy {
+        PluginPolicy {
+            project: project.to_string(),
+            placers: self
+                .list
+                .iter()
+                .filter(|plugin| plugin.loaded.hooks().contains(&"schedule"))
+                .map(|plugin| Placer {
+                    plugin: plugin.clone(),
+                    worker: None,
+                    hung: false,
+                })
+                .collect(),
+            at_fault: String::from("plugins"),
+            warnings: Vec::new(),
+        }
+    }
+
     /// Calls every plugin's `post_start` with `event`; returns one message per plugin that
     /// failed (naming it), after at most [`HOOK_TIMEOUT`] each.
     pub async fn post_start(&self, event: &ContainerStarted) -> Vec<String> {
@@ -119,5 +149,168 @@ impl Plugins {
             }
         }
         failures
+    }
+}
+
+/// The scheduler's [`PlacementPolicy`] backed by the plugins' `schedule` hooks (see the module
+/// docs). Made by [`Plugins::placement_policy`] for one scheduling run; the threads it starts
+/// end when it is dropped (a hung hook's thread ends when the hook returns).
+pub struct PluginPolicy {
+    /// The compose project, passed in every request.
+    project: String,
+    /// The plugins with a schedule hook, in load order.
+    placers: Vec<Placer>,
+    /// The plugin named by the last error, for the scheduler's message.
+    at_fault: String,
+    /// Failures of optional plugins: the plugin, its first failure, how many replicas failed.
+    warnings: Vec<(String, String, usize)>,
+}
+
+/// One placement plugin and the thread its hook runs on.
+struct Placer {
+    plugin: Arc<Plugin>,
+    /// Started on the first call; dropped when a call times out.
+    worker: Option<Worker>,
+    /// A call timed out: the plugin is not asked again in this run.
+    hung: bool,
+}
+
+/// A thread that runs one plugin's schedule hook, one request at a time.
+struct Worker {
+    requests: mpsc::Sender<ScheduleRequest>,
+    answers: mpsc::Receiver<Result<ScheduleDecision, HookError>>,
+}
+
+impl Worker {
+    fn start(plugin: Arc<Plugin>) -> Worker {
+        let (requests, inbox) = mpsc::channel::<ScheduleRequest>();
+        let (outbox, answers) = mpsc::channel();
+        std::thread::Builder::new()
+            .name(format!("nap-plugin-{}", plugin.loaded.name()))
+            .spawn(move || {
+                for request in inbox {
+                    if outbox.send(plugin.loaded.schedule(&request)).is_err() {
+                        break;
+                    }
+                }
+            })
+            .expect("spawning a plugin thread");
+        Worker { requests, answers }
+    }
+}
+
+impl PluginPolicy {
+    /// What optional plugins got wrong, one line per plugin, naming it.
+    pub fn take_warnings(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.warnings)
+            .into_iter()
+            .map(|(plugin, first, count)| {
+                let more = match count {
+                    1 => String::new(),
+                    n => format!(" (and {} more replicas)", n - 1),
+                };
+                format!(
+                    "placement plugin {plugin:?} is optional, so nap placed without it: {first}{more}"
+                )
+            })
+            .collect()
+    }
+
+    /// Asks one plugin to rank `candidates`; `Err` carries the message for a failure.
+    fn ask(placer: &mut Placer, request: ScheduleRequest) -> Result<Vec<String>, String> {
+        if placer.hung {
+            return Err(format!(
+                "an earlier call did not answer within {} s",
+                HOOK_TIMEOUT.as_secs()
+            ));
+        }
+        let worker = placer
+            .worker
+            .get_or_insert_with(|| Worker::start(placer.plugin.clone()));
+        let candidates = request.candidates.clone();
+        if worker.requests.send(request).is_err() {
+            return Err("its thread ended".to_string());
+        }
+        let decision = match worker.answers.recv_timeout(HOOK_TIMEOUT) {
+            Ok(Ok(decision)) => decision,
+            Ok(Err(error)) => return Err(error.to_string()),
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                placer.worker = None;
+                placer.hung = true;
+                return Err(format!(
+                    "did not answer within {} s",
+                    HOOK_TIMEOUT.as_secs()
+                ));
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                placer.worker = None;
+                return Err("its thread ended".to_string());
+            }
+        };
+        decision
+            .ranked(&candidates)
+            .map(|names| names.into_iter().map(str::to_string).collect())
+            .map_err(|error| format!("answered {error}"))
+    }
+}
+
+impl PlacementPolicy for PluginPolicy {
+    fn name(&self) -> &str {
+        &self.at_fault
+    }
+
+    fn choose(
+        &mut self,
+        service: &ServiceDemand,
+        replica: u32,
+        candidates: &[scheduler::Candidate<'_>],
+    ) -> Result<Option<String>, String> {
+        // Nap's order, narrowed and reordered by each plugin in turn.
+        let mut ranked: Vec<&scheduler::Candidate<'_>> = candidates.iter().collect();
+        for placer in &mut self.placers {
+            let request = ScheduleRequest {
+                project: self.project.clone(),
+                service: service.name.clone(),
+                replica,
+                candidates: ranked
+                    .iter()
+                    .map(|candidate| Candidate {
+                        name: candidate.host.name.clone(),
+                        labels: candidate.host.labels.clone(),
+                        containers: candidate.containers as usize,
+                        service_replicas: candidate.service_replicas as usize,
+                    })
+                    .collect(),
+                config: placer.plugin.config.clone(),
+            };
+            match Self::ask(placer, request) {
+                Ok(names) => {
+                    ranked = names
+                        .iter()
+                        .filter_map(|name| ranked.iter().copied().find(|c| c.host.name == *name))
+                        .collect();
+                }
+                Err(message) => {
+                    let name = placer.plugin.loaded.name();
+                    if !placer.plugin.optional {
+                        self.at_fault = name.to_string();
+                        return Err(message);
+                    }
+                    match self.warnings.iter_mut().find(|(plugin, ..)| plugin == name) {
+                        Some((_, _, count)) => *count += 1,
+                        None => self.warnings.push((
+                            name.to_string(),
+                            format!("service {:?} replica {replica}: {message}", service.name),
+                            1,
+                        )),
+                    }
+                }
+            }
+        }
+        Ok(ranked.first().map(|candidate| candidate.host.name.clone()))
+    }
+
+    fn inspects_candidates(&self) -> bool {
+        !self.placers.is_empty()
     }
 }

@@ -11,6 +11,7 @@ use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use nap_core::plan::PlacementRecord;
 use serde::Serialize;
 
 /// How events are shown.
@@ -153,6 +154,10 @@ pub enum Event {
         failed: usize,
         /// Operations skipped because of a failure.
         skipped: usize,
+        /// The replicas that are not up as planned (one of their operations failed or did
+        /// not run).
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        not_deployed: Vec<PlacementRecord>,
         /// Hosts files nap had to rewrite (0 when every name was known at create time).
         hosts_patches: usize,
         /// Seconds from the plan to the end.
@@ -348,6 +353,7 @@ fn render(event: &Event, colour: bool) -> Option<String> {
             succeeded,
             failed,
             skipped,
+            not_deployed,
             hosts_patches,
             seconds,
         } => Some(if *failed == 0 {
@@ -355,11 +361,33 @@ fn render(event: &Event, colour: bool) -> Option<String> {
                 "[+] {project}: done, {succeeded} operations in {seconds:.1}s, {hosts_patches} hosts-file patches"
             )
         } else {
-            format!(
+            let mut line = format!(
                 "[!] {project}: {failed} operations failed, {skipped} skipped, {succeeded} succeeded in {seconds:.1}s"
-            )
+            );
+            if !not_deployed.is_empty() {
+                line.push_str("; not deployed: ");
+                line.push_str(&describe_replicas(not_deployed));
+            }
+            line
         }),
     }
+}
+
+/// `app (shop-app-3 on h3), top (shop-top-1 on h1, shop-top-2 on h2)`: replicas by service.
+pub fn describe_replicas(replicas: &[PlacementRecord]) -> String {
+    let mut by_service: Vec<(&str, Vec<String>)> = Vec::new();
+    for replica in replicas {
+        let entry = format!("{} on {}", replica.container, replica.host);
+        match by_service.iter_mut().find(|(s, _)| *s == replica.service) {
+            Some((_, list)) => list.push(entry),
+            None => by_service.push((&replica.service, vec![entry])),
+        }
+    }
+    by_service
+        .into_iter()
+        .map(|(service, list)| format!("{service} ({})", list.join(", ")))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn capitalize(text: &str) -> String {

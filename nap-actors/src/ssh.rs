@@ -242,6 +242,17 @@ pub enum SshError {
 }
 
 impl SshError {
+    /// Whether the host could not be reached at all (refused, no answer, connection lost),
+    /// as opposed to a host key, login or command problem.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(
+            self,
+            SshError::Connect { .. }
+                | SshError::ConnectTimeout { .. }
+                | SshError::Disconnected { .. }
+        )
+    }
+
     /// The host the error is about.
     pub fn host(&self) -> &SshHost {
         match self {

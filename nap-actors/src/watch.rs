@@ -13,6 +13,11 @@
 //! file back. A shutdown signal (Ctrl-C, SIGTERM) ends the watch after any deployment in
 //! progress has finished; the deployment keeps running.
 //!
+//! A change that finds a host unreachable changes nothing anywhere (as `nap up` would refuse);
+//! the watch says so, keeps the running deployment (and its restart re-patching on the other
+//! hosts) as it is, and tries the latest files again every [`RETRY_UNREACHABLE`] until the host
+//! answers, then reconciles.
+//!
 //! The file watcher sits behind [`FolderWatcher`], so the loop can be driven by a fake.
 
 use std::collections::BTreeSet;
@@ -33,6 +38,11 @@ use crate::progress::{Event, Progress};
 /// rewrites several files in a row. 300 ms gathers such a burst into one reload (one plan, not
 /// three half-finished ones), yet is short enough that applying still feels immediate.
 pub const DEBOUNCE: Duration = Duration::from_millis(300);
+
+/// How often a change that found a host unreachable is tried again. Observing a host that
+/// does not answer takes up to the connect timeout (5 s), so a shorter interval would only
+/// keep the watch busy; a longer one delays the reconcile after the host returns.
+pub const RETRY_UNREACHABLE: Duration = Duration::from_secs(5);
 
 /// Something that reports changes under folders as paths on a channel.
 pub trait FolderWatcher {
@@ -204,18 +214,27 @@ pub async fn watch(
         .map_err(WatchError::Watcher)?;
     let mut actors: Option<DeploymentActors> = None;
     deploy_once(&deployment, up_options, progress, &mut actors).await?;
+    // Set while a change waits for an unreachable host: the files are loaded and applied
+    // again after RETRY_UNREACHABLE (or at the next change, whichever comes first).
+    let mut retry_pending = false;
     loop {
-        progress.emit(Event::Watching {
-            files: files.iter().map(|f| f.display().to_string()).collect(),
-        });
+        if !retry_pending {
+            progress.emit(Event::Watching {
+                files: files.iter().map(|f| f.display().to_string()).collect(),
+            });
+        }
         let changed = tokio::select! {
             changed = next_change(events, &files, DEBOUNCE) => changed,
+            () = tokio::time::sleep(RETRY_UNREACHABLE), if retry_pending => Some(BTreeSet::new()),
             () = &mut shutdown => None,
         };
         let Some(changed) = changed else { break };
-        progress.emit(Event::Changed {
-            files: changed.iter().map(|f| f.display().to_string()).collect(),
-        });
+        let retrying = changed.is_empty();
+        if !retrying {
+            progress.emit(Event::Changed {
+                files: changed.iter().map(|f| f.display().to_string()).collect(),
+            });
+        }
         let deployment = match deployment::load(options) {
             Ok(deployment) => deployment,
             Err(error) => {
@@ -235,16 +254,40 @@ pub async fn watch(
         if let Err(error) = watcher.watch_folders(&folders_of(&files)) {
             progress.emit(Event::Warning { message: error });
         }
-        summary.applied += 1;
+        if !retrying {
+            summary.applied += 1;
+        }
         // While watching, the files are the truth: a service deleted from them is removed.
         let options = UpOptions {
             remove_orphans: true,
             ..up_options.clone()
         };
-        match deploy_once(&deployment, &options, progress, &mut actors).await {
-            Ok(true) => {}
-            Ok(false) => summary.failed += 1,
+        let result = deploy_once(&deployment, &options, progress, &mut actors).await;
+        if retry_pending && !matches!(result, Err(deploy::DeployError::Unreachable(_))) {
+            progress.emit(Event::Warning {
+                message: "every host answers again; the pending change was applied".to_string(),
+            });
+        }
+        match result {
+            Ok(true) => retry_pending = false,
+            Ok(false) => {
+                retry_pending = false;
+                summary.failed += 1;
+            }
+            Err(deploy::DeployError::Unreachable(error)) => {
+                if !retry_pending {
+                    summary.failed += 1;
+                    progress.emit(Event::Warning {
+                        message: format!(
+                            "{error}; nothing was changed on any host and the running containers are left as they are; trying again every {} s until it answers",
+                            RETRY_UNREACHABLE.as_secs()
+                        ),
+                    });
+                }
+                retry_pending = true;
+            }
             Err(error) => {
+                retry_pending = false;
                 summary.failed += 1;
                 progress.emit(Event::Warning {
                     message: error.to_string(),

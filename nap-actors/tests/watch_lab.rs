@@ -4,9 +4,7 @@
 //! hosts file back, and SIGTERM stops watching but not the deployment.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -14,78 +12,6 @@ use serde_json::Value;
 mod common;
 
 use common::*;
-
-/// A running `nap watch --format json` and its events.
-struct Watcher {
-    child: Child,
-    events: mpsc::Receiver<Value>,
-    seen: Vec<Value>,
-}
-
-impl Watcher {
-    fn start(project: &LabProject) -> Watcher {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_nap"))
-            .args(["--hosts"])
-            .arg(&project.inventory)
-            .args([
-                "-p",
-                &project.name,
-                "watch",
-                "--format",
-                "json",
-                "--wait-timeout",
-                "60",
-            ])
-            .current_dir(project.dir.path())
-            .env_remove("NAP_HOSTS")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start nap watch");
-        let stdout = child.stdout.take().unwrap();
-        let (sender, events) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Ok(event) = serde_json::from_str::<Value>(&line) {
-                    let _ = sender.send(event);
-                }
-            }
-        });
-        Watcher {
-            child,
-            events,
-            seen: Vec::new(),
-        }
-    }
-
-    /// Waits (at most two minutes) for an event of `kind`; returns the events since the last
-    /// call, that one included.
-    fn until(&mut self, kind: &str) -> Vec<Value> {
-        let deadline = Instant::now() + Duration::from_secs(120);
-        let mut batch = Vec::new();
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let event = self
-                .events
-                .recv_timeout(left)
-                .unwrap_or_else(|_| panic!("no {kind:?} event; so far: {:#?}", self.seen));
-            self.seen.push(event.clone());
-            let done = event["event"] == kind;
-            batch.push(event);
-            if done {
-                return batch;
-            }
-        }
-    }
-}
-
-impl Drop for Watcher {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Container name → id, on every host.
 fn ids(project: &str) -> BTreeMap<String, String> {
@@ -120,7 +46,10 @@ fn watch_follows_the_compose_file_and_only_touches_what_changed() {
     let project = LabProject::new("e2ewatch", 7, None);
     let name = project.name.clone();
     project.write_compose(&compose("one", 3, ""));
-    let mut watch = Watcher::start(&project);
+    let mut watch = Running::start(
+        &project,
+        &["watch", "--format", "json", "--wait-timeout", "60"],
+    );
     let first = watch.until("watching");
     assert!(
         first

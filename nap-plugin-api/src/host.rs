@@ -20,12 +20,13 @@ use crate::payload::{ContainerStarted, ScheduleDecision, ScheduleRequest};
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     /// The file is missing or is not a shared library this process can load.
-    #[error("{}: not a loadable library: {source}", path.display())]
+    #[error("{}: not a loadable library: {message}", path.display())]
     NotALibrary {
         /// The plugin file.
         path: PathBuf,
-        /// The dynamic loader's message.
-        source: libloading::Error,
+        /// The dynamic loader's message (kept as text: libloading's error repeats it as its
+        /// own source, which would print it twice in an error chain).
+        message: String,
     },
     /// The library has no entry point.
     #[error("{}: not a nap plugin (no `{ENTRY_SYMBOL}` symbol)", path.display())]
@@ -139,9 +140,11 @@ impl LoadedPlugin {
         // SAFETY: loading a library runs its initialisers; nap trusts the plugins its
         // inventory names (they run with nap's privileges anyway).
         let library =
-            unsafe { libloading::Library::new(path) }.map_err(|source| LoadError::NotALibrary {
+            unsafe { libloading::Library::new(path) }.map_err(|error| LoadError::NotALibrary {
                 path: path_buf.clone(),
-                source,
+                // `dlopen failed`, and as its source what the loader said.
+                message: std::error::Error::source(&error)
+                    .map_or_else(|| error.to_string(), ToString::to_string),
             })?;
         // Leak first: whatever happens next, symbols of this library may already be in use
         // (its initialisers ran), and plugins are never unloaded.

@@ -16,7 +16,8 @@ pub struct ScheduleRequest {
     pub service: String,
     /// The replica number (1-based, as in container names).
     pub replica: u32,
-    /// The hosts that satisfy every constraint, in nap's order of preference.
+    /// The hosts that passed nap's filters (constraints, ports, resources), in nap's order of
+    /// preference, narrowed and reordered by the placement plugins loaded before this one.
     pub candidates: Vec<Candidate>,
     /// The plugin's configuration from the inventory (`null` when there is none).
     #[serde(default)]
@@ -31,10 +32,10 @@ pub struct Candidate {
     /// The host's labels from the inventory.
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
-    /// Containers already placed on the host (all services and projects nap knows of).
+    /// Containers of the project already on the host (kept or placed earlier), all services.
     #[serde(default)]
     pub containers: usize,
-    /// Replicas of this same service already placed on the host.
+    /// Replicas of this same service already on the host (kept or placed earlier).
     #[serde(default)]
     pub service_replicas: usize,
 }

@@ -16,8 +16,8 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use nap_core::scheduler::{
-    Constraint, DefaultPolicy, HostSpec, Placement, PlacementPolicy, PublishedPort, Resources,
-    ScheduleInput, ServiceDemand, Strategy, schedule,
+    Candidate, Constraint, DefaultPolicy, HostSpec, Placement, PlacementPolicy, PublishedPort,
+    Resources, ScheduleInput, ServiceDemand, Strategy, schedule,
 };
 
 const HOSTS: usize = 5_000;
@@ -113,7 +113,7 @@ impl PlacementPolicy for InspectingPolicy {
         &mut self,
         _service: &ServiceDemand,
         _replica: u32,
-        candidates: &[&HostSpec],
+        candidates: &[Candidate<'_>],
     ) -> Result<Option<String>, String> {
         self.candidates_seen += candidates.len() as u64;
         Ok(None)

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde_yaml::Value;
 
-use crate::compose::source::{Location, SourceMap};
+use crate::compose::source::{Location, MAX_NESTING, SourceMap};
 use crate::compose::{FileSystem, Warning};
 use crate::scheduler::{Resources, Strategy};
 use crate::units;
@@ -454,12 +454,18 @@ impl Inventory {
     /// Parses inventory text that came from `path`.
     pub fn parse(path: &Path, text: &str) -> Result<(Inventory, Vec<Warning>), InventoryError> {
         let map = SourceMap::build(path, text);
+        if let Some(line) = map.too_deep() {
+            return Err(InventoryError::Yaml {
+                location: Location {
+                    file: path.to_path_buf(),
+                    line: Some(line),
+                },
+                message: format!("lists and mappings nested more than {MAX_NESTING} deep"),
+            });
+        }
         let base_dir = path.parent().unwrap_or(Path::new("/"));
         let value: Value = serde_yaml::from_str(text).map_err(|error| InventoryError::Yaml {
-            location: Location {
-                file: path.to_path_buf(),
-                line: error.location().map(|location| location.line()),
-            },
+            location: Location::of_yaml_error(path, text, &error),
             message: error.to_string(),
         })?;
         let reader = Reader { map: &map };
@@ -929,6 +935,16 @@ network:
             .unwrap_err()
             .to_string();
         assert!(message.contains(":4: hosts.a.bogus"), "{message}");
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_before_serde_yaml() {
+        let text = format!("hosts:\n  a:\n    labels: {}\n", "[".repeat(50_000));
+        let message = parse(&text).unwrap_err().to_string();
+        assert_eq!(
+            message,
+            "/lab/nap-hosts.yml:3: invalid YAML in the host inventory: lists and mappings nested more than 128 deep"
+        );
     }
 
     #[test]

@@ -1204,6 +1204,19 @@ impl Operation {
         }
     }
 
+    /// The project container a container operation brings up (create, replace, start, wait);
+    /// `None` for the others, removals and patches included.
+    pub fn deploys_container(&self) -> Option<&str> {
+        match self {
+            Operation::CreateContainer { container, .. }
+            | Operation::ReplaceContainer { container, .. }
+            | Operation::StartContainer { container, .. }
+            | Operation::WaitHealthy { container, .. }
+            | Operation::WaitCompleted { container, .. } => Some(container),
+            _ => None,
+        }
+    }
+
     /// Whether it changes anything on a host (everything but the waits).
     pub fn is_mutating(&self) -> bool {
         !matches!(

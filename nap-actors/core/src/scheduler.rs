@@ -490,6 +490,18 @@ pub struct ScheduleInput<'a> {
     pub existing: &'a [Placement],
 }
 
+/// One host that passed nap's filters for a replica, as a [`PlacementPolicy`] sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Candidate<'a> {
+    /// The host.
+    pub host: &'a HostSpec,
+    /// Replicas of the service being placed that the host holds so far: kept ones and ones
+    /// placed earlier in this run.
+    pub service_replicas: u64,
+    /// Containers of the project the host holds so far, all services counted.
+    pub containers: u64,
+}
+
 /// A hook for plugins: overrides nap's choice of host for a replica.
 pub trait PlacementPolicy {
     /// The policy's name, used in error messages.
@@ -507,7 +519,7 @@ pub trait PlacementPolicy {
         &mut self,
         service: &ServiceDemand,
         replica: u32,
-        candidates: &[&HostSpec],
+        candidates: &[Candidate<'_>],
     ) -> Result<Option<String>, String>;
 
     /// Whether [`PlacementPolicy::choose`] needs to be called at all. A
@@ -531,7 +543,7 @@ impl PlacementPolicy for DefaultPolicy {
         &mut self,
         _service: &ServiceDemand,
         _replica: u32,
-        _candidates: &[&HostSpec],
+        _candidates: &[Candidate<'_>],
     ) -> Result<Option<String>, String> {
         Ok(None)
     }
@@ -1221,7 +1233,7 @@ impl<'a> Scheduler<'a> {
             .map(|host| self.rank_key(host, service, replicas_per_host[host]))
             .collect();
         let inspects = policy.inspects_candidates();
-        let mut candidate_hosts: Vec<&HostSpec> = Vec::new();
+        let mut candidate_list: Vec<Candidate<'a>> = Vec::new();
         let mut candidate_indexes: Vec<usize> = Vec::new();
 
         for replica in 1..=replicas {
@@ -1236,14 +1248,18 @@ impl<'a> Scheduler<'a> {
                 });
             };
             let chosen = if inspects {
-                candidate_hosts.clear();
+                candidate_list.clear();
                 candidate_indexes.clear();
                 for &(_, _, host) in &candidates {
-                    candidate_hosts.push(self.hosts[host]);
+                    candidate_list.push(Candidate {
+                        host: self.hosts[host],
+                        service_replicas: replicas_per_host[host],
+                        containers: self.host_states[host].containers,
+                    });
                     candidate_indexes.push(host);
                 }
                 let demand = self.services[service].demand;
-                match policy.choose(demand, replica, &candidate_hosts) {
+                match policy.choose(demand, replica, &candidate_list) {
                     Err(message) => {
                         return Err(ScheduleError::PolicyFailed {
                             policy: policy.name().to_string(),
@@ -1254,7 +1270,9 @@ impl<'a> Scheduler<'a> {
                     }
                     Ok(None) => best,
                     Ok(Some(name)) => {
-                        let position = candidate_hosts.iter().position(|host| host.name == name);
+                        let position = candidate_list
+                            .iter()
+                            .position(|candidate| candidate.host.name == name);
                         match position {
                             Some(position) => candidate_indexes[position],
                             None => {
@@ -1263,9 +1281,9 @@ impl<'a> Scheduler<'a> {
                                     service: demand.name.clone(),
                                     replica,
                                     host: name,
-                                    candidates: candidate_hosts
+                                    candidates: candidate_list
                                         .iter()
-                                        .map(|host| host.name.clone())
+                                        .map(|candidate| candidate.host.name.clone())
                                         .collect(),
                                 });
                             }
@@ -2123,6 +2141,8 @@ mod tests {
     /// Chooses the last candidate and records what it was offered.
     struct LastCandidate {
         offered: Vec<Vec<String>>,
+        /// `host:service_replicas/containers` of each candidate, per call.
+        counts: Vec<Vec<String>>,
     }
 
     impl PlacementPolicy for LastCandidate {
@@ -2134,11 +2154,28 @@ mod tests {
             &mut self,
             _service: &ServiceDemand,
             _replica: u32,
-            candidates: &[&HostSpec],
+            candidates: &[Candidate<'_>],
         ) -> Result<Option<String>, String> {
-            self.offered
-                .push(candidates.iter().map(|host| host.name.clone()).collect());
-            Ok(candidates.last().map(|host| host.name.clone()))
+            self.offered.push(
+                candidates
+                    .iter()
+                    .map(|candidate| candidate.host.name.clone())
+                    .collect(),
+            );
+            self.counts.push(
+                candidates
+                    .iter()
+                    .map(|candidate| {
+                        format!(
+                            "{}:{}/{}",
+                            candidate.host.name, candidate.service_replicas, candidate.containers
+                        )
+                    })
+                    .collect(),
+            );
+            Ok(candidates
+                .last()
+                .map(|candidate| candidate.host.name.clone()))
         }
     }
 
@@ -2154,7 +2191,7 @@ mod tests {
             &mut self,
             _service: &ServiceDemand,
             _replica: u32,
-            _candidates: &[&HostSpec],
+            _candidates: &[Candidate<'_>],
         ) -> Result<Option<String>, String> {
             self.0.clone()
         }
@@ -2191,12 +2228,40 @@ mod tests {
         ];
         let mut policy = LastCandidate {
             offered: Vec::new(),
+            counts: Vec::new(),
         };
         let placements = run_with_policy(&services, &host_list, &mut policy).expect("schedules");
         assert_eq!(summary(&placements), ["proxy-1@h4", "web-1@h4", "web-2@h3"]);
         // Best first, h2 filtered out by its zone, h4 by port 80 once taken;
         // not asked for the colocated proxy.
         assert_eq!(policy.offered, [vec!["h1", "h3", "h4"], vec!["h1", "h3"]]);
+    }
+
+    #[test]
+    fn policy_sees_replica_and_container_counts_including_kept_ones() {
+        // web-1 is kept on h2 and db-1 on h1; the policy puts web-2 and web-3 on
+        // the last candidate, h2.
+        let services = vec![service("db", 1), service("web", 3)];
+        let existing = [placement("web", 1, "h2"), placement("db", 1, "h1")];
+        let mut policy = LastCandidate {
+            offered: Vec::new(),
+            counts: Vec::new(),
+        };
+        let input = ScheduleInput {
+            services: &services,
+            hosts: &hosts(&["h1", "h2"]),
+            default_strategy: Strategy::Spread,
+            existing: &existing,
+        };
+        let placements = schedule(&input, &mut policy).expect("schedules");
+        assert_eq!(
+            summary(&placements),
+            ["db-1@h1", "web-1@h2", "web-2@h2", "web-3@h2"]
+        );
+        assert_eq!(
+            policy.counts,
+            [vec!["h1:0/1", "h2:1/1"], vec!["h1:0/1", "h2:2/2"]]
+        );
     }
 
     #[test]

@@ -1024,3 +1024,46 @@ fn a_yaml_syntax_error_names_the_file_and_line() {
         Err(LoadError::Yaml { .. })
     ));
 }
+
+#[test]
+fn hostile_yaml_is_an_error_not_a_crash() {
+    // Nesting deeper than serde_yaml's recursion limit (in a value and in a service).
+    // Deep flow nesting is refused before serde_yaml, whose scanner takes time quadratic in
+    // it (minutes for this file).
+    let deep = format!("x-deep: {}{}\n", "[".repeat(100_000), "]".repeat(100_000));
+    assert_eq!(
+        error_of(&deep),
+        "/p/compose.yaml:1: invalid YAML: lists and mappings nested more than 128 deep"
+    );
+    let deep = format!(
+        "services:\n  web:\n    image: nginx\n    labels: {}\n",
+        "{a: ".repeat(10_000),
+    );
+    assert_eq!(
+        error_of(&deep),
+        "/p/compose.yaml:4: invalid YAML: lists and mappings nested more than 128 deep"
+    );
+    // Block nesting of 128 is fine; one more is too deep.
+    let nested = |depth: usize| {
+        let mut text = String::from("services:\n  web:\n    image: nginx\nx-deep:\n");
+        for level in 1..depth {
+            text.push_str(&format!("{}k{level}:\n", "  ".repeat(level)));
+        }
+        text.push_str(&format!("{}last: 1\n", "  ".repeat(depth)));
+        text
+    };
+    load_one(&nested(127));
+    let message = error_of(&nested(128));
+    assert!(message.contains("nested more than 128 deep"), "{message}");
+    // An alias bomb: each level doubles the size of the one before.
+    let mut bomb = String::from("x-0: &a0 [lol, lol]\n");
+    for level in 1..40 {
+        let previous = level - 1;
+        bomb.push_str(&format!(
+            "x-{level}: &a{level} [*a{previous}, *a{previous}]\n"
+        ));
+    }
+    bomb.push_str("services:\n  web:\n    image: nginx\n");
+    let message = error_of(&bomb);
+    assert!(message.contains("repetition limit exceeded"), "{message}");
+}

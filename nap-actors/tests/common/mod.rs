@@ -5,8 +5,11 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -46,7 +49,12 @@ impl LabProject {
             )
             .replace(
                 "pool: 172.30.0.0/16",
-                &format!("pool: 172.30.{}.0/20", pool_index * 16),
+                // 16 pools of /20 in 172.30.0.0/16, then 16 more in 172.29.0.0/16.
+                &format!(
+                    "pool: 172.{}.{}.0/20",
+                    30 - pool_index / 16,
+                    (pool_index % 16) * 16
+                ),
             );
         assert!(
             text.contains("/20"),
@@ -228,4 +236,86 @@ pub fn plugin_library(crate_name: &str) -> PathBuf {
         path.display()
     );
     path
+}
+
+/// A running `nap … --format json` (watch, or an up to interrupt) and its events.
+pub struct Running {
+    pub child: Child,
+    pub events: mpsc::Receiver<Value>,
+    pub seen: Vec<Value>,
+}
+
+impl Running {
+    /// Starts `nap --hosts … -p … ARGS` in the project folder.
+    pub fn start(project: &LabProject, args: &[&str]) -> Running {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_nap"))
+            .args(["--hosts"])
+            .arg(&project.inventory)
+            .args(["-p", &project.name])
+            .args(args)
+            .current_dir(project.dir.path())
+            .env_remove("NAP_HOSTS")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start nap");
+        let stdout = child.stdout.take().unwrap();
+        let (sender, events) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Ok(event) = serde_json::from_str::<Value>(&line) {
+                    let _ = sender.send(event);
+                }
+            }
+        });
+        Running {
+            child,
+            events,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Waits for nap to exit and keeps every event it printed in `seen`.
+    pub fn wait(&mut self) -> std::process::ExitStatus {
+        let status = self.child.wait().expect("wait for nap");
+        // The reader thread ends with the output; take what it read after the last `until`.
+        while let Ok(event) = self.events.recv_timeout(Duration::from_secs(10)) {
+            self.seen.push(event);
+        }
+        status
+    }
+
+    /// Waits (at most two minutes) for an event of `kind`; returns the events since the last
+    /// call, that one included.
+    pub fn until(&mut self, kind: &str) -> Vec<Value> {
+        self.until_matching(kind, |event| event["event"] == kind)
+    }
+
+    /// Waits (at most two minutes) for an event `matches` accepts (`what` names it in the
+    /// panic); returns the events since the last call, that one included.
+    pub fn until_matching(&mut self, what: &str, matches: impl Fn(&Value) -> bool) -> Vec<Value> {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let mut batch = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let event = self
+                .events
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("no {what:?} event; so far: {:#?}", self.seen));
+            self.seen.push(event.clone());
+            let done = matches(&event);
+            batch.push(event);
+            if done {
+                return batch;
+            }
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

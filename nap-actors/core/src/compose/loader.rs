@@ -23,7 +23,7 @@ use super::parse::{
     FileContext, Warning, mapping_entries, normalize_path, parse_network, parse_service,
     parse_volume,
 };
-use super::source::{Location, SourceMap};
+use super::source::{Location, MAX_NESTING, SourceMap};
 use crate::graph::DependencyGraph;
 
 /// The files compose looks for, in order.
@@ -455,11 +455,17 @@ impl Loader<'_> {
             self.sources.push(path.to_path_buf());
         }
         let map = SourceMap::build(path, &text);
+        if let Some(line) = map.too_deep() {
+            return Err(LoadError::Yaml {
+                location: Location {
+                    file: path.to_path_buf(),
+                    line: Some(line),
+                },
+                message: format!("lists and mappings nested more than {MAX_NESTING} deep"),
+            });
+        }
         let mut value: Value = serde_yaml::from_str(&text).map_err(|error| LoadError::Yaml {
-            location: Location {
-                file: path.to_path_buf(),
-                line: error.location().map(|location| location.line()),
-            },
+            location: Location::of_yaml_error(path, &text, &error),
             message: error.to_string(),
         })?;
         if value.is_null() {

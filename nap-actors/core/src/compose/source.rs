@@ -11,6 +11,13 @@ use std::path::{Path, PathBuf};
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
 use yaml_rust2::scanner::Marker;
 
+/// How deeply lists and mappings may nest in a file: serde_yaml's own recursion limit.
+///
+/// The loader checks it on the [`SourceMap`] walk (yaml-rust2) before serde_yaml parses the
+/// file: libyaml's scanner takes time quadratic in the nesting of flow collections (`[[[[…`),
+/// minutes for a file of a few hundred kilobytes, before serde_yaml gets to its limit.
+pub const MAX_NESTING: usize = 128;
+
 /// A place in a source file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Location {
@@ -18,6 +25,37 @@ pub struct Location {
     pub file: PathBuf,
     /// The 1-based line, when known.
     pub line: Option<usize>,
+}
+
+impl Location {
+    /// Where serde_yaml's `error` stands in `text`, the content of `file`.
+    ///
+    /// At the end of a file that does not end with a line break, libyaml starts a line of its
+    /// own past the last one (`a:\n  b` fails "at line 3"); such an error is placed on the
+    /// last line, so that the line named is always one of the file's.
+    pub fn of_yaml_error(file: &Path, text: &str, error: &serde_yaml::Error) -> Location {
+        Location {
+            file: file.to_path_buf(),
+            line: error
+                .location()
+                .map(|location| location.line().min(last_line(text))),
+        }
+    }
+}
+
+/// The 1-based number of the last line of `text`, as YAML counts lines: `\r\n`, `\n`, `\r`,
+/// NEL, LS and PS each end one. A file that ends with a line break ends on an empty line.
+fn last_line(text: &str) -> usize {
+    let mut breaks = 0;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\r' if chars.peek() == Some(&'\n') => {}
+            '\n' | '\r' | '\u{85}' | '\u{2028}' | '\u{2029}' => breaks += 1,
+            _ => {}
+        }
+    }
+    breaks + 1
 }
 
 impl fmt::Display for Location {
@@ -34,6 +72,7 @@ impl fmt::Display for Location {
 pub struct SourceMap {
     file: PathBuf,
     lines: HashMap<String, usize>,
+    too_deep: Option<usize>,
 }
 
 impl SourceMap {
@@ -42,11 +81,24 @@ impl SourceMap {
     pub fn build(file: &Path, text: &str) -> SourceMap {
         let mut collector = PathCollector::default();
         let mut parser = Parser::new_from_str(text);
-        // A syntax error ends the walk early; the lines found so far stay useful.
-        let _ = parser.load(&mut collector, false);
+        // A syntax error ends the walk early; the lines found so far stay useful. One that
+        // the walk stopped at is yaml-rust2's own flow nesting limit (255) means too deep:
+        // its scanner meets it before it hands over the first event of a line of `[[[[…`.
+        if let Err(error) = parser.load(&mut collector, false)
+            && error.info() == "recursion limit exceeded"
+        {
+            collector.too_deep.get_or_insert(error.marker().line());
+        }
+        // Like libyaml, yaml-rust2 puts the end of a file that ends without a line break on a
+        // line past the last one; a node there (an empty value) is on the last line.
+        let last = last_line(text);
+        for line in collector.lines.values_mut() {
+            *line = (*line).min(last);
+        }
         SourceMap {
             file: file.to_path_buf(),
             lines: collector.lines,
+            too_deep: collector.too_deep.map(|line| line.min(last)),
         }
     }
 
@@ -55,7 +107,13 @@ impl SourceMap {
         SourceMap {
             file: file.to_path_buf(),
             lines: HashMap::new(),
+            too_deep: None,
         }
+    }
+
+    /// The line where lists and mappings first nest deeper than [`MAX_NESTING`], if they do.
+    pub fn too_deep(&self) -> Option<usize> {
+        self.too_deep
     }
 
     /// The file this map describes.
@@ -98,9 +156,18 @@ enum Frame {
 struct PathCollector {
     stack: Vec<Frame>,
     lines: HashMap<String, usize>,
+    /// The line of the first collection nested deeper than [`MAX_NESTING`].
+    too_deep: Option<usize>,
 }
 
 impl PathCollector {
+    /// Notes the line of a collection that has just started, if it is the first too deep.
+    fn check_depth(&mut self, line: usize) {
+        if self.stack.len() > MAX_NESTING && self.too_deep.is_none() {
+            self.too_deep = Some(line);
+        }
+    }
+
     /// The path of the node that is starting now, advancing the parent frame.
     fn begin_node(&mut self, line: usize) -> Option<String> {
         match self.stack.last_mut() {
@@ -157,7 +224,8 @@ impl MarkedEventReceiver for PathCollector {
                     // An item of a list of names (`depends_on: [db]`, `networks: [back]`) is
                     // also found by name, as the loader names it once the list is a map
                     // (`services.web.depends_on.db`).
-                    Some(Frame::Sequence { path, .. }) => {
+                    // An empty item names nothing (it would stand for the list itself).
+                    Some(Frame::Sequence { path, .. }) if !value.is_empty() => {
                         self.lines.entry(join(path, &value)).or_insert(line);
                     }
                     _ => {}
@@ -174,10 +242,12 @@ impl MarkedEventReceiver for PathCollector {
                     pending_key: None,
                     expecting_key: true,
                 });
+                self.check_depth(line);
             }
             Event::SequenceStart(..) => {
                 let path = self.begin_node(line).unwrap_or_else(|| "?".to_string());
                 self.stack.push(Frame::Sequence { path, index: 0 });
+                self.check_depth(line);
             }
             Event::MappingEnd | Event::SequenceEnd => {
                 self.stack.pop();
@@ -216,6 +286,17 @@ mod tests {
         assert_eq!(map.locate("services.web.networks.back").line, Some(6));
         assert_eq!(map.locate("services.web.networks.other").line, Some(6));
         assert_eq!(map.locate("services.web.depends_on[1]").line, Some(5));
+    }
+
+    #[test]
+    fn lines_stay_inside_the_file() {
+        // The empty item at the end is on line 2, not on the line past it.
+        let map = SourceMap::build(Path::new("f.yml"), "a:\n  -");
+        assert_eq!(map.locate("a[0]").line, Some(2));
+        // An empty item is not the list's own name.
+        let map = SourceMap::build(Path::new("f.yml"), "- x\n- ''\n");
+        assert_eq!(map.locate("").line, None);
+        assert_eq!(map.locate("x").line, Some(1));
     }
 
     #[test]

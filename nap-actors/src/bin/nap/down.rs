@@ -39,5 +39,5 @@ pub fn run(global: &GlobalArgs, args: &DownArgs) -> anyhow::Result<ExitCode> {
         )
         .await
     })?;
-    crate::report_failures(&report.execution, &deployment.project.name)
+    crate::report_failures(&report)
 }

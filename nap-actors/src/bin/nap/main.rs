@@ -112,10 +112,9 @@ enum Command {
 }
 
 /// Prints what failed in an execution and maps it to the exit status.
-pub fn report_failures(
-    execution: &nap_actors::coordinator::ExecutionReport,
-    project: &str,
-) -> anyhow::Result<ExitCode> {
+pub fn report_failures(report: &nap_actors::deploy::DeployReport) -> anyhow::Result<ExitCode> {
+    let execution = &report.execution;
+    let project = &report.plan.project;
     if execution.is_success() {
         return Ok(ExitCode::SUCCESS);
     }
@@ -139,6 +138,14 @@ pub fn report_failures(
     held_back.dedup();
     for line in held_back {
         eprintln!("  not run: {line}");
+    }
+    let not_deployed = execution.not_deployed(&report.plan);
+    if !not_deployed.is_empty() {
+        let replicas: Vec<_> = not_deployed.into_iter().cloned().collect();
+        eprintln!(
+            "  not deployed: {}",
+            nap_actors::progress::describe_replicas(&replicas)
+        );
     }
     Ok(ExitCode::FAILURE)
 }

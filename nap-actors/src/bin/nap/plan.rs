@@ -8,7 +8,6 @@ use std::process::ExitCode;
 use clap::Args;
 use nap_actors::deployment;
 use nap_core::plan::{self, ObservedState, ReconcileOptions};
-use nap_core::scheduler::DefaultPolicy;
 
 use crate::{Format, GlobalArgs, print_warnings};
 
@@ -39,12 +38,16 @@ pub fn run(global: &GlobalArgs, args: &PlanArgs) -> anyhow::Result<ExitCode> {
     } else {
         nap_actors::observe::observe_blocking(&deployment.project.name, &deployment.inventory)?
     };
-    let desired = plan::desired_state(
+    let plugins = global.load_plugins(&deployment.inventory)?;
+    let (desired, warnings) = nap_actors::deploy::desired_state(
         &deployment.project,
         &deployment.inventory,
         &observed,
-        &mut DefaultPolicy,
+        &plugins,
     )?;
+    for warning in &warnings {
+        eprintln!("warning: {warning}");
+    }
     let plan = plan::reconcile(
         &desired,
         &observed,

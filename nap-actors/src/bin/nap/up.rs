@@ -79,5 +79,5 @@ pub fn run(global: &GlobalArgs, args: &UpArgs) -> anyhow::Result<ExitCode> {
     let up_options = args.up_options(global.load_plugins(&deployment.inventory)?);
     let report = actix::System::new()
         .block_on(async { deploy::up(&deployment, &up_options, &progress).await })?;
-    crate::report_failures(&report.execution, &deployment.project.name)
+    crate::report_failures(&report)
 }
