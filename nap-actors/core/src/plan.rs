@@ -894,7 +894,8 @@ pub fn desired_state(
 /// Every container's name table, in `containers` order (see [`name_table`]). A table
 /// depends only on the viewer's host, networks and links, so it is computed once per distinct
 /// view and shared: 2,000 containers on 200 hosts make 200 tables, not 2,000 (each as long
-/// as the project is large).
+/// as the project is large). What a table lists, apart from its order, depends only on the
+/// networks and links, so that part ([`peer_names`]) is computed once per pair of them.
 fn name_tables(
     project: &Project,
     inventory: &Inventory,
@@ -914,6 +915,7 @@ fn name_tables(
     // (host, sorted network keys, links) → the table.
     type ViewKey<'a> = (&'a str, Vec<&'a str>, &'a [String]);
     let mut views: HashMap<ViewKey, Arc<[HostEntry]>> = HashMap::new();
+    let mut peers_of: HashMap<(Vec<&str>, &[String]), Vec<PeerNames>> = HashMap::new();
     containers
         .iter()
         .map(|viewer| {
@@ -921,65 +923,62 @@ fn name_tables(
             networks.sort_unstable();
             networks.dedup();
             let links = project.services[&viewer.service].links.as_slice();
-            views
-                .entry((viewer.host.as_str(), networks, links))
-                .or_insert_with_key(|(host, networks, links)| {
-                    name_table(
-                        project,
-                        inventory.network.mode,
-                        &host_addresses,
-                        View {
-                            host,
-                            networks,
-                            links,
-                        },
-                        &by_service,
-                    )
-                })
-                .clone()
+            let key = (viewer.host.as_str(), networks, links);
+            if let Some(table) = views.get(&key) {
+                return table.clone();
+            }
+            let peers = peers_of.entry((key.1.clone(), links)).or_insert_with(|| {
+                peer_names(
+                    project,
+                    inventory.network.mode,
+                    &host_addresses,
+                    &key.1,
+                    links,
+                    &by_service,
+                )
+            });
+            let table = name_table(&viewer.host, peers);
+            views.insert(key, table.clone());
+            table
         })
         .collect()
 }
 
-/// What a viewer's name table depends on.
-struct View<'a> {
-    /// Its host.
+/// One peer's entries in the tables of viewers on some networks with some links.
+struct PeerNames<'a> {
+    /// The peer's host.
     host: &'a str,
-    /// Its network keys, sorted.
-    networks: &'a [&'a str],
-    /// Its service's `links`.
-    links: &'a [String],
+    /// The address its names resolve to.
+    address: Ipv4Addr,
+    /// Its names, in table order.
+    names: Vec<&'a str>,
 }
 
-/// The names a viewer resolves and their addresses: for every peer container on a network
-/// the viewer shares, `<service>` (same-host replicas first), the container name,
-/// `container_name`'s value, `hostname`, link aliases and network aliases. Addresses are the
-/// peer's on its first shared network (routed mode) or the peer's host address. Each name
-/// appears once with all its addresses, names in first-seen order. `by_service` is every
-/// container sorted by service and replica.
-fn name_table(
-    project: &Project,
+/// For viewers on `networks` (sorted keys) whose service has `links`: every peer on a shared
+/// network that has an address, in `by_service` order (every container sorted by service and
+/// replica), with `<service>`, the container name, `container_name`'s value, `hostname`,
+/// network aliases and link aliases. Addresses are the peer's on its first shared network
+/// (routed mode) or the peer's host address.
+fn peer_names<'a>(
+    project: &'a Project,
     mode: NetworkMode,
     host_addresses: &HashMap<&str, Ipv4Addr>,
-    viewer: View<'_>,
-    by_service: &[&DesiredContainer],
-) -> Arc<[HostEntry]> {
+    networks: &[&str],
+    links: &'a [String],
+    by_service: &[&'a DesiredContainer],
+) -> Vec<PeerNames<'a>> {
     let link_aliases: BTreeMap<&str, Vec<&str>> =
-        viewer.links.iter().fold(BTreeMap::new(), |mut map, link| {
+        links.iter().fold(BTreeMap::new(), |mut map, link| {
             let (target, alias) = link.split_once(':').unwrap_or((link, link));
             map.entry(target).or_insert_with(Vec::new).push(alias);
             map
         });
-    let same_host = by_service.iter().filter(|peer| peer.host == viewer.host);
-    let other_hosts = by_service.iter().filter(|peer| peer.host != viewer.host);
-    let mut order: Vec<&str> = Vec::new();
-    let mut by_name: HashMap<&str, Vec<Ipv4Addr>> = HashMap::new();
-    let mut seen: HashSet<(&str, Ipv4Addr)> = HashSet::new();
-    for peer in same_host.chain(other_hosts) {
+    let mut peers = Vec::new();
+    for peer in by_service {
         let mut shared = peer
             .networks
             .iter()
-            .filter(|n| viewer.networks.binary_search(&n.key.as_str()).is_ok())
+            .filter(|n| networks.binary_search(&n.key.as_str()).is_ok())
             .peekable();
         let Some(first_shared) = shared.peek() else {
             continue;
@@ -1007,25 +1006,67 @@ fn name_table(
                     .into_iter()
                     .flatten()
                     .copied(),
-            );
-        for name in names {
-            if seen.insert((name, address)) {
-                by_name
-                    .entry(name)
-                    .or_insert_with(|| {
-                        order.push(name);
-                        Vec::new()
-                    })
-                    .push(address);
+            )
+            .collect();
+        peers.push(PeerNames {
+            host: &peer.host,
+            address,
+            names,
+        });
+    }
+    peers
+}
+
+/// FNV-1a, for the name tables' sets of short names (millions of lookups at 2,000
+/// containers; SipHash's resistance to chosen keys buys nothing for names from the project).
+struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Fnv {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl std::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.0 = (self.0 ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
+
+type FnvBuild = std::hash::BuildHasherDefault<Fnv>;
+
+/// The name table of a viewer on `host`, from [`peer_names`]: the same-host peers' entries
+/// first, then the others'; each name once with all its addresses (each once), names in
+/// first-seen order.
+fn name_table(host: &str, peers: &[PeerNames<'_>]) -> Arc<[HostEntry]> {
+    let same_host = peers.iter().filter(|peer| peer.host == host);
+    let other_hosts = peers.iter().filter(|peer| peer.host != host);
+    let mut groups: Vec<(&str, Vec<Ipv4Addr>)> = Vec::new();
+    let mut group_of: HashMap<&str, usize, FnvBuild> = HashMap::default();
+    let mut seen: HashSet<(&str, Ipv4Addr), FnvBuild> = HashSet::default();
+    for peer in same_host.chain(other_hosts) {
+        for name in &peer.names {
+            if seen.insert((name, peer.address)) {
+                let group = *group_of.entry(name).or_insert_with(|| {
+                    groups.push((name, Vec::new()));
+                    groups.len() - 1
+                });
+                groups[group].1.push(peer.address);
             }
         }
     }
-    order
+    groups
         .into_iter()
-        .flat_map(|name| {
-            by_name[name].iter().map(move |address| HostEntry {
+        .flat_map(|(name, addresses)| {
+            addresses.into_iter().map(move |address| HostEntry {
                 name: name.to_string(),
-                address: *address,
+                address,
             })
         })
         .collect()
