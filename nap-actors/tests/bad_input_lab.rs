@@ -6,7 +6,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 
@@ -141,19 +141,6 @@ fn lab_inventory(recorder: &Recorder) -> String {
     text
 }
 
-fn corpus(kind: &str) -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/corpus")
-        .join(kind);
-    let mut cases: Vec<PathBuf> = std::fs::read_dir(&root)
-        .unwrap_or_else(|error| panic!("{}: {error}", root.display()))
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.is_dir())
-        .collect();
-    cases.sort();
-    cases
-}
-
 fn expected(case: &Path) -> Vec<String> {
     std::fs::read_to_string(case.join("expect"))
         .unwrap_or_else(|error| panic!("{}/expect: {error}", case.display()))
@@ -248,24 +235,12 @@ fn broken_compose_files_reach_no_host() {
     let scratch = tempfile::tempdir().unwrap();
     let inventory = scratch.path().join("nap-hosts.yml");
     std::fs::write(&inventory, lab_inventory(&recorder)).unwrap();
-    let cases = corpus("compose-bad");
+    let cases = corpus_cases("compose-bad");
     assert!(cases.len() >= 10, "{cases:?}");
     let mut problems = Vec::new();
     for case in &cases {
-        let args = match std::fs::read_to_string(case.join("args")) {
-            Ok(text) => shell_words::split(&text).expect("the case's args file splits"),
-            Err(_) => Vec::new(),
-        };
-        let env: Vec<(String, String)> = match std::fs::read_to_string(case.join("env")) {
-            Ok(text) => text
-                .lines()
-                .filter(|line| !line.trim().is_empty() && !line.starts_with('#'))
-                .filter_map(|line| line.split_once('='))
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            Err(_) => Vec::new(),
-        };
-        let output = nap_up(case, "badcompose", &inventory, &args, &env);
+        let setup = CaseSetup::read(case);
+        let output = nap_up(case, "badcompose", &inventory, &setup.args, &setup.env);
         check(case, &output, &recorder, &mut problems);
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
@@ -274,7 +249,7 @@ fn broken_compose_files_reach_no_host() {
 #[test]
 fn broken_inventories_reach_no_host() {
     let recorder = Recorder::start();
-    let cases = corpus("inventory-bad");
+    let cases = corpus_cases("inventory-bad");
     assert!(cases.len() >= 10, "{cases:?}");
     let mut problems = Vec::new();
     for case in &cases {

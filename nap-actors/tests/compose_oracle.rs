@@ -36,6 +36,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::{Map, Value};
 
+mod common;
+
+/// A case's `args` and `env`.
+use common::CaseSetup as Setup;
+
 /// The project name both tools are given.
 const PROJECT: &str = "corpus";
 /// The home folder both tools see (for `~` in paths).
@@ -82,28 +87,10 @@ const ORACLE_ACCEPTS: &[(&str, &str)] = &[
 // ---------------------------------------------------------------------------------------
 // Running the tools
 
-fn corpus(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/corpus")
-        .join(name)
-}
-
 fn nap_binary() -> PathBuf {
     std::env::var_os("NAP_ORACLE_BIN")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_nap")))
-}
-
-/// The case folders of a corpus, by name.
-fn cases(corpus_name: &str) -> Vec<PathBuf> {
-    let dir = corpus(corpus_name);
-    let mut cases: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|error| panic!("{}: {error}", dir.display()))
-        .map(|entry| entry.expect("corpus entry").path())
-        .filter(|path| path.is_dir())
-        .collect();
-    cases.sort();
-    cases
 }
 
 fn case_name(case: &Path) -> String {
@@ -112,36 +99,7 @@ fn case_name(case: &Path) -> String {
         .unwrap_or_default()
 }
 
-/// A case's `args` and `env`.
-struct Setup {
-    args: Vec<String>,
-    env: Vec<(String, String)>,
-}
-
 impl Setup {
-    fn read(case: &Path) -> Setup {
-        let args = match std::fs::read_to_string(case.join("args")) {
-            Ok(text) => shell_words::split(&text)
-                .unwrap_or_else(|error| panic!("{}/args: {error}", case.display())),
-            Err(_) => Vec::new(),
-        };
-        let env = match std::fs::read_to_string(case.join("env")) {
-            Ok(text) => text
-                .lines()
-                .map(str::trim)
-                .filter(|line| !line.is_empty() && !line.starts_with('#'))
-                .map(|line| {
-                    let (key, value) = line.split_once('=').unwrap_or_else(|| {
-                        panic!("{}/env: {line:?} is not KEY=VALUE", case.display())
-                    });
-                    (key.to_string(), value.to_string())
-                })
-                .collect(),
-            Err(_) => Vec::new(),
-        };
-        Setup { args, env }
-    }
-
     /// The profiles the spec enables: `--profile`s, else `COMPOSE_PROFILES`.
     fn profiles(&self) -> BTreeSet<String> {
         let mut profiles = BTreeSet::new();
@@ -829,7 +787,7 @@ fn check_good_case(case: &Path) -> Comparison {
 #[test]
 fn nap_config_agrees_with_docker_compose_1_29() {
     require_docker_compose();
-    let cases = cases("compose");
+    let cases = common::corpus_cases("compose");
     assert!(
         cases.len() >= 20,
         "the corpus has only {} cases",
@@ -901,7 +859,7 @@ fn check_bad_case(case: &Path) -> Vec<String> {
 #[test]
 fn bad_files_fail_in_both_and_nap_names_file_and_line() {
     require_docker_compose();
-    let cases = cases("compose-bad");
+    let cases = common::corpus_cases("compose-bad");
     assert!(
         cases.len() >= 10,
         "the bad corpus has only {} cases",

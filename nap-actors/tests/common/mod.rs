@@ -319,3 +319,49 @@ impl Drop for Running {
         let _ = self.child.wait();
     }
 }
+
+/// The case folders of `tests/corpus/<kind>`, sorted by name.
+pub fn corpus_cases(kind: &str) -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/corpus")
+        .join(kind);
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|error| panic!("{}: {error}", dir.display()))
+        .map(|entry| entry.expect("corpus entry").path())
+        .filter(|path| path.is_dir())
+        .collect();
+    cases.sort();
+    cases
+}
+
+/// A corpus case's `args` (shell words, before the subcommand) and `env` (`KEY=VALUE` lines,
+/// `#` comments), both optional.
+pub struct CaseSetup {
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
+}
+
+impl CaseSetup {
+    pub fn read(case: &Path) -> CaseSetup {
+        let args = match std::fs::read_to_string(case.join("args")) {
+            Ok(text) => shell_words::split(&text)
+                .unwrap_or_else(|error| panic!("{}/args: {error}", case.display())),
+            Err(_) => Vec::new(),
+        };
+        let env = match std::fs::read_to_string(case.join("env")) {
+            Ok(text) => text
+                .lines()
+                .map(str::trim)
+                .filter(|line| !line.is_empty() && !line.starts_with('#'))
+                .map(|line| {
+                    let (key, value) = line.split_once('=').unwrap_or_else(|| {
+                        panic!("{}/env: {line:?} is not KEY=VALUE", case.display())
+                    });
+                    (key.to_string(), value.to_string())
+                })
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        CaseSetup { args, env }
+    }
+}

@@ -18,6 +18,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use libfuzzer_sys::fuzz_target;
+use nap_core::compose::source::last_line;
 use nap_core::compose::{
     LoadError, LoadOptions, Location, MemoryFileSystem, load_with, normalize_project_name,
 };
@@ -56,20 +57,6 @@ fn file_system(data: &[u8]) -> MemoryFileSystem {
     fs
 }
 
-/// The number of lines a YAML parser can count in `text`, plus one for the end of the file.
-fn max_line(text: &str) -> usize {
-    let mut breaks = 0;
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\r' if chars.peek() == Some(&'\n') => {}
-            '\n' | '\r' | '\u{85}' | '\u{2028}' | '\u{2029}' => breaks += 1,
-            _ => {}
-        }
-    }
-    breaks + 1
-}
-
 fn location(error: &LoadError) -> Option<&Location> {
     match error {
         LoadError::Yaml { location, .. }
@@ -91,7 +78,7 @@ fn check_error(error: &LoadError, fs: &MemoryFileSystem) {
         };
         if let Some(line) = location.line {
             assert!(
-                (1..=max_line(text)).contains(&line),
+                (1..=last_line(text)).contains(&line),
                 "the error names line {line}, outside the file: {error}"
             );
         }

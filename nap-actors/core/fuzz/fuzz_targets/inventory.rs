@@ -14,23 +14,10 @@
 use std::path::Path;
 
 use libfuzzer_sys::fuzz_target;
+use nap_core::compose::source::last_line;
 use nap_core::inventory::{Inventory, InventoryError};
 
 const PATH: &str = "/inv/nap-hosts.yml";
-
-/// The number of lines a YAML parser can count in `text`, plus one for the end of the file.
-fn max_line(text: &str) -> usize {
-    let mut breaks = 0;
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\r' if chars.peek() == Some(&'\n') => {}
-            '\n' | '\r' | '\u{85}' | '\u{2028}' | '\u{2029}' => breaks += 1,
-            _ => {}
-        }
-    }
-    breaks + 1
-}
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
@@ -70,7 +57,7 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(location.file, path, "the error names another file: {error}");
             if let Some(line) = location.line {
                 assert!(
-                    (1..=max_line(&text)).contains(&line),
+                    (1..=last_line(&text)).contains(&line),
                     "the error names line {line}, outside the file: {error}"
                 );
             }

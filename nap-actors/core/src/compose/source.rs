@@ -45,7 +45,7 @@ impl Location {
 
 /// The 1-based number of the last line of `text`, as YAML counts lines: `\r\n`, `\n`, `\r`,
 /// NEL, LS and PS each end one. A file that ends with a line break ends on an empty line.
-fn last_line(text: &str) -> usize {
+pub fn last_line(text: &str) -> usize {
     let mut breaks = 0;
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {
