@@ -152,6 +152,7 @@ async fn local_image_source(inventory: &Inventory) -> Option<ImageSource> {
     Some(ImageSource {
         name: "the local daemon".to_string(),
         docker,
+        trusted: true,
     })
 }
 
@@ -515,6 +516,7 @@ pub async fn up_reusing(
         .map(|(name, docker)| ImageSource {
             name: name.clone(),
             docker: docker.clone(),
+            trusted: false,
         })
         .collect();
     let needs_images = plan

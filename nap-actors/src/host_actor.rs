@@ -32,6 +32,7 @@ use futures_util::StreamExt;
 use nap_core::hosts_file;
 use nap_core::inventory::{Host, Inventory, Ipv4Cidr};
 use nap_core::plan::{HostEntry, LABEL_PROJECT, Route};
+use nap_core::routes;
 use tokio::sync::OnceCell;
 
 use crate::spec::ContainerSpec;
@@ -47,6 +48,9 @@ const IMAGE_TRANSFER_SECONDS: u64 = 3600;
 /// channel of the 8 nap uses per connection; a warm shell runs a script in milliseconds, so
 /// two keep a host's patches flowing while leaving channels for everything else.
 const SHELLS_PER_HOST: usize = 2;
+
+/// How long one command over SSH may take (routes, rules, a hosts file).
+const REMOTE_COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Log lines quoted when a container fails.
 const FAILURE_LOG_LINES: &str = "10";
@@ -337,10 +341,16 @@ impl HostContext {
                     .map_err(|error| self.error(error.to_string()))?
             }
         };
-        // A broken shell is dropped (not put back); the next script opens a new one.
-        let output = shell
-            .run(script)
+        // A broken or timed-out shell is dropped (not put back); the next script opens a new
+        // one.
+        let output = tokio::time::timeout(REMOTE_COMMAND_TIMEOUT, shell.run(script))
             .await
+            .map_err(|_| {
+                self.error(format!(
+                    "a script over ssh took longer than {}s",
+                    REMOTE_COMMAND_TIMEOUT.as_secs()
+                ))
+            })?
             .map_err(|error| self.error(error.to_string()))?;
         lock(&self.shells).push(shell);
         if output.status != 0 {
@@ -355,6 +365,35 @@ impl HostContext {
                 stderr.trim()
             )));
         }
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+
+    /// Runs `command`, a fixed command with no data in it, in a root shell over SSH (through
+    /// `sudo -n` for another user), with `stdin` as its input: how data reaches a host.
+    async fn run_with_stdin(
+        &self,
+        command: &'static str,
+        stdin: &[u8],
+    ) -> Result<String, HostOperationError> {
+        debug_assert!(
+            !command.contains('\''),
+            "fixed commands hold no single quote"
+        );
+        let session = self.ssh().await?;
+        let shell = self.host.ssh.as_ref().map_or("sh", root_shell);
+        let line = format!("{shell} -c '{command}'");
+        let output = tokio::time::timeout(
+            REMOTE_COMMAND_TIMEOUT,
+            session.run_checked(&line, Some(stdin)),
+        )
+        .await
+        .map_err(|_| {
+            self.error(format!(
+                "a command over ssh took longer than {}s",
+                REMOTE_COMMAND_TIMEOUT.as_secs()
+            ))
+        })?
+        .map_err(|error| self.error(error.to_string()))?;
         Ok(String::from_utf8_lossy(&output.stdout).into_owned())
     }
 
@@ -437,64 +476,6 @@ fn is_conflict(error: &bollard::errors::Error) -> bool {
             ..
         }
     )
-}
-
-/// Single-quotes a word for a POSIX shell.
-pub fn shell_quote(word: &str) -> String {
-    format!("'{}'", word.replace('\'', r"'\''"))
-}
-
-/// The iptables comment that tags a project's forwarding rules.
-fn rule_tag(project: &str) -> String {
-    format!("nap:{project}")
-}
-
-/// The script that makes a host route to the other hosts' subnets and forward the pool's
-/// traffic to its own subnets without NAT (flannel's host-gw). Idempotent.
-pub fn ensure_routes_script(
-    project: &str,
-    routes: &[Route],
-    pool: Ipv4Cidr,
-    local_subnets: &[Ipv4Cidr],
-) -> String {
-    let tag = shell_quote(&rule_tag(project));
-    let mut script = String::from("set -e\n");
-    for route in routes {
-        script.push_str(&format!(
-            "ip route replace {} via {}\n",
-            route.subnet,
-            shell_quote(&route.via)
-        ));
-    }
-    for subnet in local_subnets {
-        let accept =
-            format!("DOCKER-USER -s {pool} -d {subnet} -m comment --comment {tag} -j ACCEPT");
-        script.push_str(&format!(
-            "iptables -C {accept} 2>/dev/null || iptables -I {accept}\n"
-        ));
-        let no_nat =
-            format!("POSTROUTING -s {subnet} -d {pool} -m comment --comment {tag} -j RETURN");
-        script.push_str(&format!(
-            "iptables -t nat -C {no_nat} 2>/dev/null || iptables -t nat -I {no_nat}\n"
-        ));
-    }
-    script
-}
-
-/// The script that removes what [`ensure_routes_script`] installed for `project`.
-pub fn remove_routes_script(project: &str, subnets: &[Ipv4Cidr]) -> String {
-    let mut script = String::new();
-    for subnet in subnets {
-        script.push_str(&format!("ip route del {subnet} 2>/dev/null || true\n"));
-    }
-    let pattern = shell_quote(&format!("--comment \"?{}\"? ", rule_tag(project)));
-    for (table, chain) in [("filter", "DOCKER-USER"), ("nat", "POSTROUTING")] {
-        script.push_str(&format!(
-            "iptables -t {table} -S {chain} 2>/dev/null | grep -E -- {pattern} | sed 's/^-A /-D /' | while read -r rule; do eval iptables -t {table} \"$rule\"; done\n"
-        ));
-    }
-    script.push_str("true\n");
-    script
 }
 
 /// The `name:address` entries of `extra_hosts` that are IPv4 name-table entries.
@@ -618,6 +599,9 @@ pub struct ImageSource {
     pub name: String,
     /// Its client.
     pub docker: Docker,
+    /// The deploying machine's own daemon: the image ID it holds is the one every copy must
+    /// arrive with. Without one, the first inventory host that has the image sets it.
+    pub trusted: bool,
 }
 
 /// Make an image present: pull it, or (when pulling fails or is not wanted) copy it from
@@ -662,48 +646,38 @@ impl Handler<EnsureImage> for HostActor {
                     Some(error) => pull_error = Some(error),
                 }
             }
+            // Which image ID a copy must arrive with (so one compromised host cannot seed the
+            // others with an image of the same name): the trusted source's, else the first
+            // holder's. Sources holding another image under that name are not copied from.
+            let mut holders = Vec::new();
             for source in &message.sources {
-                if source.docker.inspect_image(&message.image).await.is_err() {
+                if let Ok(inspect) = source.docker.inspect_image(&message.image).await
+                    && let Some(id) = inspect.id
+                {
+                    holders.push((source, id));
+                }
+            }
+            let expected = holders
+                .iter()
+                .find(|(source, _)| source.trusted)
+                .or(holders.first())
+                .map(|(_, id)| id.clone());
+            let mut mismatched = Vec::new();
+            for (source, id) in &holders {
+                let Some(expected) = &expected else { break };
+                if id != expected {
+                    mismatched.push(format!("{} has {id}", source.name));
                     continue;
                 }
-                let from = source
-                    .docker
-                    .clone()
-                    .with_timeout(Duration::from_secs(IMAGE_TRANSFER_SECONDS));
-                let to = host
-                    .docker
-                    .clone()
-                    .with_timeout(Duration::from_secs(IMAGE_TRANSFER_SECONDS));
-                let export = from.export_image(&message.image);
-                let mut load = to.import_image_stream(
-                    ImportImageOptionsBuilder::default().quiet(true).build(),
-                    export,
-                    None,
-                );
-                let mut failed = None;
-                while let Some(step) = load.next().await {
-                    match step {
-                        Err(error) => {
-                            failed = Some(docker_message(&error));
-                            break;
-                        }
-                        Ok(info) => {
-                            if let Some(error) = info.error_detail.and_then(|d| d.message) {
-                                failed = Some(error);
-                                break;
-                            }
-                        }
-                    }
-                }
-                match failed {
-                    None => return Ok(format!("copied from {}", source.name)),
-                    Some(error) => {
-                        return Err(host.error(format!(
-                            "copying image {} from {}: {error}",
-                            message.image, source.name
-                        )));
-                    }
-                }
+                return copy_image(&host, &message.image, source, expected).await;
+            }
+            if !mismatched.is_empty() {
+                let expected = expected.unwrap_or_default();
+                return Err(host.error(format!(
+                    "image {}: no source holds image ID {expected} ({})",
+                    message.image,
+                    mismatched.join(", ")
+                )));
             }
             let mut text = format!("image {} is not on this host", message.image);
             if let Some(error) = pull_error {
@@ -713,6 +687,62 @@ impl Handler<EnsureImage> for HostActor {
             Err(host.error(text))
         })
     }
+}
+
+/// Copies `image` from `source` (`docker save | docker load`, streamed), then checks that
+/// what arrived has the image ID `expected`; an image that does not is removed again.
+async fn copy_image(
+    host: &HostContext,
+    image: &str,
+    source: &ImageSource,
+    expected: &str,
+) -> Outcome {
+    let from = source
+        .docker
+        .clone()
+        .with_timeout(Duration::from_secs(IMAGE_TRANSFER_SECONDS));
+    let to = host
+        .docker
+        .clone()
+        .with_timeout(Duration::from_secs(IMAGE_TRANSFER_SECONDS));
+    let export = from.export_image(image);
+    let mut load = to.import_image_stream(
+        ImportImageOptionsBuilder::default().quiet(true).build(),
+        export,
+        None,
+    );
+    while let Some(step) = load.next().await {
+        let failed = match step {
+            Err(error) => Some(docker_message(&error)),
+            Ok(info) => info.error_detail.and_then(|detail| detail.message),
+        };
+        if let Some(error) = failed {
+            return Err(host.error(format!(
+                "copying image {image} from {}: {error}",
+                source.name
+            )));
+        }
+    }
+    let arrived = host
+        .docker
+        .inspect_image(image)
+        .await
+        .map_err(|error| host.docker_error(&format!("inspecting image {image}"), error))?
+        .id
+        .unwrap_or_default();
+    if arrived != expected {
+        let options = bollard::query_parameters::RemoveImageOptionsBuilder::default()
+            .force(true)
+            .build();
+        if let Err(error) = host.docker.remove_image(image, Some(options), None).await {
+            tracing::warn!(host = %host.name, %image, "removing a mismatched image: {error}");
+        }
+        return Err(host.error(format!(
+            "image {image} copied from {} arrived as {arrived}, not the expected {expected}; it was removed",
+            source.name
+        )));
+    }
+    Ok(format!("copied from {}", source.name))
 }
 
 /// `name:tag` → (`name`, `tag`), `latest` by default; digests stay in the name.
@@ -1144,12 +1174,13 @@ impl Handler<EnsureRoutes> for HostActor {
     fn handle(&mut self, message: EnsureRoutes, _: &mut Context<Self>) -> Self::Result {
         let host = self.context();
         Box::pin(async move {
-            let script = ensure_routes_script(
+            let script = routes::ensure_script(
                 &host.project,
                 &message.routes,
                 message.pool,
                 &message.local_subnets,
-            );
+            )
+            .map_err(|error| host.error(error.to_string()))?;
             host.run_script(&script)
                 .await
                 .map(|_| format!("{} routes", message.routes.len()))
@@ -1171,7 +1202,13 @@ impl Handler<RemoveRoutes> for HostActor {
     fn handle(&mut self, message: RemoveRoutes, _: &mut Context<Self>) -> Self::Result {
         let host = self.context();
         Box::pin(async move {
-            let script = remove_routes_script(&host.project, &message.subnets);
+            // The host's rules are read back and parsed here; only the project's exact rules
+            // are deleted, by their argument lists. Nothing the host printed is evaluated.
+            let listing = host.run_script(routes::LIST_RULES).await?;
+            let rules = routes::project_rules(&listing, &host.project)
+                .map_err(|error| host.error(error.to_string()))?;
+            let script = routes::remove_script(&host.project, &message.subnets, &rules)
+                .map_err(|error| host.error(error.to_string()))?;
             host.run_script(&script)
                 .await
                 .map(|_| "removed".to_string())
@@ -1209,82 +1246,160 @@ impl Handler<PatchHostsFile> for HostActor {
     fn handle(&mut self, message: PatchHostsFile, _: &mut Context<Self>) -> Self::Result {
         let host = self.context();
         Box::pin(async move {
-            let inspect = host.inspect(&message.container).await?;
-            let running = inspect
-                .state
-                .as_ref()
-                .and_then(|state| state.running)
-                .unwrap_or(false);
-            if !running {
-                // Docker writes the file when it starts; the start event brings us back.
-                return Ok(PatchResult::UpToDate);
-            }
-            let config = inspect.host_config.unwrap_or_default();
-            let baked = message.baked.unwrap_or_else(|| {
-                parse_extra_hosts(&config.extra_hosts.clone().unwrap_or_default()).into()
-            });
-            // Read through the Docker API (no shell, no login scripts: fast), write in place.
-            let current = read_container_file(&host, &message.container, "/etc/hosts").await?;
-            tracing::debug!(container = %message.container, "hosts file read");
-            // Over SSH when the host has it and answers; by exec when it has none or its sshd
-            // is down (preflight found it unreachable and said so).
-            let via_ssh = host.host.ssh.is_some() && host.ssh().await.is_ok();
-            if via_ssh {
-                let path = inspect.hosts_path.unwrap_or_default();
-                if path.is_empty() {
-                    return Err(host.error(format!(
-                        "{}: Docker reports no hosts file path",
-                        message.container
-                    )));
-                }
-                let next = hosts_file::padded(
-                    hosts_file::rewrite(&current, &baked, &message.wanted),
-                    current.len(),
-                );
-                if next == current {
-                    return Ok(PatchResult::UpToDate);
-                }
-                // In place (Docker bind-mounts the file, so it cannot be replaced by a rename),
-                // over the old content, never shorter, in one write (`bs=1M iflag=fullblock`),
-                // so a program reading it meanwhile never sees a cut table.
-                let script = format!(
-                    "dd of={} conv=notrunc bs=1M iflag=fullblock status=none <<'NAP_HOSTS_EOF'\n{next}NAP_HOSTS_EOF\n",
-                    shell_quote(&path)
-                );
-                host.run_script(&script).await?;
-                Ok(PatchResult::Ssh)
-            } else {
-                let next = hosts_file::padded(
-                    hosts_file::rewrite(&current, &baked, &message.wanted),
-                    current.len(),
-                );
-                if next == current {
-                    return Ok(PatchResult::UpToDate);
-                }
-                exec(
-                    &host,
-                    &message.container,
-                    &[
-                        "sh",
-                        "-c",
-                        "dd of=/etc/hosts conv=notrunc 2>/dev/null || cat > /etc/hosts",
-                    ],
-                    Some(next.as_bytes()),
-                )
-                .await?;
-                Ok(PatchResult::Exec)
+            let container = message.container.clone();
+            // A container that misbehaves (a hosts file that never arrives, an exec that never
+            // ends) is one failed operation naming it; the rest of the deployment goes on.
+            match tokio::time::timeout(PATCH_TIMEOUT, patch_hosts_file(&host, message)).await {
+                Ok(result) => result,
+                Err(_) => Err(host.error(format!(
+                    "rewriting the hosts file of {container} took longer than {}s",
+                    PATCH_TIMEOUT.as_secs()
+                ))),
             }
         })
     }
 }
 
-/// Reads one file of a container through the Docker API (`GET /containers/{id}/archive`, a
-/// tar of the file).
+/// The fixed command that writes a hosts file over SSH. Its data comes on stdin: the path on
+/// the first line, then the file. The path is read by `read -r` and used quoted, so nothing
+/// of it (nor of the file) is ever shell text; it must be a container's hosts file under
+/// Docker's data root. `dd` writes in place (Docker bind-mounts the file, so it cannot be
+/// replaced by a rename), over the old content, never shorter, in one write (`bs=1M
+/// iflag=fullblock`), so a program reading it meanwhile never sees a cut table.
+const WRITE_HOSTS_FILE: &str = r#"IFS= read -r path || exit 3; case "$path" in /*/containers/*/hosts) ;; *) echo "not a container hosts file" >&2; exit 3;; esac; exec dd of="$path" conv=notrunc bs=1M iflag=fullblock status=none"#;
+
+/// How long rewriting one hosts file may take, reading included.
+const PATCH_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Most a command run by exec in a container may print before nap stops reading it.
+const EXEC_OUTPUT_LIMIT: usize = 64 << 10;
+
+/// Whether `path` is the hosts file Docker keeps for container `id`: absolute, no `..`, no
+/// control characters, ending in `/containers/<id>/hosts` with a 64-hex-digit id.
+fn is_container_hosts_path(path: &str, id: &str) -> bool {
+    id.len() == 64
+        && id.bytes().all(|byte| byte.is_ascii_hexdigit())
+        && path.starts_with('/')
+        && !path.split('/').any(|part| part == "..")
+        && !path.bytes().any(|byte| byte.is_ascii_control())
+        && path.ends_with(&format!("/containers/{id}/hosts"))
+}
+
+/// The container's own lines, from what Docker reports of it (its create-time settings and
+/// its addresses) and the part of its `extra_hosts` that is not nap's table.
+fn own_lines(inspect: &ContainerInspectResponse, baked: &[HostEntry]) -> hosts_file::OwnLines {
+    let config = inspect.config.clone().unwrap_or_default();
+    let created = inspect
+        .host_config
+        .as_ref()
+        .and_then(|host_config| host_config.extra_hosts.clone())
+        .unwrap_or_default();
+    let baked: std::collections::HashSet<String> =
+        baked.iter().map(HostEntry::extra_host).collect();
+    let mut networks: Vec<(&String, &bollard::models::EndpointSettings)> = inspect
+        .network_settings
+        .as_ref()
+        .and_then(|settings| settings.networks.as_ref())
+        .map(|networks| networks.iter().collect())
+        .unwrap_or_default();
+    networks.sort_by(|a, b| a.0.cmp(b.0));
+    let addresses = networks
+        .iter()
+        .filter_map(|(_, endpoint)| endpoint.ip_address.as_deref())
+        .filter_map(|address| address.parse().ok())
+        .collect();
+    hosts_file::OwnLines {
+        hostname: config.hostname.unwrap_or_default(),
+        domainname: config.domainname.filter(|domain| !domain.is_empty()),
+        addresses,
+        extra_hosts: created
+            .into_iter()
+            .filter(|entry| !baked.contains(entry))
+            .collect(),
+    }
+}
+
+async fn patch_hosts_file(
+    host: &HostContext,
+    message: PatchHostsFile,
+) -> Result<PatchResult, HostOperationError> {
+    let inspect = host.inspect(&message.container).await?;
+    let running = inspect
+        .state
+        .as_ref()
+        .and_then(|state| state.running)
+        .unwrap_or(false);
+    if !running {
+        // Docker writes the file when it starts; the start event brings us back.
+        return Ok(PatchResult::UpToDate);
+    }
+    let baked = message.baked.unwrap_or_else(|| {
+        let created = inspect
+            .host_config
+            .as_ref()
+            .and_then(|config| config.extra_hosts.clone())
+            .unwrap_or_default();
+        parse_extra_hosts(&created).into()
+    });
+    // Read through the Docker API (no shell, no login scripts: fast), bounded. The file is
+    // the container's to write: it is only read to pick among nap's own values.
+    let current = read_container_file(host, &message.container, "/etc/hosts").await?;
+    tracing::debug!(container = %message.container, "hosts file read");
+    if *baked == *message.wanted && hosts_file::resolves(&current, &baked) {
+        // What Docker wrote from `extra_hosts` is the table.
+        return Ok(PatchResult::UpToDate);
+    }
+    let own = own_lines(&inspect, &baked);
+    let next = hosts_file::render(&own, &message.wanted, &current)
+        .map_err(|error| host.error(format!("{}: {error}", message.container)))?;
+    if hosts_file::holds(&current, &next) {
+        return Ok(PatchResult::UpToDate);
+    }
+    let next = hosts_file::padded(next, current.len());
+    // Over SSH when the host has it and answers; by exec when it has none or its sshd is down
+    // (preflight found it unreachable and said so).
+    let via_ssh = host.host.ssh.is_some() && host.ssh().await.is_ok();
+    if via_ssh {
+        let path = inspect.hosts_path.clone().unwrap_or_default();
+        let id = inspect.id.clone().unwrap_or_default();
+        if !is_container_hosts_path(&path, &id) {
+            return Err(host.error(format!(
+                "{}: Docker reports a hosts file path that is not the container's ({path:?})",
+                message.container
+            )));
+        }
+        let mut stdin = Vec::with_capacity(path.len() + 1 + next.len());
+        stdin.extend_from_slice(path.as_bytes());
+        stdin.push(b'\n');
+        stdin.extend_from_slice(next.as_bytes());
+        host.run_with_stdin(WRITE_HOSTS_FILE, &stdin).await?;
+        Ok(PatchResult::Ssh)
+    } else {
+        // A fixed command in the container, the file on stdin.
+        exec(
+            host,
+            &message.container,
+            &[
+                "sh",
+                "-c",
+                "dd of=/etc/hosts conv=notrunc 2>/dev/null || cat > /etc/hosts",
+            ],
+            Some(next.as_bytes()),
+        )
+        .await?;
+        Ok(PatchResult::Exec)
+    }
+}
+
+/// Reads one small file of a container through the Docker API (`GET /containers/{id}/archive`,
+/// a tar of the file), at most [`hosts_file::MAX_FILE_BYTES`] of it.
 async fn read_container_file(
     host: &HostContext,
     container: &str,
     path: &str,
 ) -> Result<String, HostOperationError> {
+    // The file plus a few tar headers.
+    const ARCHIVE_LIMIT: usize = hosts_file::MAX_FILE_BYTES + (16 << 10);
     let options = bollard::query_parameters::DownloadFromContainerOptionsBuilder::default()
         .path(path)
         .build();
@@ -1295,6 +1410,12 @@ async fn read_container_file(
     while let Some(chunk) = stream.next().await {
         let chunk = chunk
             .map_err(|error| host.docker_error(&format!("reading {path} of {container}"), error))?;
+        if archive.len() + chunk.len() > ARCHIVE_LIMIT {
+            return Err(host.error(format!(
+                "reading {path} of {container}: larger than {} KiB",
+                hosts_file::MAX_FILE_BYTES >> 10
+            )));
+        }
         archive.extend_from_slice(&chunk);
     }
     first_file_in_tar(&archive)
@@ -1380,6 +1501,12 @@ async fn exec(
                 }
                 other => stdout.push_str(&String::from_utf8_lossy(&other.into_bytes())),
             }
+            if stdout.len() + stderr.len() > EXEC_OUTPUT_LIMIT {
+                return Err(host.error(format!(
+                    "{what} printed more than {} KiB",
+                    EXEC_OUTPUT_LIMIT >> 10
+                )));
+            }
         }
     }
     let inspect = host
@@ -1402,27 +1529,50 @@ mod tests {
     use super::*;
 
     #[test]
-    fn route_scripts_are_idempotent_and_tagged_by_project() {
-        let pool = Ipv4Cidr::parse("172.30.0.0/16").unwrap();
-        let script = ensure_routes_script(
-            "demo",
-            &[Route {
-                subnet: Ipv4Cidr::parse("172.30.1.0/24").unwrap(),
-                via: "10.210.0.12".to_string(),
-            }],
-            pool,
-            &[Ipv4Cidr::parse("172.30.0.0/24").unwrap()],
-        );
-        assert!(script.contains("ip route replace 172.30.1.0/24 via '10.210.0.12'\n"));
-        assert!(script.contains(
-            "iptables -C DOCKER-USER -s 172.30.0.0/16 -d 172.30.0.0/24 -m comment --comment 'nap:demo' -j ACCEPT 2>/dev/null || iptables -I DOCKER-USER"
+    fn the_hosts_file_path_must_be_the_container_s() {
+        let id = "a".repeat(64);
+        let good = format!("/var/lib/docker/containers/{id}/hosts");
+        assert!(is_container_hosts_path(&good, &id));
+        for path in [
+            format!("/var/lib/docker/containers/{}/hosts", "b".repeat(64)),
+            format!("relative/containers/{id}/hosts"),
+            format!("/var/lib/docker/../../etc/containers/{id}/hosts"),
+            format!("/var/lib/docker\n/containers/{id}/hosts"),
+            "/etc/shadow".to_string(),
+        ] {
+            assert!(!is_container_hosts_path(&path, &id), "{path}");
+        }
+        assert!(!is_container_hosts_path(
+            "/x/containers/short/hosts",
+            "short"
         ));
-        assert!(
-            script.contains("iptables -t nat -C POSTROUTING -s 172.30.0.0/24 -d 172.30.0.0/16")
+        // The fixed command holds no quote that would end its `sh -c '…'`.
+        assert!(!WRITE_HOSTS_FILE.contains('\''));
+    }
+
+    #[test]
+    fn own_lines_leave_out_the_name_table() {
+        let inspect: ContainerInspectResponse = serde_json::from_value(serde_json::json!({
+            "Config": {"Hostname": "web-1", "Domainname": ""},
+            "HostConfig": {"ExtraHosts": ["gw:host-gateway", "db:172.30.2.2", "web:172.30.1.2"]},
+            "NetworkSettings": {"Networks": {
+                "b_net": {"IPAddress": "172.30.9.2"},
+                "a_net": {"IPAddress": "172.30.0.2"}
+            }}
+        }))
+        .unwrap();
+        let baked = parse_extra_hosts(&["db:172.30.2.2".into(), "web:172.30.1.2".into()]);
+        let own = own_lines(&inspect, &baked);
+        assert_eq!(own.hostname, "web-1");
+        assert_eq!(own.domainname, None);
+        assert_eq!(
+            own.addresses,
+            vec![
+                "172.30.0.2".parse::<std::net::IpAddr>().unwrap(),
+                "172.30.9.2".parse().unwrap()
+            ]
         );
-        let removal = remove_routes_script("demo", &[Ipv4Cidr::parse("172.30.1.0/24").unwrap()]);
-        assert!(removal.starts_with("ip route del 172.30.1.0/24 2>/dev/null || true\n"));
-        assert!(removal.contains("grep -E -- '--comment \"?nap:demo\"? '"));
+        assert_eq!(own.extra_hosts, vec!["gw:host-gateway".to_string()]);
     }
 
     #[test]
@@ -1442,7 +1592,6 @@ mod tests {
 
     #[test]
     fn quoting_and_references() {
-        assert_eq!(shell_quote("a'b"), r"'a'\''b'");
         assert_eq!(
             split_reference("nap/busybox:lab"),
             ("nap/busybox".into(), "lab".into())
