@@ -31,7 +31,7 @@ pub enum RouteScriptError {
     },
 }
 
-/// The fixed command that lists the two chains nap adds rules to, separated by [`NAT_MARK`].
+/// The fixed command that lists the two chains nap adds rules to, separated by a marker line.
 pub const LIST_RULES: &str = "iptables -t filter -S DOCKER-USER 2>/dev/null; echo '--nap-nat--'; iptables -t nat -S POSTROUTING 2>/dev/null; true";
 
 /// The line [`LIST_RULES`] prints between the filter and the nat table.

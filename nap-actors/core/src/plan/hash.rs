@@ -1,0 +1,100 @@
+//! The hashes labelled on containers: a service's config hash and the hash of a container's
+//! `extra_hosts`, both stable across key order and nap versions.
+
+use std::fmt::Write as _;
+
+use sha2::{Digest, Sha256};
+
+use crate::compose::Service;
+use crate::plan::HostEntry;
+
+/// Hash of a service's normalized config: SHA-256 over canonical JSON (object keys sorted,
+/// empty fields left out), ignoring what does not change the container (replica count,
+/// placement, update policy, profiles, `depends_on`). Stable across key order and nap
+/// versions that add fields left empty.
+pub fn config_hash(service: &Service) -> String {
+    let mut service = service.clone();
+    service.scale = None;
+    service.profiles.clear();
+    if let Some(deploy) = &mut service.deploy {
+        deploy.replicas = None;
+        deploy.placement = None;
+        deploy.update_config = None;
+        deploy.rollback_config = None;
+        deploy.mode = None;
+    }
+    // Fix: a `deploy:` left empty by the clearing above serialized as `"deploy": {}`, so
+    // adding `deploy.replicas` (or a placement) to a service without `deploy:` changed the
+    // hash and recreated every replica.
+    if service.deploy.as_ref() == Some(&crate::compose::Deploy::default()) {
+        service.deploy = None;
+    }
+    // Fix: `depends_on` orders starts but does not change the container (compose leaves it
+    // out of its service hash too); adding a dependency recreated the dependent service.
+    service.depends_on.clear();
+    service.extensions.remove("x-nap");
+    let value = serde_json::to_value(&service).unwrap_or(serde_json::Value::Null);
+    let mut canonical = String::new();
+    write_canonical_json(&value, &mut canonical);
+    let digest = Sha256::digest(canonical.as_bytes());
+    digest
+        .iter()
+        .fold(String::with_capacity(64), |mut out, byte| {
+            let _ = write!(out, "{byte:02x}");
+            out
+        })
+}
+
+fn write_canonical_json(value: &serde_json::Value, out: &mut String) {
+    match value {
+        serde_json::Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (index, key) in keys.iter().enumerate() {
+                if index > 0 {
+                    out.push(',');
+                }
+                out.push_str(&serde_json::Value::String((*key).clone()).to_string());
+                out.push(':');
+                write_canonical_json(&map[*key], out);
+            }
+            out.push('}');
+        }
+        serde_json::Value::Array(items) => {
+            out.push('[');
+            for (index, item) in items.iter().enumerate() {
+                if index > 0 {
+                    out.push(',');
+                }
+                write_canonical_json(item, out);
+            }
+            out.push(']');
+        }
+        other => out.push_str(&other.to_string()),
+    }
+}
+
+/// The [`LABEL_EXTRA_HOSTS_HASH`](crate::plan::LABEL_EXTRA_HOSTS_HASH) of a container created with `own` entries then `table`
+/// as its `extra_hosts`: SHA-256 over the entries, each followed by a newline.
+pub fn extra_hosts_hash(own: &[String], table: &[HostEntry]) -> String {
+    let mut hasher = Sha256::new();
+    for entry in own {
+        hasher.update(entry.as_bytes());
+        hasher.update(b"\n");
+    }
+    let mut text = String::with_capacity(64);
+    for entry in table {
+        text.clear();
+        entry.push_extra_host(&mut text);
+        text.push('\n');
+        hasher.update(text.as_bytes());
+    }
+    hasher
+        .finalize()
+        .iter()
+        .fold(String::with_capacity(64), |mut hex, byte| {
+            let _ = write!(hex, "{byte:02x}");
+            hex
+        })
+}

@@ -1,0 +1,46 @@
+//! The labels nap puts on what it creates, and the container names it derives: the state
+//! the daemons hold for nap (there is no other).
+
+use crate::compose::Service;
+
+/// Label: the compose project a container, network or volume belongs to.
+pub const LABEL_PROJECT: &str = "nap.project";
+
+/// Label: the service of a container.
+pub const LABEL_SERVICE: &str = "nap.service";
+
+/// Label: the replica number of a container, from 1.
+pub const LABEL_REPLICA: &str = "nap.replica";
+
+/// Label: the inventory host a container was placed on.
+pub const LABEL_HOST: &str = "nap.host";
+
+/// Label: the hash of the service's normalized config the container was created from.
+pub const LABEL_CONFIG_HASH: &str = "nap.config-hash";
+
+/// Label: the SHA-256 of a container's `extra_hosts` as created (the service's own entries,
+/// then the name table), so reconcile knows the table a container holds from the listing
+/// alone, without inspecting it.
+pub const LABEL_EXTRA_HOSTS_HASH: &str = "nap.extra-hosts-hash";
+
+/// Label: the project network key a Docker network was created for.
+pub const LABEL_NETWORK: &str = "nap.network";
+
+/// The container name of a replica: `container_name`, else `<project>-<service>-<n>`.
+pub fn container_name(
+    project: &str,
+    service_name: &str,
+    service: &Service,
+    replica: u32,
+) -> String {
+    match &service.container_name {
+        Some(name) => name.clone(),
+        None => format!("{project}-{service_name}-{replica}"),
+    }
+}
+
+/// The name a container is renamed to while its replacement starts (its id's first 12
+/// characters keep two rollouts apart).
+pub fn aside_name(container: &str, id: &str) -> String {
+    format!("{container}-old-{}", &id[..id.len().min(12)])
+}

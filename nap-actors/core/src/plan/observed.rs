@@ -1,0 +1,76 @@
+//! The observed state: what the daemons hold for a project, read from their labels.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
+
+use serde::Serialize;
+
+use crate::inventory::Ipv4Cidr;
+
+/// One container as a daemon reports it (from its `nap.*` labels and inspect data).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ObservedContainer {
+    /// Inventory host it runs on.
+    pub host: String,
+    /// Container id.
+    pub id: String,
+    /// Container name (without the leading `/`).
+    pub name: String,
+    /// `nap.service`.
+    pub service: String,
+    /// `nap.replica`.
+    pub replica: u32,
+    /// `nap.config-hash`.
+    pub config_hash: String,
+    /// Docker's state: `running`, `exited`, `created`, `restarting`, `paused`, `dead`.
+    pub state: String,
+    /// Exit code, for exited containers.
+    pub exit_code: Option<i64>,
+    /// Address on each Docker network, by Docker network name.
+    pub addresses: BTreeMap<String, Ipv4Addr>,
+    /// `HostConfig.ExtraHosts` as created (`name:address`); empty when the container has
+    /// [`LABEL_EXTRA_HOSTS_HASH`](crate::plan::LABEL_EXTRA_HOSTS_HASH) (it is then not inspected).
+    pub extra_hosts: Vec<String>,
+    /// Its [`LABEL_EXTRA_HOSTS_HASH`](crate::plan::LABEL_EXTRA_HOSTS_HASH), when it has one.
+    pub extra_hosts_hash: Option<String>,
+}
+
+/// One Docker network on a host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ObservedNetwork {
+    /// Inventory host.
+    pub host: String,
+    /// Docker network name.
+    pub name: String,
+    /// Its IPv4 subnet, when it has one.
+    pub subnet: Option<Ipv4Cidr>,
+    /// `nap.project`, when nap made it.
+    pub project: Option<String>,
+}
+
+/// What the daemons hold, read from labels: the state nap reconciles against.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ObservedState {
+    /// The project's containers on every reachable host.
+    pub containers: Vec<ObservedContainer>,
+    /// Every network on every reachable host (all of them, so subnets never collide).
+    pub networks: Vec<ObservedNetwork>,
+    /// Named volumes present, as (host, volume name).
+    pub volumes: BTreeSet<(String, String)>,
+    /// Images present, as (host, image reference).
+    pub images: BTreeSet<(String, String)>,
+    /// Named volumes labelled with the project, as (host, volume name): what `down -v`
+    /// removes.
+    pub project_volumes: BTreeSet<(String, String)>,
+}
+
+impl ObservedState {
+    /// Adds another host's observations.
+    pub fn merge(&mut self, other: ObservedState) {
+        self.containers.extend(other.containers);
+        self.networks.extend(other.networks);
+        self.volumes.extend(other.volumes);
+        self.images.extend(other.images);
+        self.project_volumes.extend(other.project_volumes);
+    }
+}
