@@ -82,17 +82,24 @@ pub fn parse_nano_cpus(text: &str) -> Result<u64, String> {
     Ok((cpus * 1e9).round() as u64)
 }
 
-/// Formats bytes for messages (`512MiB`).
+/// Formats bytes for messages: `512MiB`, `1.5GiB`, `100B` (to a hundredth of the unit,
+/// rounded down).
 pub fn format_bytes(bytes: u64) -> String {
-    const UNITS: [(&str, u64); 4] = [
-        ("TiB", 1 << 40),
-        ("GiB", 1 << 30),
-        ("MiB", 1 << 20),
-        ("KiB", 1 << 10),
+    const UNITS: [(u64, &str); 4] = [
+        (1 << 40, "TiB"),
+        (1 << 30, "GiB"),
+        (1 << 20, "MiB"),
+        (1 << 10, "KiB"),
     ];
-    for (unit, size) in UNITS {
-        if bytes >= size && bytes.is_multiple_of(size) {
-            return format!("{}{unit}", bytes / size);
+    for (size, unit) in UNITS {
+        if bytes >= size {
+            let whole = bytes / size;
+            let hundredths = (u128::from(bytes % size) * 100 / u128::from(size)) as u64;
+            if hundredths == 0 {
+                return format!("{whole}{unit}");
+            }
+            let fraction = format!("{hundredths:02}");
+            return format!("{whole}.{}{unit}", fraction.trim_end_matches('0'));
         }
     }
     format!("{bytes}B")
