@@ -1,0 +1,337 @@
+//! Docker create requests from the compose model.
+//!
+//! [`container_spec`] turns one placed container of a service (a [`DesiredContainer`]) into
+//! the `ContainerCreateBody` to create it with and the networks to connect before it starts;
+//! [`network_spec`] and [`volume_spec`] give the create requests for project networks and
+//! named volumes. The mapping follows Docker Compose v2 (`getCreateConfigs`,
+//! `buildContainerVolumes`, `getDeployResources`, `defaultNetworkSettings` in
+//! `pkg/compose/create.go`), so a service means on each host what it means to compose.
+//!
+//! Pure functions: no I/O, no Docker calls. Values the loader keeps as written (durations,
+//! sizes, CPU counts, `x: {…}` option maps) are converted here, and one that cannot be is a
+//! [`SpecError`] naming the service and the field. Not mapped: what Docker cannot express per
+//! container (`build`, `profiles`, `deploy.placement`, `depends_on`, replica counts) and
+//! `links` (a Docker link only reaches a container on the same daemon; nap's name table in
+//! `extra_hosts` resolves link aliases instead).
+
+mod host_config;
+mod mounts;
+mod network;
+#[cfg(test)]
+mod tests;
+
+use host_config::{
+    healthcheck, log_config, ports, restart_policy, security_options, set_resources,
+};
+use mounts::{resolve_service_reference, volumes, volumes_from};
+use network::networking;
+pub use network::{network_spec, volume_spec};
+use std::collections::{BTreeMap, HashMap};
+
+use bollard::models::{ContainerCreateBody, EndpointSettings, HostConfig};
+use nap_core::compose::Project;
+use nap_core::plan::{self, DesiredContainer, LABEL_EXTRA_HOSTS_HASH};
+use nap_core::units;
+use serde_json::{Map, Value};
+
+/// Everything needed to create one container.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContainerSpec {
+    /// Docker container name.
+    pub name: String,
+    /// The create body.
+    pub body: ContainerCreateBody,
+    /// Networks to connect after create and before start, as (Docker network name, endpoint).
+    /// Docker API < 1.44 (the hosts here speak 1.41) accepts only one network in
+    /// `NetworkingConfig` at create time, so the primary network goes in the body and the
+    /// rest here, as Compose v2 does.
+    pub additional_networks: Vec<(String, EndpointSettings)>,
+}
+
+/// Why a container could not be described to Docker.
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    /// The container's service is not in the project.
+    #[error("service {service:?}: not in the project")]
+    UnknownService {
+        /// The service.
+        service: String,
+    },
+    /// A field's value cannot be expressed to Docker.
+    #[error("service {service:?}: {field}: {message}")]
+    Invalid {
+        /// The service.
+        service: String,
+        /// The field, dotted as in the compose file (`healthcheck.interval`, `volumes[2]`).
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// The service being converted, for error messages.
+struct ServiceContext<'a> {
+    name: &'a str,
+}
+
+impl ServiceContext<'_> {
+    fn invalid(&self, field: impl Into<String>, message: impl Into<String>) -> SpecError {
+        SpecError::Invalid {
+            service: self.name.to_string(),
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    fn integer(&self, field: &str, value: u64) -> Result<i64, SpecError> {
+        i64::try_from(value).map_err(|_| self.invalid(field, format!("{value} is too large")))
+    }
+
+    fn nanoseconds(&self, field: &str, text: &str) -> Result<i64, SpecError> {
+        let duration = units::parse_duration(text).map_err(|reason| self.invalid(field, reason))?;
+        i64::try_from(duration.as_nanos())
+            .map_err(|_| self.invalid(field, format!("duration {text:?} is too large")))
+    }
+
+    fn bytes(&self, field: &str, text: &str) -> Result<i64, SpecError> {
+        let bytes = units::parse_bytes(text).map_err(|reason| self.invalid(field, reason))?;
+        self.integer(field, bytes)
+    }
+
+    /// A mapping, or `None` for null.
+    fn object<'v>(
+        &self,
+        field: &str,
+        value: &'v Value,
+    ) -> Result<Option<&'v Map<String, Value>>, SpecError> {
+        match value {
+            Value::Null => Ok(None),
+            Value::Object(map) => Ok(Some(map)),
+            other => Err(self.invalid(
+                field,
+                format!("must be a mapping, not {}", json_type(other)),
+            )),
+        }
+    }
+
+    /// A scalar as text (numbers and booleans as written).
+    fn text(&self, field: &str, value: &Value) -> Result<String, SpecError> {
+        match value {
+            Value::String(text) => Ok(text.clone()),
+            Value::Number(number) => Ok(number.to_string()),
+            Value::Bool(flag) => Ok(flag.to_string()),
+            other => {
+                Err(self.invalid(field, format!("must be a string, not {}", json_type(other))))
+            }
+        }
+    }
+
+    fn boolean(&self, field: &str, value: &Value) -> Result<bool, SpecError> {
+        match value {
+            Value::Bool(flag) => Ok(*flag),
+            Value::String(text) if text == "true" => Ok(true),
+            Value::String(text) if text == "false" => Ok(false),
+            other => Err(self.invalid(field, format!("must be true or false, not {other}"))),
+        }
+    }
+
+    fn unsigned(&self, field: &str, value: &Value) -> Result<u64, SpecError> {
+        let parsed = match value {
+            Value::Number(number) => number.as_u64(),
+            Value::String(text) => text.trim().parse().ok(),
+            _ => None,
+        };
+        parsed.ok_or_else(|| self.invalid(field, format!("must be a whole number, not {value}")))
+    }
+
+    /// A mapping of scalars as text.
+    fn string_map(
+        &self,
+        field: &str,
+        value: &Value,
+    ) -> Result<Option<HashMap<String, String>>, SpecError> {
+        let Some(map) = self.object(field, value)? else {
+            return Ok(None);
+        };
+        map.iter()
+            .map(|(key, value)| {
+                let text = match value {
+                    Value::Null => String::new(),
+                    other => self.text(&format!("{field}.{key}"), other)?,
+                };
+                Ok((key.clone(), text))
+            })
+            .collect::<Result<HashMap<_, _>, _>>()
+            .map(Some)
+    }
+}
+
+fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a mapping",
+    }
+}
+
+fn non_empty<T>(items: Vec<T>) -> Option<Vec<T>> {
+    (!items.is_empty()).then_some(items)
+}
+
+fn non_empty_map<K, V>(map: HashMap<K, V>) -> Option<HashMap<K, V>> {
+    (!map.is_empty()).then_some(map)
+}
+
+fn to_hash_map(map: &BTreeMap<String, String>) -> HashMap<String, String> {
+    map.iter()
+        .map(|(key, value)| (key.clone(), value.clone()))
+        .collect()
+}
+
+/// The create body and extra networks of `container`, a placed replica of one of
+/// `project`'s services.
+///
+/// The image is the container's (compose's `<project>-<service>` when the service has none);
+/// labels are the service's with the container's `nap.*` labels over them; `extra_hosts` are
+/// the service's own entries followed by the container's name table. The primary network
+/// (highest `priority`, then by key, as compose picks it) goes in the body and
+/// `host_config.network_mode`; the others are in
+/// [`additional_networks`](ContainerSpec::additional_networks). `service:X` in
+/// `network_mode`, `ipc`, `pid` and `volumes_from` names the container of X the scheduler
+/// placed this replica beside (replica `((n - 1) % replicas(X)) + 1`).
+pub fn container_spec(
+    project: &Project,
+    container: &DesiredContainer,
+) -> Result<ContainerSpec, SpecError> {
+    let service =
+        project
+            .services
+            .get(&container.service)
+            .ok_or_else(|| SpecError::UnknownService {
+                service: container.service.clone(),
+            })?;
+    let context = ServiceContext {
+        name: &container.service,
+    };
+    let (exposed_ports, port_bindings) = ports(&context, service)?;
+    let (binds, mounts) = volumes(&context, project, service)?;
+    let networking = networking(&context, project, service, container)?;
+    let (security_opt, unconfined_paths) = security_options(service);
+
+    let mut extra_hosts = service.extra_hosts.clone();
+    if networking.own_namespace {
+        extra_hosts.extend(container.extra_hosts.iter().map(|entry| entry.extra_host()));
+    }
+    let resolve = |field: &str, value: &Option<String>| {
+        value
+            .as_deref()
+            .map(|value| resolve_service_reference(&context, project, field, value, container))
+            .transpose()
+    };
+
+    let mut host_config = HostConfig {
+        binds: non_empty(binds),
+        mounts: non_empty(mounts),
+        cap_add: non_empty(service.cap_add.clone()),
+        cap_drop: non_empty(service.cap_drop.clone()),
+        network_mode: Some(networking.mode),
+        init: service.init,
+        ipc_mode: resolve("ipc", &service.ipc)?,
+        pid_mode: resolve("pid", &service.pid)?,
+        readonly_rootfs: service.read_only,
+        privileged: service.privileged,
+        restart_policy: restart_policy(&context, service)?,
+        shm_size: service
+            .shm_size
+            .as_deref()
+            .map(|size| context.bytes("shm_size", size))
+            .transpose()?,
+        sysctls: non_empty_map(to_hash_map(&service.sysctls)),
+        port_bindings: non_empty_map(port_bindings),
+        volumes_from: non_empty(volumes_from(&context, project, service, container)?),
+        dns: non_empty(service.dns.clone()),
+        extra_hosts: non_empty(extra_hosts),
+        security_opt: non_empty(security_opt),
+        tmpfs: non_empty_map(
+            service
+                .tmpfs
+                .iter()
+                .map(|entry| {
+                    let (target, options) = entry.split_once(':').unwrap_or((entry, ""));
+                    (target.to_string(), options.to_string())
+                })
+                .collect(),
+        ),
+        log_config: log_config(&context, service)?,
+        ..HostConfig::default()
+    };
+    if unconfined_paths {
+        host_config.masked_paths = Some(Vec::new());
+        host_config.readonly_paths = Some(Vec::new());
+    }
+    set_resources(&context, service, &mut host_config)?;
+
+    let mut labels = to_hash_map(&service.labels);
+    labels.extend(to_hash_map(&container.labels));
+    // Which table the container holds, so later deployments need not inspect it.
+    let extra_hosts_hash = if networking.own_namespace {
+        container.extra_hosts_hash.clone()
+    } else {
+        plan::extra_hosts_hash(&service.extra_hosts, &[])
+    };
+    labels.insert(LABEL_EXTRA_HOSTS_HASH.to_string(), extra_hosts_hash);
+    let image = if container.image.is_empty() {
+        service
+            .image
+            .clone()
+            .unwrap_or_else(|| format!("{}-{}", project.name, container.service))
+    } else {
+        container.image.clone()
+    };
+    let environment: Vec<String> = service
+        .environment
+        .iter()
+        .filter_map(|(key, value)| value.as_ref().map(|value| format!("{key}={value}")))
+        .collect();
+
+    let body = ContainerCreateBody {
+        hostname: service.hostname.clone(),
+        user: service.user.clone(),
+        exposed_ports: non_empty(exposed_ports),
+        tty: service.tty,
+        open_stdin: service.stdin_open,
+        env: non_empty(environment),
+        cmd: service.command.clone(),
+        healthcheck: service
+            .healthcheck
+            .as_ref()
+            .map(|check| healthcheck(&context, check))
+            .transpose()?,
+        image: Some(image),
+        working_dir: service.working_dir.clone(),
+        entrypoint: service.entrypoint.clone(),
+        network_disabled: networking.disabled.then_some(true),
+        labels: Some(labels),
+        stop_signal: service.stop_signal.clone(),
+        stop_timeout: service
+            .stop_grace_period
+            .as_deref()
+            .map(|text| {
+                units::parse_duration(text)
+                    .map_err(|reason| context.invalid("stop_grace_period", reason))
+                    .and_then(|duration| context.integer("stop_grace_period", duration.as_secs()))
+            })
+            .transpose()?,
+        host_config: Some(host_config),
+        networking_config: networking.config,
+        ..ContainerCreateBody::default()
+    };
+    Ok(ContainerSpec {
+        name: container.name.clone(),
+        body,
+        additional_networks: networking.additional,
+    })
+}
