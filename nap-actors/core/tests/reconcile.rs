@@ -1463,3 +1463,99 @@ fn the_table_hash_is_a_function_of_the_extra_hosts_as_created() {
     assert_eq!(extra_hosts_hash(&created, &[]), api.extra_hosts_hash);
     assert_ne!(extra_hosts_hash(&created[1..], &[]), api.extra_hosts_hash);
 }
+
+/// Each container's fate as a table: what the host holds under its name → what the plan does.
+#[test]
+fn a_containers_fate_follows_what_its_host_holds() {
+    use nap_core::plan::{Fate, fate};
+    let (_, _, desired, _) = fresh(SHOP, ROUTED);
+    let db = container(&desired, "shop-db-1").clone();
+    let migrate = container(&desired, "shop-migrate-1").clone();
+    let other_host = ["h1", "h2", "h3"]
+        .into_iter()
+        .find(|host| *host != db.host)
+        .unwrap();
+    type Change = fn(&mut ObservedContainer, &str);
+    let cases: [(&str, &DesiredContainer, Change, bool); 9] = [
+        ("as deployed", &db, |_, _| {}, false),
+        ("stopped", &db, |c, _| c.state = "exited".into(), false),
+        (
+            "one-shot completed",
+            &migrate,
+            |c, _| {
+                c.state = "exited".into();
+                c.exit_code = Some(0);
+            },
+            false,
+        ),
+        (
+            "one-shot failed",
+            &migrate,
+            |c, _| {
+                c.state = "exited".into();
+                c.exit_code = Some(1);
+            },
+            false,
+        ),
+        (
+            "config changed",
+            &db,
+            |c, _| c.config_hash = "old".into(),
+            false,
+        ),
+        ("forced", &db, |_, _| {}, true),
+        ("moved", &db, |c, other| c.host = other.into(), false),
+        (
+            "old table, running",
+            &db,
+            |c, _| c.extra_hosts.clear(),
+            false,
+        ),
+        (
+            "old table, stopped",
+            &db,
+            |c, _| {
+                c.extra_hosts.clear();
+                c.state = "exited".into();
+            },
+            false,
+        ),
+    ];
+    let mut table = String::new();
+    for (case, wanted, change, force_recreate) in cases {
+        let mut observed = deployed(&desired);
+        for existing in &mut observed.containers {
+            if existing.name == wanted.name {
+                change(existing, other_host);
+            }
+        }
+        let options = ReconcileOptions {
+            force_recreate,
+            ..ReconcileOptions::default()
+        };
+        let text = match fate(wanted, &desired, &observed, options) {
+            Fate::Keep => "keep".to_string(),
+            Fate::Start => "start".to_string(),
+            Fate::Patch(existing) => format!("patch {}", existing.name),
+            Fate::Create { reason, replaces } => format!(
+                "create ({}){}",
+                reason.replace(other_host, "<other host>"),
+                replaces.map_or(String::new(), |old| format!(", replacing {}", old.id))
+            ),
+            Fate::Replace(existing) => format!("replace {}", existing.id),
+        };
+        table.push_str(&format!("{case:<20} {:<15} {text}\n", wanted.name));
+    }
+    expect![[r#"
+        as deployed          shop-db-1       keep
+        stopped              shop-db-1       start
+        one-shot completed   shop-migrate-1  keep
+        one-shot failed      shop-migrate-1  start
+        config changed       shop-db-1       create (config changed), replacing id-shop-db-1
+        forced               shop-db-1       create (forced), replacing id-shop-db-1
+        moved                shop-db-1       create (moved from <other host>)
+        old table, running   shop-db-1       patch shop-db-1
+        old table, stopped   shop-db-1       create (name table changed), replacing id-shop-db-1
+    "#]]
+    .assert_eq(&table);
+}

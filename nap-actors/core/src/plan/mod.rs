@@ -56,6 +56,6 @@ pub use hash::{config_hash, extra_hosts_hash};
 pub use labels::*;
 pub use observed::{ObservedContainer, ObservedNetwork, ObservedState};
 pub use operation::{Operation, PlacementRecord, Plan, PlannedOperation};
-pub use reconcile::{ReconcileOptions, reconcile};
+pub use reconcile::{Fate, ReconcileOptions, fate, reconcile};
 pub use rollout::{FailureAction, RolloutPolicy, rollout_policy};
 pub use teardown::{TeardownOptions, teardown};

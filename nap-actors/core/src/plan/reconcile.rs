@@ -23,228 +23,336 @@ pub struct ReconcileOptions {
 
 /// Compares the desired state with what the daemons hold and returns the operations that
 /// close the gap. A project already in its desired state gets an empty plan.
+///
+/// The plan is built in phases, each a method of [`Reconciler`]: networks, routes and volumes;
+/// each container's [`Fate`]; removals; images; creates; starts in dependency order (with
+/// rollouts and readiness waits); then the rollouts' patches and retirements.
 pub fn reconcile(
     desired: &DesiredState,
     observed: &ObservedState,
     options: ReconcileOptions,
 ) -> Plan {
-    let mut builder = PlanBuilder {
-        operations: Vec::new(),
-    };
-    let mut notes = Vec::new();
-
-    // Networks, volumes, routes, images per host.
-    let mut infrastructure: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-    for network in &desired.networks {
-        let exists = observed
-            .networks
-            .iter()
-            .any(|o| o.host == network.host && o.name == network.name);
-        if !exists {
-            let id = builder.push(
-                Operation::CreateNetwork {
-                    host: network.host.clone(),
-                    key: network.key.clone(),
-                    name: network.name.clone(),
-                    subnet: network.subnet,
-                },
-                Vec::new(),
-            );
-            infrastructure
-                .entry(network.host.clone())
-                .or_default()
-                .push(id);
-        }
-    }
-    let mut routes_done: BTreeMap<String, usize> = BTreeMap::new();
-    let any_network_created = builder
-        .operations
-        .iter()
-        .any(|op| matches!(op.operation, Operation::CreateNetwork { .. }));
-    if let Some(pool) = desired.pool {
-        for (host, routes) in &desired.routes {
-            let container_created_here = desired.containers.iter().any(|c| {
-                &c.host == host
-                    && !observed.containers.iter().any(|o| {
-                        o.name == c.name && o.host == c.host && o.config_hash == c.config_hash
-                    })
-            });
-            if any_network_created || container_created_here {
-                let local_subnets: Vec<Ipv4Cidr> = desired
-                    .networks
-                    .iter()
-                    .filter(|network| &network.host == host)
-                    .filter_map(|network| network.subnet)
-                    .collect();
-                let id = builder.push(
-                    Operation::EnsureRoutes {
-                        host: host.clone(),
-                        routes: routes.clone(),
-                        pool,
-                        local_subnets,
-                    },
-                    Vec::new(),
-                );
-                routes_done.insert(host.clone(), id);
-            }
-        }
-    }
-    for (host, name) in &desired.volumes {
-        if !observed.volumes.contains(&(host.clone(), name.clone())) {
-            let id = builder.push(
-                Operation::CreateVolume {
-                    host: host.clone(),
-                    name: name.clone(),
-                },
-                Vec::new(),
-            );
-            infrastructure.entry(host.clone()).or_default().push(id);
-        }
-    }
-
-    // Decide each container's fate.
-    enum Fate<'a> {
-        Keep,
-        Start,
-        Patch(&'a ObservedContainer),
-        Create {
-            reason: String,
-            replaces: Option<&'a ObservedContainer>,
-        },
-        Replace(&'a ObservedContainer),
-    }
-    let desired_names: BTreeSet<(&str, &str)> = desired
+    let fates: Vec<(&DesiredContainer, Fate)> = desired
         .containers
         .iter()
-        .map(|c| (c.host.as_str(), c.name.as_str()))
+        .map(|container| (container, fate(container, desired, observed, options)))
         .collect();
-    let mut fates: Vec<(&DesiredContainer, Fate)> = Vec::new();
-    for container in &desired.containers {
-        let same_name: Vec<&ObservedContainer> = observed
-            .containers
-            .iter()
-            .filter(|o| o.name == container.name)
-            .collect();
-        let here = same_name.iter().find(|o| o.host == container.host).copied();
-        let fate = match here {
-            Some(existing)
-                if existing.config_hash == container.config_hash && !options.force_recreate =>
-            {
-                let completed = existing.state == "exited"
-                    && existing.exit_code == Some(0)
-                    && desired.one_shot_services.contains(&container.service);
-                let table_kept = holds_table(existing, container);
-                if existing.state == "running" || completed {
-                    if existing.state == "running"
-                        && !table_kept
-                        && !container.extra_hosts.is_empty()
-                    {
-                        Fate::Patch(existing)
-                    } else {
-                        Fate::Keep
-                    }
-                } else if !table_kept {
-                    Fate::Create {
-                        reason: "name table changed".to_string(),
-                        replaces: Some(existing),
-                    }
+    let mut reconciler = Reconciler::new(desired, observed, options);
+    reconciler.networks_routes_and_volumes();
+    reconciler.removals();
+    reconciler.images(&fates);
+    reconciler.creates(&fates);
+    for service in &desired.start_order {
+        reconciler.starts(service, &fates);
+    }
+    reconciler.rollout_ends();
+    reconciler.into_plan()
+}
+
+/// What becomes of one desired container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fate<'a> {
+    /// It runs as wanted (or, one-shot, has completed): nothing to do.
+    Keep,
+    /// It exists as wanted but is stopped: start it.
+    Start,
+    /// It runs as wanted but holds an old name table: rewrite its hosts file.
+    Patch(&'a ObservedContainer),
+    /// Create it (after removing the container it `replaces`, when there is one).
+    Create {
+        /// Why, as the plan prints it: `new`, `config changed`, `forced`, `moved from h1`,
+        /// `name table changed`.
+        reason: String,
+        /// The container of the same name on the same host, removed first.
+        replaces: Option<&'a ObservedContainer>,
+    },
+    /// Replace the running container by its rollout policy.
+    Replace(&'a ObservedContainer),
+}
+
+/// Decides `container`'s fate from what its host holds under its name.
+pub fn fate<'a>(
+    container: &DesiredContainer,
+    desired: &DesiredState,
+    observed: &'a ObservedState,
+    options: ReconcileOptions,
+) -> Fate<'a> {
+    let mut same_name = observed
+        .containers
+        .iter()
+        .filter(|o| o.name == container.name);
+    let first = same_name.clone().next();
+    let here = same_name.find(|o| o.host == container.host);
+    match here {
+        Some(existing)
+            if existing.config_hash == container.config_hash && !options.force_recreate =>
+        {
+            let completed = existing.state == "exited"
+                && existing.exit_code == Some(0)
+                && desired.one_shot_services.contains(&container.service);
+            let table_kept = holds_table(existing, container);
+            if existing.state == "running" || completed {
+                if existing.state == "running" && !table_kept && !container.extra_hosts.is_empty() {
+                    Fate::Patch(existing)
                 } else {
-                    Fate::Start
+                    Fate::Keep
                 }
+            } else if !table_kept {
+                Fate::Create {
+                    reason: "name table changed".to_string(),
+                    replaces: Some(existing),
+                }
+            } else {
+                Fate::Start
             }
-            Some(existing)
-                if existing.config_hash != container.config_hash
-                    && existing.state == "running"
-                    && desired.rollouts.contains_key(&container.service) =>
-            {
-                Fate::Replace(existing)
-            }
-            Some(existing) => Fate::Create {
-                reason: if options.force_recreate {
-                    "forced".to_string()
-                } else {
-                    "config changed".to_string()
-                },
-                replaces: Some(existing),
+        }
+        Some(existing)
+            if existing.config_hash != container.config_hash
+                && existing.state == "running"
+                && desired.rollouts.contains_key(&container.service) =>
+        {
+            Fate::Replace(existing)
+        }
+        Some(existing) => Fate::Create {
+            reason: if options.force_recreate {
+                "forced".to_string()
+            } else {
+                "config changed".to_string()
             },
-            None => match same_name.first() {
-                Some(elsewhere) => Fate::Create {
-                    reason: format!("moved from {}", elsewhere.host),
-                    replaces: None,
-                },
-                None => Fate::Create {
-                    reason: "new".to_string(),
-                    replaces: None,
-                },
+            replaces: Some(existing),
+        },
+        None => match first {
+            Some(elsewhere) => Fate::Create {
+                reason: format!("moved from {}", elsewhere.host),
+                replaces: None,
             },
-        };
-        fates.push((container, fate));
+            None => Fate::Create {
+                reason: "new".to_string(),
+                replaces: None,
+            },
+        },
+    }
+}
+
+/// One reconcile in progress: the inputs and the operation ids later phases wait on.
+struct Reconciler<'a> {
+    /// What the project wants.
+    desired: &'a DesiredState,
+    /// What the daemons hold.
+    observed: &'a ObservedState,
+    /// `--remove-orphans`, `--force-recreate`.
+    options: ReconcileOptions,
+    /// The operations so far.
+    builder: PlanBuilder,
+    /// Things the plan does not do, for the user (orphans left alone).
+    notes: Vec<String>,
+    /// Per host: the network and volume creations its containers' creates wait for.
+    infrastructure: BTreeMap<String, Vec<usize>>,
+    /// Per host: the route operation its starts wait for.
+    routes_done: BTreeMap<String, usize>,
+    /// Per (host, container name): the removal of a container nobody wants any more.
+    removal_of: BTreeMap<(String, String), usize>,
+    /// Per (host, image): the operation that brings the image there.
+    image_ops: BTreeMap<(String, String), usize>,
+    /// Per container name: its create.
+    create_of: BTreeMap<&'a str, usize>,
+    /// Per service: the operations dependents wait on, with the condition each one meets.
+    ready_of_service: BTreeMap<&'a str, Vec<(DependsOnCondition, usize)>>,
+    /// Every rollout replacement.
+    replace_ids: Vec<usize>,
+    /// Every hosts-file patch of a running peer.
+    patch_ids: Vec<usize>,
+    /// Old containers of start-first rollouts, retired once every peer is patched: (host,
+    /// aside name, the replacement).
+    retire_later: Vec<(String, String, usize)>,
+}
+
+impl<'a> Reconciler<'a> {
+    fn new(
+        desired: &'a DesiredState,
+        observed: &'a ObservedState,
+        options: ReconcileOptions,
+    ) -> Reconciler<'a> {
+        Reconciler {
+            desired,
+            observed,
+            options,
+            builder: PlanBuilder {
+                operations: Vec::new(),
+            },
+            notes: Vec::new(),
+            infrastructure: BTreeMap::new(),
+            routes_done: BTreeMap::new(),
+            removal_of: BTreeMap::new(),
+            image_ops: BTreeMap::new(),
+            create_of: BTreeMap::new(),
+            ready_of_service: BTreeMap::new(),
+            replace_ids: Vec::new(),
+            patch_ids: Vec::new(),
+            retire_later: Vec::new(),
+        }
     }
 
-    // Removals of containers nobody wants any more (scaled down, moved, orphaned).
-    let mut removal_of: BTreeMap<(String, String), usize> = BTreeMap::new();
-    for existing in &observed.containers {
-        if desired_names.contains(&(existing.host.as_str(), existing.name.as_str())) {
-            continue;
-        }
-        let wanted_service = desired.dependencies.contains_key(&existing.service);
-        if !wanted_service && !options.remove_orphans {
-            notes.push(format!(
-                "container {} on {} belongs to service {:?}, which is not in the project; run with --remove-orphans to remove it",
-                existing.name, existing.host, existing.service
-            ));
-            continue;
-        }
-        let reason = if !wanted_service {
-            "orphan".to_string()
-        } else if desired.containers.iter().any(|c| c.name == existing.name) {
-            "moved".to_string()
-        } else {
-            "scaled down".to_string()
-        };
-        let id = builder.push(
-            Operation::RemoveContainer {
-                host: existing.host.clone(),
-                container: existing.name.clone(),
-                id: existing.id.clone(),
-                reason,
-            },
-            Vec::new(),
-        );
-        removal_of.insert((existing.host.clone(), existing.name.clone()), id);
-    }
-
-    // Images on hosts where containers will be created.
-    let mut image_ops: BTreeMap<(String, String), usize> = BTreeMap::new();
-    for (container, fate) in &fates {
-        if let Fate::Create { .. } | Fate::Replace(_) = fate {
-            let key = (container.host.clone(), container.image.clone());
-            if !observed.images.contains(&key) && !image_ops.contains_key(&key) {
-                let id = builder.push(
-                    Operation::EnsureImage {
-                        host: container.host.clone(),
-                        image: container.image.clone(),
+    /// Networks, routes and volumes each host lacks.
+    fn networks_routes_and_volumes(&mut self) {
+        let (desired, observed) = (self.desired, self.observed);
+        for network in &desired.networks {
+            let exists = observed
+                .networks
+                .iter()
+                .any(|o| o.host == network.host && o.name == network.name);
+            if !exists {
+                let id = self.builder.push(
+                    Operation::CreateNetwork {
+                        host: network.host.clone(),
+                        key: network.key.clone(),
+                        name: network.name.clone(),
+                        subnet: network.subnet,
                     },
                     Vec::new(),
                 );
-                image_ops.insert(key, id);
+                self.infrastructure
+                    .entry(network.host.clone())
+                    .or_default()
+                    .push(id);
+            }
+        }
+        let any_network_created = self
+            .builder
+            .operations
+            .iter()
+            .any(|op| matches!(op.operation, Operation::CreateNetwork { .. }));
+        if let Some(pool) = desired.pool {
+            for (host, routes) in &desired.routes {
+                let container_created_here = desired.containers.iter().any(|c| {
+                    &c.host == host
+                        && !observed.containers.iter().any(|o| {
+                            o.name == c.name && o.host == c.host && o.config_hash == c.config_hash
+                        })
+                });
+                if any_network_created || container_created_here {
+                    let local_subnets: Vec<Ipv4Cidr> = desired
+                        .networks
+                        .iter()
+                        .filter(|network| &network.host == host)
+                        .filter_map(|network| network.subnet)
+                        .collect();
+                    let id = self.builder.push(
+                        Operation::EnsureRoutes {
+                            host: host.clone(),
+                            routes: routes.clone(),
+                            pool,
+                            local_subnets,
+                        },
+                        Vec::new(),
+                    );
+                    self.routes_done.insert(host.clone(), id);
+                }
+            }
+        }
+        for (host, name) in &desired.volumes {
+            if !observed.volumes.contains(&(host.clone(), name.clone())) {
+                let id = self.builder.push(
+                    Operation::CreateVolume {
+                        host: host.clone(),
+                        name: name.clone(),
+                    },
+                    Vec::new(),
+                );
+                self.infrastructure
+                    .entry(host.clone())
+                    .or_default()
+                    .push(id);
             }
         }
     }
 
-    // Creates, then starts in dependency order.
-    let mut create_of: BTreeMap<&str, usize> = BTreeMap::new();
-    for (container, fate) in &fates {
-        if let Fate::Create { reason, replaces } = fate {
-            let mut after: Vec<usize> = infrastructure
-                .get(&container.host)
-                .cloned()
-                .unwrap_or_default();
-            if let Some(id) = image_ops.get(&(container.host.clone(), container.image.clone())) {
-                after.push(*id);
+    /// Removals of containers nobody wants any more (scaled down, moved, orphaned).
+    fn removals(&mut self) {
+        let (desired, observed) = (self.desired, self.observed);
+        let desired_names: BTreeSet<(&str, &str)> = desired
+            .containers
+            .iter()
+            .map(|c| (c.host.as_str(), c.name.as_str()))
+            .collect();
+        for existing in &observed.containers {
+            if desired_names.contains(&(existing.host.as_str(), existing.name.as_str())) {
+                continue;
             }
+            let wanted_service = desired.dependencies.contains_key(&existing.service);
+            if !wanted_service && !self.options.remove_orphans {
+                self.notes.push(format!(
+                    "container {} on {} belongs to service {:?}, which is not in the project; run with --remove-orphans to remove it",
+                    existing.name, existing.host, existing.service
+                ));
+                continue;
+            }
+            let reason = if !wanted_service {
+                "orphan".to_string()
+            } else if desired.containers.iter().any(|c| c.name == existing.name) {
+                "moved".to_string()
+            } else {
+                "scaled down".to_string()
+            };
+            let id = self.builder.push(
+                Operation::RemoveContainer {
+                    host: existing.host.clone(),
+                    container: existing.name.clone(),
+                    id: existing.id.clone(),
+                    reason,
+                },
+                Vec::new(),
+            );
+            self.removal_of
+                .insert((existing.host.clone(), existing.name.clone()), id);
+        }
+    }
+
+    /// Images on hosts where containers will be created.
+    fn images(&mut self, fates: &[(&DesiredContainer, Fate)]) {
+        for (container, fate) in fates {
+            if let Fate::Create { .. } | Fate::Replace(_) = fate {
+                let key = (container.host.clone(), container.image.clone());
+                if !self.observed.images.contains(&key) && !self.image_ops.contains_key(&key) {
+                    let id = self.builder.push(
+                        Operation::EnsureImage {
+                            host: container.host.clone(),
+                            image: container.image.clone(),
+                        },
+                        Vec::new(),
+                    );
+                    self.image_ops.insert(key, id);
+                }
+            }
+        }
+    }
+
+    /// What a container's create or replacement waits for on its host: the networks and
+    /// volumes made there and its image.
+    fn infrastructure_for(&self, container: &DesiredContainer) -> Vec<usize> {
+        let mut after = self
+            .infrastructure
+            .get(&container.host)
+            .cloned()
+            .unwrap_or_default();
+        if let Some(id) = self
+            .image_ops
+            .get(&(container.host.clone(), container.image.clone()))
+        {
+            after.push(*id);
+        }
+        after
+    }
+
+    /// Creates (after removing what they replace, and what frees their name).
+    fn creates(&mut self, fates: &[(&'a DesiredContainer, Fate)]) {
+        for (container, fate) in fates {
+            let Fate::Create { reason, replaces } = fate else {
+                continue;
+            };
+            let mut after = self.infrastructure_for(container);
             if let Some(old) = replaces {
-                let id = builder.push(
+                let id = self.builder.push(
                     Operation::RemoveContainer {
                         host: old.host.clone(),
                         container: old.name.clone(),
@@ -256,12 +364,12 @@ pub fn reconcile(
                 after.push(id);
             }
             // A container moving between hosts frees its name first.
-            for (key, id) in &removal_of {
+            for (key, id) in &self.removal_of {
                 if key.1 == container.name {
                     after.push(*id);
                 }
             }
-            let id = builder.push(
+            let id = self.builder.push(
                 Operation::CreateContainer {
                     host: container.host.clone(),
                     service: container.service.clone(),
@@ -271,41 +379,20 @@ pub fn reconcile(
                 },
                 after,
             );
-            create_of.insert(container.name.as_str(), id);
+            self.create_of.insert(container.name.as_str(), id);
         }
     }
 
-    // Starting needs dependencies ready: walk services in dependency order.
-    let mut ready_of_service: BTreeMap<&str, Vec<(DependsOnCondition, usize)>> = BTreeMap::new();
-    let mut services_in_order: Vec<&str> = Vec::new();
-    {
-        let mut remaining: Vec<&str> = desired.dependencies.keys().map(String::as_str).collect();
-        while !remaining.is_empty() {
-            let before = remaining.len();
-            remaining.retain(|service| {
-                let ready = desired.dependencies[*service]
-                    .iter()
-                    .all(|(dependency, _)| services_in_order.contains(&dependency.as_str()));
-                if ready {
-                    services_in_order.push(service);
-                }
-                !ready
-            });
-            if remaining.len() == before {
-                // A cycle (the loader rejects these); start the rest in name order.
-                services_in_order.append(&mut remaining);
-            }
-        }
-    }
-    // Rollouts: replace ops of every service, the patches peers get, the old containers of
-    // start-first rollouts to retire once those patches are done.
-    let mut replace_ids: Vec<usize> = Vec::new();
-    let mut patch_ids: Vec<usize> = Vec::new();
-    let mut retire_later: Vec<(String, String, usize)> = Vec::new();
-    for service in services_in_order {
+    /// Starts, patches and rollout replacements of one service's replicas, after what its
+    /// dependencies' conditions need; then the waits its dependents need.
+    fn starts(&mut self, service: &'a str, fates: &[(&'a DesiredContainer, Fate<'a>)]) {
+        let desired = self.desired;
+        let Some(dependencies) = desired.dependencies.get(service) else {
+            return;
+        };
         let mut waits: Vec<usize> = Vec::new();
-        for (dependency, condition) in &desired.dependencies[service] {
-            if let Some(readiness) = ready_of_service.get(dependency.as_str()) {
+        for (dependency, condition) in dependencies {
+            if let Some(readiness) = self.ready_of_service.get(dependency.as_str()) {
                 waits.extend(
                     readiness
                         .iter()
@@ -314,8 +401,7 @@ pub fn reconcile(
                 );
             }
         }
-        let mut readiness = Vec::new();
-        // The conditions dependents wait for on this service: computed once per service.
+        // The conditions dependents wait for on this service.
         let wanted: BTreeSet<DependsOnCondition> = desired
             .dependencies
             .values()
@@ -326,10 +412,11 @@ pub fn reconcile(
         let mut of_service: Vec<&(&DesiredContainer, Fate)> =
             fates.iter().filter(|(c, _)| c.service == service).collect();
         of_service.sort_by_key(|(c, _)| c.replica);
+        let mut readiness = Vec::new();
         let mut batches: Vec<Vec<usize>> = Vec::new();
         let mut replaced_so_far = 0u64;
         for (container, fate) in of_service {
-            let start_after = |mut after: Vec<usize>| {
+            let start_after = |mut after: Vec<usize>, routes_done: &BTreeMap<String, usize>| {
                 after.extend(waits.iter().copied());
                 if let Some(id) = routes_done.get(&container.host) {
                     after.push(*id);
@@ -339,16 +426,17 @@ pub fn reconcile(
             let start_id = match fate {
                 Fate::Keep => None,
                 Fate::Patch(existing) => {
-                    let mut after: Vec<usize> = create_of.values().copied().collect();
+                    let mut after: Vec<usize> = self.create_of.values().copied().collect();
                     after.sort_unstable();
-                    patch_ids.push(builder.push(
+                    let id = self.builder.push(
                         Operation::PatchHosts {
                             host: existing.host.clone(),
                             container: existing.name.clone(),
                             entries: container.extra_hosts.to_vec(),
                         },
                         after,
-                    ));
+                    );
+                    self.patch_ids.push(id);
                     None
                 }
                 Fate::Replace(existing) => {
@@ -357,20 +445,12 @@ pub fn reconcile(
                     let batch =
                         replaced_so_far.checked_div(policy.parallelism).unwrap_or(0) as usize;
                     replaced_so_far += 1;
-                    let mut after: Vec<usize> = infrastructure
-                        .get(&container.host)
-                        .cloned()
-                        .unwrap_or_default();
-                    if let Some(id) =
-                        image_ops.get(&(container.host.clone(), container.image.clone()))
-                    {
-                        after.push(*id);
-                    }
+                    let mut after = self.infrastructure_for(container);
                     if batch > 0 {
                         after.extend(batches[batch - 1].iter().copied());
                     }
                     let aside = aside_name(&existing.name, &existing.id);
-                    let id = builder.push(
+                    let id = self.builder.push(
                         Operation::ReplaceContainer {
                             host: container.host.clone(),
                             service: container.service.clone(),
@@ -381,40 +461,40 @@ pub fn reconcile(
                             policy,
                             delay_ms: if batch > 0 { policy.delay_ms } else { 0 },
                         },
-                        start_after(after),
+                        start_after(after, &self.routes_done),
                     );
                     if batches.len() <= batch {
                         batches.push(Vec::new());
                     }
                     batches[batch].push(id);
-                    replace_ids.push(id);
+                    self.replace_ids.push(id);
                     if policy.start_first {
-                        retire_later.push((container.host.clone(), aside, id));
+                        self.retire_later.push((container.host.clone(), aside, id));
                     }
                     Some(id)
                 }
-                Fate::Start => Some(builder.push(
+                Fate::Start => Some(self.builder.push(
                     Operation::StartContainer {
                         host: container.host.clone(),
                         container: container.name.clone(),
                     },
-                    start_after(Vec::new()),
+                    start_after(Vec::new(), &self.routes_done),
                 )),
                 Fate::Create { .. } => {
-                    let create = create_of[container.name.as_str()];
-                    Some(builder.push(
+                    let create = self.create_of[container.name.as_str()];
+                    Some(self.builder.push(
                         Operation::StartContainer {
                             host: container.host.clone(),
                             container: container.name.clone(),
                         },
-                        start_after(vec![create]),
+                        start_after(vec![create], &self.routes_done),
                     ))
                 }
             };
             if let Some(start) = start_id {
                 readiness.push((DependsOnCondition::ServiceStarted, start));
                 if wanted.contains(&DependsOnCondition::ServiceHealthy) {
-                    let id = builder.push(
+                    let id = self.builder.push(
                         Operation::WaitHealthy {
                             host: container.host.clone(),
                             container: container.name.clone(),
@@ -424,7 +504,7 @@ pub fn reconcile(
                     readiness.push((DependsOnCondition::ServiceHealthy, id));
                 }
                 if wanted.contains(&DependsOnCondition::ServiceCompletedSuccessfully) {
-                    let id = builder.push(
+                    let id = self.builder.push(
                         Operation::WaitCompleted {
                             host: container.host.clone(),
                             container: container.name.clone(),
@@ -435,41 +515,47 @@ pub fn reconcile(
                 }
             }
         }
-        ready_of_service.insert(service, readiness);
-    }
-    // Peers switch to replaced containers only once those are up; the old containers of
-    // start-first rollouts keep serving until every peer has switched.
-    for id in &patch_ids {
-        let after = &mut builder.operations[id - 1].after;
-        after.extend(replace_ids.iter().copied());
-        after.sort_unstable();
-        after.dedup();
-    }
-    for (host, aside, replace) in retire_later {
-        let mut after = vec![replace];
-        after.extend(patch_ids.iter().copied());
-        builder.push(
-            Operation::RetireContainer {
-                host,
-                container: aside,
-            },
-            after,
-        );
+        self.ready_of_service.insert(service, readiness);
     }
 
-    Plan {
-        project: desired.project.clone(),
-        placements: desired
-            .containers
-            .iter()
-            .map(|c| PlacementRecord {
-                service: c.service.clone(),
-                replica: c.replica,
-                container: c.name.clone(),
-                host: c.host.clone(),
-            })
-            .collect(),
-        operations: builder.operations,
-        notes,
+    /// Peers switch to replaced containers only once those are up; the old containers of
+    /// start-first rollouts keep serving until every peer has switched.
+    fn rollout_ends(&mut self) {
+        for id in &self.patch_ids {
+            let after = &mut self.builder.operations[id - 1].after;
+            after.extend(self.replace_ids.iter().copied());
+            after.sort_unstable();
+            after.dedup();
+        }
+        for (host, aside, replace) in std::mem::take(&mut self.retire_later) {
+            let mut after = vec![replace];
+            after.extend(self.patch_ids.iter().copied());
+            self.builder.push(
+                Operation::RetireContainer {
+                    host,
+                    container: aside,
+                },
+                after,
+            );
+        }
+    }
+
+    fn into_plan(self) -> Plan {
+        Plan {
+            project: self.desired.project.clone(),
+            placements: self
+                .desired
+                .containers
+                .iter()
+                .map(|c| PlacementRecord {
+                    service: c.service.clone(),
+                    replica: c.replica,
+                    container: c.name.clone(),
+                    host: c.host.clone(),
+                })
+                .collect(),
+            operations: self.builder.operations,
+            notes: self.notes,
+        }
     }
 }

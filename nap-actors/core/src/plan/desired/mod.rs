@@ -113,6 +113,10 @@ pub struct DesiredState {
     /// For each service, what its containers must reach before dependents start.
     #[serde(skip)]
     pub dependencies: BTreeMap<String, Vec<(String, DependsOnCondition)>>,
+    /// Every service, each after the services it depends on (the dependency graph's layers,
+    /// names sorted within a layer).
+    #[serde(skip)]
+    pub start_order: Vec<String>,
     /// Services whose containers run once and exit (`restart: no` or unset, and some
     /// dependent waits for `service_completed_successfully`).
     #[serde(skip)]
@@ -512,8 +516,8 @@ pub fn desired_state(
         }
         dependencies.insert(name.clone(), edges);
     }
-    graph
-        .layers()
+    let start_order = graph
+        .start_order()
         .map_err(|cycle| PlanError::Cycle(cycle.to_string()))?;
 
     Ok(DesiredState {
@@ -525,6 +529,7 @@ pub fn desired_state(
         routes,
         pool: (mode == NetworkMode::Routed).then_some(pool),
         dependencies,
+        start_order,
         one_shot_services,
         rollouts,
     })
