@@ -2,9 +2,10 @@
 //! (by the scheduler), project networks with a subnet per host, a fixed address for every
 //! container and the name table every container gets.
 
+mod addressing;
 pub mod name_table;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
@@ -15,14 +16,14 @@ use crate::graph::DependencyGraph;
 use crate::inventory::{Inventory, Ipv4Cidr, NetworkMode};
 use crate::plan::{
     LABEL_CONFIG_HASH, LABEL_HOST, LABEL_PROJECT, LABEL_REPLICA, LABEL_SERVICE, ObservedState,
-    PlanError, RolloutPolicy, config_hash, container_name, extra_hosts_hash, rollout_policy,
+    PlanError, RolloutPolicy, config_hash, container_name, rollout_policy,
 };
 use crate::scheduler::{
     self, Constraint, HostSpec, PlacementPolicy, PublishedPort, Resources, ScheduleInput,
     ServiceDemand, Strategy,
 };
 use crate::units;
-use name_table::{HostEntry, name_tables};
+use name_table::HostEntry;
 
 /// A service's attachment of one container to one Docker network.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -218,13 +219,47 @@ pub fn desired_state(
     observed: &ObservedState,
     policy: &mut dyn PlacementPolicy,
 ) -> Result<DesiredState, PlanError> {
-    let hosts = host_specs(inventory);
     let mut rollouts = BTreeMap::new();
     for (name, service) in &project.services {
         if let Some(policy) = rollout_policy(name, service)? {
             rollouts.insert(name.clone(), policy);
         }
     }
+    let placements = placements(project, inventory, observed, policy)?;
+    let mode = inventory.network.mode;
+    let pool = inventory.network.pool;
+    let mut containers = placed_containers(project, &placements);
+    let networks = addressing::project_networks(project, inventory, observed, &containers)?;
+    addressing::attach_networks(project, observed, &rollouts, &networks, &mut containers)?;
+    if matches!(mode, NetworkMode::Routed | NetworkMode::Published) {
+        name_table::set_name_tables(project, inventory, &mut containers);
+    }
+    let volumes = named_volumes(project, &containers);
+    let routes = addressing::routes(inventory, &networks);
+    let dependencies = dependencies(project)?;
+    Ok(DesiredState {
+        project: project.name.clone(),
+        mode,
+        containers,
+        networks,
+        volumes,
+        routes,
+        pool: (mode == NetworkMode::Routed).then_some(pool),
+        dependencies: dependencies.by_service,
+        start_order: dependencies.start_order,
+        one_shot_services: dependencies.one_shot,
+        rollouts,
+    })
+}
+
+/// Where every replica goes: the scheduler's answer, keeping replicas where they run.
+fn placements(
+    project: &Project,
+    inventory: &Inventory,
+    observed: &ObservedState,
+    policy: &mut dyn PlacementPolicy,
+) -> Result<Vec<scheduler::Placement>, PlanError> {
+    let hosts = host_specs(inventory);
     let demands = project
         .services
         .iter()
@@ -250,7 +285,7 @@ pub fn desired_state(
             host: container.host.clone(),
         })
         .collect();
-    let placements = scheduler::schedule(
+    Ok(scheduler::schedule(
         &ScheduleInput {
             services: &demands,
             hosts: &hosts,
@@ -258,10 +293,16 @@ pub fn desired_state(
             existing: &existing,
         },
         policy,
-    )?;
+    )?)
+}
 
-    let mode = inventory.network.mode;
-    let mut containers: Vec<DesiredContainer> = placements
+/// One desired container per placement, with its name, labels and config hash (networks and
+/// name table come later).
+fn placed_containers(
+    project: &Project,
+    placements: &[scheduler::Placement],
+) -> Vec<DesiredContainer> {
+    placements
         .iter()
         .map(|placement| {
             let service = &project.services[&placement.service];
@@ -293,182 +334,13 @@ pub fn desired_state(
                 labels,
             }
         })
-        .collect();
+        .collect()
+}
 
-    // Networks: each project network exists on every host that runs a container on it.
-    let mut networks: Vec<DesiredNetwork> = Vec::new();
-    let mut needed: BTreeSet<(String, String)> = BTreeSet::new();
-    for container in &containers {
-        let service = &project.services[&container.service];
-        for key in service.networks.keys() {
-            if !project.networks[key].external {
-                needed.insert((key.clone(), container.host.clone()));
-            }
-        }
-    }
-    let mut used_subnets: Vec<Ipv4Cidr> =
-        observed.networks.iter().filter_map(|n| n.subnet).collect();
-    let mut next_subnet_index = 0u64;
-    let pool = inventory.network.pool;
-    for (key, host) in &needed {
-        let network = &project.networks[key];
-        let subnet = if mode == NetworkMode::Routed {
-            let existing = observed
-                .networks
-                .iter()
-                .find(|observed| observed.host == *host && observed.name == network.name)
-                .and_then(|observed| observed.subnet);
-            match existing {
-                Some(subnet) => Some(subnet),
-                None => {
-                    let subnet = loop {
-                        let Some(candidate) = pool.subnet(24, next_subnet_index) else {
-                            return Err(PlanError::Addressing {
-                                network: key.clone(),
-                                host: host.clone(),
-                                message: format!("the pool {pool} has no free /24 left"),
-                            });
-                        };
-                        next_subnet_index += 1;
-                        if !used_subnets.iter().any(|used| used.overlaps(&candidate)) {
-                            break candidate;
-                        }
-                    };
-                    used_subnets.push(subnet);
-                    Some(subnet)
-                }
-            }
-        } else {
-            None
-        };
-        networks.push(DesiredNetwork {
-            host: host.clone(),
-            key: key.clone(),
-            name: network.name.clone(),
-            subnet,
-            driver: network
-                .driver
-                .clone()
-                .unwrap_or_else(|| "bridge".to_string()),
-        });
-    }
-    networks.sort_by(|a, b| (&a.host, &a.key).cmp(&(&b.host, &b.key)));
-
-    // Addresses: a container keeps the address its name had; new names take the lowest free.
-    let mut taken: BTreeMap<(String, String), BTreeSet<Ipv4Addr>> = BTreeMap::new();
-    for container in &observed.containers {
-        for (network_name, address) in &container.addresses {
-            taken
-                .entry((container.host.clone(), network_name.clone()))
-                .or_default()
-                .insert(*address);
-        }
-    }
-    // Fix: fixed `ipv4_address`es were not reserved, so a container without one could be
-    // given the same address as a container that has it fixed.
-    for container in &containers {
-        let service = &project.services[&container.service];
-        for (key, options) in &service.networks {
-            if let Some(address) = options
-                .as_ref()
-                .and_then(|o| o.ipv4_address.as_deref())
-                .and_then(|a| a.parse::<Ipv4Addr>().ok())
-            {
-                taken
-                    .entry((container.host.clone(), project.networks[key].name.clone()))
-                    .or_default()
-                    .insert(address);
-            }
-        }
-    }
-    for container in &mut containers {
-        let service = &project.services[&container.service];
-        for (key, options) in &service.networks {
-            let network = &project.networks[key];
-            let mut aliases = vec![container.service.clone()];
-            if let Some(options) = options {
-                aliases.extend(options.aliases.iter().cloned());
-            }
-            let fixed = options
-                .as_ref()
-                .and_then(|o| o.ipv4_address.as_deref())
-                .and_then(|a| a.parse::<Ipv4Addr>().ok());
-            let subnet = networks
-                .iter()
-                .find(|n| n.host == container.host && n.key == *key)
-                .and_then(|n| n.subnet);
-            let ipv4_address = match (fixed, subnet) {
-                (Some(address), _) => Some(address),
-                (None, Some(subnet)) => {
-                    let existing = observed
-                        .containers
-                        .iter()
-                        .find(|o| o.name == container.name && o.host == container.host);
-                    // A start-first rollout runs the new container beside the old one, so
-                    // it needs an address of its own (peers switch to it once it is healthy).
-                    let surge = existing.is_some_and(|o| {
-                        o.config_hash != container.config_hash
-                            && rollouts
-                                .get(&container.service)
-                                .is_some_and(|policy| policy.start_first)
-                    });
-                    let previous = existing
-                        .and_then(|o| o.addresses.get(&network.name))
-                        .copied()
-                        .filter(|address| subnet.contains(*address))
-                        .filter(|_| !surge);
-                    match previous {
-                        Some(address) => Some(address),
-                        None => {
-                            let used = taken
-                                .entry((container.host.clone(), network.name.clone()))
-                                .or_default();
-                            let address = (2..255)
-                                .filter_map(|offset| subnet.address(offset))
-                                .find(|address| !used.contains(address))
-                                .ok_or_else(|| PlanError::Addressing {
-                                    network: key.clone(),
-                                    host: container.host.clone(),
-                                    message: format!("subnet {subnet} has no free address"),
-                                })?;
-                            used.insert(address);
-                            Some(address)
-                        }
-                    }
-                }
-                (None, None) => None,
-            };
-            container.networks.push(NetworkAttachment {
-                key: key.clone(),
-                network: network.name.clone(),
-                ipv4_address,
-                aliases,
-            });
-        }
-    }
-
-    // Name tables: every name of every peer, same-host replicas first.
-    if matches!(mode, NetworkMode::Routed | NetworkMode::Published) {
-        let tables = name_tables(project, inventory, &containers);
-        for (container, table) in containers.iter_mut().zip(tables) {
-            container.extra_hosts = table;
-        }
-    }
-    // Hashed once per distinct table and service entries, like the tables themselves.
-    let mut hashes: HashMap<(*const HostEntry, &[String]), String> = HashMap::new();
-    for container in &mut containers {
-        let service = &project.services[&container.service];
-        container.extra_hosts_hash = hashes
-            .entry((
-                container.extra_hosts.as_ptr(),
-                service.extra_hosts.as_slice(),
-            ))
-            .or_insert_with(|| extra_hosts_hash(&service.extra_hosts, &container.extra_hosts))
-            .clone();
-    }
-
+/// The project's named volumes each host needs (not external ones).
+fn named_volumes(project: &Project, containers: &[DesiredContainer]) -> BTreeSet<(String, String)> {
     let mut volumes = BTreeSet::new();
-    for container in &containers {
+    for container in containers {
         let service = &project.services[&container.service];
         for mount in &service.volumes {
             if mount.kind == "volume"
@@ -479,28 +351,22 @@ pub fn desired_state(
             }
         }
     }
+    volumes
+}
 
-    let mut routes: BTreeMap<String, Vec<Route>> = BTreeMap::new();
-    if mode == NetworkMode::Routed && inventory.hosts.len() > 1 {
-        for host in &inventory.hosts {
-            let mut host_routes: Vec<Route> = networks
-                .iter()
-                .filter(|network| network.host != host.name)
-                .filter_map(|network| {
-                    let via = inventory.host(&network.host)?.address.clone()?;
-                    Some(Route {
-                        subnet: network.subnet?,
-                        via,
-                    })
-                })
-                .collect();
-            host_routes.sort();
-            if networks.iter().any(|network| network.host == host.name) {
-                routes.insert(host.name.clone(), host_routes);
-            }
-        }
-    }
+/// What the dependency graph gives the desired state.
+struct Dependencies {
+    /// Each service's dependencies with their conditions.
+    by_service: BTreeMap<String, Vec<(String, DependsOnCondition)>>,
+    /// Services some dependent waits for to complete.
+    one_shot: BTreeSet<String>,
+    /// Every service after those it depends on.
+    start_order: Vec<String>,
+}
 
+/// Each service's dependencies, the one-shot services and the start order; a cycle is an
+/// error.
+fn dependencies(project: &Project) -> Result<Dependencies, PlanError> {
     let graph = DependencyGraph::from_project(project);
     let mut dependencies = BTreeMap::new();
     let mut one_shot_services = BTreeSet::new();
@@ -519,18 +385,9 @@ pub fn desired_state(
     let start_order = graph
         .start_order()
         .map_err(|cycle| PlanError::Cycle(cycle.to_string()))?;
-
-    Ok(DesiredState {
-        project: project.name.clone(),
-        mode,
-        containers,
-        networks,
-        volumes,
-        routes,
-        pool: (mode == NetworkMode::Routed).then_some(pool),
-        dependencies,
+    Ok(Dependencies {
+        by_service: dependencies,
+        one_shot: one_shot_services,
         start_order,
-        one_shot_services,
-        rollouts,
     })
 }

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::compose::Project;
 use crate::inventory::{Inventory, NetworkMode};
-use crate::plan::{DesiredContainer, ObservedContainer};
+use crate::plan::{DesiredContainer, ObservedContainer, extra_hosts_hash};
 
 /// One line of a container's name table.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -264,4 +264,29 @@ fn name_table(host: &str, peers: &[PeerNames<'_>]) -> Arc<[HostEntry]> {
             })
         })
         .collect()
+}
+
+/// Gives every container its name table (every name of every peer, same-host replicas
+/// first) and that table's hash, computed once per distinct table and service entries.
+pub(super) fn set_name_tables(
+    project: &Project,
+    inventory: &Inventory,
+    containers: &mut [DesiredContainer],
+) {
+    let tables = name_tables(project, inventory, containers);
+    for (container, table) in containers.iter_mut().zip(tables) {
+        container.extra_hosts = table;
+    }
+    // Hashed once per distinct table and service entries, like the tables themselves.
+    let mut hashes: HashMap<(*const HostEntry, &[String]), String> = HashMap::new();
+    for container in containers.iter_mut() {
+        let service = &project.services[&container.service];
+        container.extra_hosts_hash = hashes
+            .entry((
+                container.extra_hosts.as_ptr(),
+                service.extra_hosts.as_slice(),
+            ))
+            .or_insert_with(|| extra_hosts_hash(&service.extra_hosts, &container.extra_hosts))
+            .clone();
+    }
 }
