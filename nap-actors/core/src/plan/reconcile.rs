@@ -24,7 +24,7 @@ pub struct ReconcileOptions {
 /// Compares the desired state with what the daemons hold and returns the operations that
 /// close the gap. A project already in its desired state gets an empty plan.
 ///
-/// The plan is built in phases, each a method of [`Reconciler`]: networks, routes and volumes;
+/// The plan is built in phases, each a method of a `Reconciler`: networks, routes and volumes;
 /// each container's [`Fate`]; removals; images; creates; starts in dependency order (with
 /// rollouts and readiness waits); then the rollouts' patches and retirements.
 pub fn reconcile(

@@ -62,7 +62,7 @@ pub struct DesiredContainer {
     /// The service's own `extra_hosts` (`name:address`), which come first in the
     /// container's `extra_hosts`, before the name table.
     pub service_extra_hosts: Vec<String>,
-    /// [`extra_hosts_hash`] of the service's own entries and the name table.
+    /// [`extra_hosts_hash`](crate::plan::extra_hosts_hash) of the service's own entries and the name table.
     pub extra_hosts_hash: String,
     /// The `nap.*` labels it is created with.
     pub labels: BTreeMap<String, String>,
