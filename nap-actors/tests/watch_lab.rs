@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::Duration;
 
-
 mod common;
 
 use common::*;

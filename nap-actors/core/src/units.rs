@@ -1,15 +1,59 @@
 //! Compose's units: durations (`1m30s`), byte sizes (`512m`, `1.5GB`) and CPU counts.
 //!
-//! Pure parsing; errors are short lowercase reasons that callers wrap with the key at fault.
+//! Pure parsing; a [`UnitError`] is a short lowercase reason that callers wrap with the key
+//! at fault.
 
 use std::time::Duration;
 
+/// Why a duration, size or CPU count could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UnitError {
+    /// Nothing was written.
+    #[error("empty {what}")]
+    Empty {
+        /// `duration`, `size` or `cpus`.
+        what: &'static str,
+    },
+    /// Not a number (with a unit) of that kind.
+    #[error("invalid {what} {text:?}")]
+    Invalid {
+        /// `duration`, `size` or `cpus`.
+        what: &'static str,
+        /// As written.
+        text: String,
+    },
+    /// A duration's number without a unit after it (`1m30`).
+    #[error("invalid duration {text:?}: missing unit")]
+    MissingUnit {
+        /// As written.
+        text: String,
+    },
+    /// A unit that is not one of the kind's.
+    #[error("invalid {what} {text:?}: unknown unit {unit:?}")]
+    UnknownUnit {
+        /// `duration` or `size`.
+        what: &'static str,
+        /// As written.
+        text: String,
+        /// The unit.
+        unit: String,
+    },
+    /// A value beyond what nap and Docker can hold.
+    #[error("invalid {what} {text:?}: too large")]
+    TooLarge {
+        /// `duration` or `size`.
+        what: &'static str,
+        /// As written.
+        text: String,
+    },
+}
+
 /// Parses a Go-style duration as compose writes them: `10s`, `1m30s`, `500ms`, `1h`, `2us`.
 /// A bare number is seconds, as compose accepts for some keys.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+pub fn parse_duration(text: &str) -> Result<Duration, UnitError> {
     let trimmed = text.trim();
     if trimmed.is_empty() {
-        return Err("empty duration".to_string());
+        return Err(UnitError::Empty { what: "duration" });
     }
     if let Ok(seconds) = trimmed.parse::<u64>() {
         return Ok(Duration::from_secs(seconds));
@@ -19,10 +63,13 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     while !rest.is_empty() {
         let number_len = rest
             .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(|| format!("invalid duration {text:?}: missing unit"))?;
-        let number: f64 = rest[..number_len]
-            .parse()
-            .map_err(|_| format!("invalid duration {text:?}"))?;
+            .ok_or_else(|| UnitError::MissingUnit {
+                text: text.to_string(),
+            })?;
+        let number: f64 = rest[..number_len].parse().map_err(|_| UnitError::Invalid {
+            what: "duration",
+            text: text.to_string(),
+        })?;
         rest = &rest[number_len..];
         let unit_len = rest
             .find(|c: char| c.is_ascii_digit() || c == '.')
@@ -34,50 +81,74 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             "s" => 1.0,
             "m" => 60.0,
             "h" => 3600.0,
-            unit => return Err(format!("invalid duration {text:?}: unknown unit {unit:?}")),
+            unit => {
+                return Err(UnitError::UnknownUnit {
+                    what: "duration",
+                    text: text.to_string(),
+                    unit: unit.to_string(),
+                });
+            }
         };
         total += number * seconds_per_unit;
         rest = &rest[unit_len..];
     }
     if !total.is_finite() || total > 1e12 {
-        return Err(format!("invalid duration {text:?}: too large"));
+        return Err(UnitError::TooLarge {
+            what: "duration",
+            text: text.to_string(),
+        });
     }
     Ok(Duration::from_secs_f64(total))
 }
 
 /// Parses a byte size as compose does: a number with an optional unit `b`, `k`, `m`, `g`
 /// (binary multiples), with or without a trailing `b` (`512m`, `1.5GB`, `100`).
-pub fn parse_bytes(text: &str) -> Result<u64, String> {
+pub fn parse_bytes(text: &str) -> Result<u64, UnitError> {
     let trimmed = text.trim().to_ascii_lowercase();
     let number_len = trimmed
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(trimmed.len());
     let number: f64 = trimmed[..number_len]
         .parse()
-        .map_err(|_| format!("invalid size {text:?}"))?;
+        .map_err(|_| UnitError::Invalid {
+            what: "size",
+            text: text.to_string(),
+        })?;
     let multiplier: u64 = match trimmed[number_len..].trim() {
         "" | "b" => 1,
         "k" | "kb" | "kib" => 1 << 10,
         "m" | "mb" | "mib" => 1 << 20,
         "g" | "gb" | "gib" => 1 << 30,
         "t" | "tb" | "tib" => 1 << 40,
-        unit => return Err(format!("invalid size {text:?}: unknown unit {unit:?}")),
+        unit => {
+            return Err(UnitError::UnknownUnit {
+                what: "size",
+                text: text.to_string(),
+                unit: unit.to_string(),
+            });
+        }
     };
     let bytes = number * multiplier as f64;
     if !bytes.is_finite() || bytes > u64::MAX as f64 {
-        return Err(format!("invalid size {text:?}: too large"));
+        return Err(UnitError::TooLarge {
+            what: "size",
+            text: text.to_string(),
+        });
     }
     Ok(bytes as u64)
 }
 
 /// Parses a CPU count (`"0.5"`, `2`) into billionths of a CPU, as Docker's `NanoCpus`.
-pub fn parse_nano_cpus(text: &str) -> Result<u64, String> {
-    let cpus: f64 = text
-        .trim()
-        .parse()
-        .map_err(|_| format!("invalid cpus {text:?}"))?;
+pub fn parse_nano_cpus(text: &str) -> Result<u64, UnitError> {
+    let cpus: f64 = text.trim().parse().map_err(|_| UnitError::Invalid {
+        what: "cpus",
+        text: text.to_string(),
+    })?;
     if !cpus.is_finite() || !(0.0..=1e6).contains(&cpus) {
-        return Err(format!("invalid cpus {text:?}"));
+        return Err(UnitError::Invalid {
+            what: "cpus",
+            text: text.to_string(),
+        });
     }
     Ok((cpus * 1e9).round() as u64)
 }

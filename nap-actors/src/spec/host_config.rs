@@ -208,8 +208,8 @@ pub(super) fn set_resources(
     if let Some(limits) = &resources.limits {
         if let Some(cpus) = &limits.cpus {
             let field = "deploy.resources.limits.cpus";
-            let nano_cpus =
-                units::parse_nano_cpus(cpus).map_err(|reason| context.invalid(field, reason))?;
+            let nano_cpus = units::parse_nano_cpus(cpus)
+                .map_err(|reason| context.invalid(field, reason.to_string()))?;
             host_config.nano_cpus = Some(context.integer(field, nano_cpus)?);
         }
         if let Some(memory) = &limits.memory {

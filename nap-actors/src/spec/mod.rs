@@ -88,13 +88,15 @@ impl ServiceContext<'_> {
     }
 
     fn nanoseconds(&self, field: &str, text: &str) -> Result<i64, SpecError> {
-        let duration = units::parse_duration(text).map_err(|reason| self.invalid(field, reason))?;
+        let duration = units::parse_duration(text)
+            .map_err(|reason| self.invalid(field, reason.to_string()))?;
         i64::try_from(duration.as_nanos())
             .map_err(|_| self.invalid(field, format!("duration {text:?} is too large")))
     }
 
     fn bytes(&self, field: &str, text: &str) -> Result<i64, SpecError> {
-        let bytes = units::parse_bytes(text).map_err(|reason| self.invalid(field, reason))?;
+        let bytes =
+            units::parse_bytes(text).map_err(|reason| self.invalid(field, reason.to_string()))?;
         self.integer(field, bytes)
     }
 
@@ -321,7 +323,7 @@ pub fn container_spec(
             .as_deref()
             .map(|text| {
                 units::parse_duration(text)
-                    .map_err(|reason| context.invalid("stop_grace_period", reason))
+                    .map_err(|reason| context.invalid("stop_grace_period", reason.to_string()))
                     .and_then(|duration| context.integer("stop_grace_period", duration.as_secs()))
             })
             .transpose()?,

@@ -700,7 +700,7 @@ fn parse_duration_text(
     let Some(text) = optional_string(ctx, path, value)? else {
         return Ok(None);
     };
-    units::parse_duration(&text).map_err(|reason| ctx.invalid(path, reason))?;
+    units::parse_duration(&text).map_err(|reason| ctx.invalid(path, reason.to_string()))?;
     Ok(Some(text))
 }
 
@@ -712,7 +712,7 @@ fn parse_bytes_text(
     let Some(text) = optional_string(ctx, path, value)? else {
         return Ok(None);
     };
-    units::parse_bytes(&text).map_err(|reason| ctx.invalid(path, reason))?;
+    units::parse_bytes(&text).map_err(|reason| ctx.invalid(path, reason.to_string()))?;
     Ok(Some(text))
 }
 

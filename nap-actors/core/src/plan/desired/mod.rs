@@ -181,10 +181,12 @@ fn service_demand(
         .and_then(|resources| resources.reservations.as_ref())
     {
         if let Some(cpus) = &reserved.cpus {
-            reservation.nano_cpus = units::parse_nano_cpus(cpus).map_err(error)?;
+            reservation.nano_cpus =
+                units::parse_nano_cpus(cpus).map_err(|e| error(e.to_string()))?;
         }
         if let Some(memory) = &reserved.memory {
-            reservation.memory_bytes = units::parse_bytes(memory).map_err(error)?;
+            reservation.memory_bytes =
+                units::parse_bytes(memory).map_err(|e| error(e.to_string()))?;
         }
     }
     Ok(ServiceDemand {
