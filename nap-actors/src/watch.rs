@@ -44,10 +44,21 @@ pub const DEBOUNCE: Duration = Duration::from_millis(300);
 /// keep the watch busy; a longer one delays the reconcile after the host returns.
 pub const RETRY_UNREACHABLE: Duration = Duration::from_secs(5);
 
+/// The operating system refused to watch files.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot watch {}: {source}", folder.as_ref().map_or("files".to_string(), |folder| folder.display().to_string()))]
+pub struct WatcherError {
+    /// The folder that could not be watched (`None`: the watcher could not start).
+    pub folder: Option<PathBuf>,
+    /// Why.
+    #[source]
+    pub source: notify::Error,
+}
+
 /// Something that reports changes under folders as paths on a channel.
 pub trait FolderWatcher {
     /// Watches exactly these folders from now on (non-recursively).
-    fn watch_folders(&mut self, folders: &BTreeSet<PathBuf>) -> Result<(), String>;
+    fn watch_folders(&mut self, folders: &BTreeSet<PathBuf>) -> Result<(), WatcherError>;
 }
 
 /// [`FolderWatcher`] on the operating system's notifications (inotify on Linux).
@@ -58,7 +69,7 @@ pub struct NotifyWatcher {
 
 impl NotifyWatcher {
     /// A watcher that sends every changed path to `paths`.
-    pub fn new(paths: mpsc::UnboundedSender<PathBuf>) -> Result<NotifyWatcher, String> {
+    pub fn new(paths: mpsc::UnboundedSender<PathBuf>) -> Result<NotifyWatcher, WatcherError> {
         let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
             let Ok(event) = event else { return };
             if matches!(event.kind, notify::EventKind::Access(_)) {
@@ -68,7 +79,10 @@ impl NotifyWatcher {
                 let _ = paths.send(path);
             }
         })
-        .map_err(|error| format!("cannot watch files: {error}"))?;
+        .map_err(|source| WatcherError {
+            folder: None,
+            source,
+        })?;
         Ok(NotifyWatcher {
             watcher,
             watched: BTreeSet::new(),
@@ -77,7 +91,7 @@ impl NotifyWatcher {
 }
 
 impl FolderWatcher for NotifyWatcher {
-    fn watch_folders(&mut self, folders: &BTreeSet<PathBuf>) -> Result<(), String> {
+    fn watch_folders(&mut self, folders: &BTreeSet<PathBuf>) -> Result<(), WatcherError> {
         use notify::Watcher;
         for gone in self.watched.difference(folders) {
             let _ = self.watcher.unwatch(gone);
@@ -85,7 +99,10 @@ impl FolderWatcher for NotifyWatcher {
         for folder in folders.difference(&self.watched) {
             self.watcher
                 .watch(folder, notify::RecursiveMode::NonRecursive)
-                .map_err(|error| format!("cannot watch {}: {error}", folder.display()))?;
+                .map_err(|source| WatcherError {
+                    folder: Some(folder.clone()),
+                    source,
+                })?;
         }
         self.watched = folders.clone();
         Ok(())
@@ -150,8 +167,8 @@ pub enum WatchError {
     #[error(transparent)]
     Deploy(#[from] deploy::DeployError),
     /// The files cannot be watched.
-    #[error("{0}")]
-    Watcher(String),
+    #[error(transparent)]
+    Watcher(#[from] WatcherError),
 }
 
 /// What a watch did, when it ends.
@@ -252,7 +269,9 @@ pub async fn watch(
         }
         files = watched_files(&deployment);
         if let Err(error) = watcher.watch_folders(&folders_of(&files)) {
-            progress.emit(Event::Warning { message: error });
+            progress.emit(Event::Warning {
+                message: error.to_string(),
+            });
         }
         if !retrying {
             summary.applied += 1;

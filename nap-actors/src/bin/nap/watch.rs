@@ -39,7 +39,7 @@ pub fn run(global: &GlobalArgs, args: &UpArgs) -> anyhow::Result<ExitCode> {
     let up_options = args.up_options(plugins);
     let summary = actix::System::new().block_on(async {
         let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
-        let mut watcher = NotifyWatcher::new(sender).map_err(anyhow::Error::msg)?;
+        let mut watcher = NotifyWatcher::new(sender)?;
         let shutdown = Box::pin(shutdown_signal());
         anyhow::Ok(
             watch::watch(
