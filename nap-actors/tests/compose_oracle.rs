@@ -82,6 +82,14 @@ const ORACLE_ACCEPTS: &[(&str, &str)] = &[
         "network-undefined",
         "1.29 checks service networks when it builds the project, which config does not",
     ),
+    (
+        "alias-newline",
+        "1.29 leaves network aliases to the engine, which does not check them either",
+    ),
+    (
+        "extra-hosts-not-an-ip",
+        "1.29 leaves extra_hosts addresses to the engine",
+    ),
 ];
 
 // ---------------------------------------------------------------------------------------

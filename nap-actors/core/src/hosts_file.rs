@@ -42,15 +42,11 @@ ff02::1\tip6-allnodes\n\
 ff02::2\tip6-allrouters\n";
 
 /// A name that may go into a hosts file: 1 to 253 bytes of ASCII letters, digits, `.`, `_`
-/// and `-`, not starting with `-` or `.`. Nothing else can be written, so a name can never add
-/// a line, a comment or a field.
+/// and `-`, not starting with `-` or `.` ([`crate::compose::names::is_hosts_file_name`], the
+/// rule every name the loader accepts passes). Nothing else can be written, so a name can
+/// never add a line, a comment or a field.
 pub fn is_safe_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 253
-        && !name.starts_with(['-', '.'])
-        && name
-            .bytes()
-            .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'_' | b'-'))
+    crate::compose::names::is_hosts_file_name(name)
 }
 
 /// A name that [`render`] refused to write.

@@ -15,7 +15,7 @@ use serde::Serialize;
 use serde_yaml::Value;
 
 use crate::compose::source::{Location, MAX_NESTING, SourceMap};
-use crate::compose::{FileSystem, Warning};
+use crate::compose::{FileSystem, Warning, names};
 use crate::scheduler::{Resources, Strategy};
 use crate::units;
 
@@ -667,6 +667,26 @@ impl Inventory {
     }
 }
 
+/// A host label: the key letters, digits, `.`, `_` and `-` (what `node.labels.<key>` can
+/// name); the value at most 1024 characters, without control characters (no line breaks).
+fn check_label(key: &str, value: &str) -> Result<(), String> {
+    if key.is_empty()
+        || !key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    {
+        return Err(format!(
+            "label key {key:?} may use only letters, digits, '.', '_' and '-'"
+        ));
+    }
+    if value.chars().count() > 1024 || value.chars().any(char::is_control) {
+        return Err(format!(
+            "label {key:?}: value {value:?} must be at most 1024 characters without control characters"
+        ));
+    }
+    Ok(())
+}
+
 struct Reader<'a> {
     map: &'a SourceMap,
 }
@@ -719,14 +739,10 @@ impl Reader<'_> {
         warnings: &mut Vec<Warning>,
     ) -> Result<Host, InventoryError> {
         let base = format!("hosts.{name}");
-        if name.is_empty()
-            || !name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-        {
+        if let Err(reason) = names::check_host_name(name) {
             return Err(self.invalid(
-                &base,
-                format!("host name {name:?} may use only letters, digits, '-', '_' and '.'"),
+                &format!("hosts.{}", name.escape_debug()),
+                format!("host name {reason}"),
             ));
         }
         let mut docker = None;
@@ -744,20 +760,31 @@ impl Reader<'_> {
                     )?)
                 }
                 "ssh" => {
-                    ssh = Some(SshTarget::parse(&self.string(&path, value)?).map_err(
-                        |message| self.invalid(&path, format!("host {name:?}: {message}")),
-                    )?)
+                    let target =
+                        SshTarget::parse(&self.string(&path, value)?).map_err(|message| {
+                            self.invalid(&path, format!("host {name:?}: {message}"))
+                        })?;
+                    names::check_user_name(&target.user)
+                        .and_then(|()| names::check_address(&target.address))
+                        .map_err(|message| {
+                            self.invalid(&path, format!("host {name:?}: {message}"))
+                        })?;
+                    ssh = Some(target);
                 }
                 "address" => {
                     let text = self.string(&path, value)?;
-                    if text.parse::<std::net::IpAddr>().is_err() && text.is_empty() {
-                        return Err(self.invalid(&path, format!("host {name:?}: empty address")));
-                    }
+                    names::check_address(&text).map_err(|message| {
+                        self.invalid(&path, format!("host {name:?}: {message}"))
+                    })?;
                     address = Some(text);
                 }
                 "labels" => {
                     for (key, value) in self.mapping(&path, value)? {
-                        let label = self.string(&format!("{path}.{key}"), value)?;
+                        let label_path = format!("{path}.{}", key.escape_debug());
+                        let label = self.string(&label_path, value)?;
+                        check_label(&key, &label).map_err(|message| {
+                            self.invalid(&label_path, format!("host {name:?}: {message}"))
+                        })?;
                         labels.insert(key, label);
                     }
                 }
@@ -792,6 +819,17 @@ impl Reader<'_> {
         }
         let docker = docker
             .ok_or_else(|| self.invalid(&base, format!("host {name:?} has no docker: URL")))?;
+        let docker_address = match &docker {
+            DockerEndpoint::Ssh { target } => names::check_user_name(&target.user)
+                .and_then(|()| names::check_address(&target.address)),
+            other => other.host().map_or(Ok(()), names::check_address),
+        };
+        docker_address.map_err(|message| {
+            self.invalid(
+                &format!("{base}.docker"),
+                format!("host {name:?}: {message}"),
+            )
+        })?;
         let tls = if tls_fields.is_empty() {
             None
         } else {

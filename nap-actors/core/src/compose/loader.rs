@@ -524,6 +524,13 @@ impl Loader<'_> {
                 }),
                 "services" => {
                     for (service_name, service) in mapping_entries(&ctx, "services", entry)? {
+                        super::names::check_service_name(&service_name).map_err(|message| {
+                            LoadError::Invalid {
+                                location: map.locate(&format!("services.{service_name}")),
+                                key: format!("services.{}", service_name.escape_debug()),
+                                message,
+                            }
+                        })?;
                         let service = parse_service(&mut ctx, &service_name, service)?;
                         parsed.services.insert(service_name, service);
                     }

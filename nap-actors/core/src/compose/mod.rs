@@ -9,6 +9,7 @@ pub mod interpolate;
 mod loader;
 mod merge;
 mod model;
+pub mod names;
 mod parse;
 pub mod source;
 

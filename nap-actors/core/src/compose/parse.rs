@@ -12,6 +12,7 @@ use serde_yaml::Value;
 
 use super::LoadError;
 use super::model::*;
+use super::names;
 use super::source::{Location, SourceMap};
 use crate::units;
 
@@ -452,7 +453,13 @@ pub(crate) fn parse_service(
             "cap_add" => service.cap_add = string_list(ctx, path, value)?,
             "cap_drop" => service.cap_drop = string_list(ctx, path, value)?,
             "command" => service.command = command(ctx, path, value)?,
-            "container_name" => service.container_name = optional_string(ctx, path, value)?,
+            "container_name" => {
+                service.container_name = optional_string(ctx, path, value)?;
+                if let Some(name) = &service.container_name {
+                    names::check_container_name(name)
+                        .map_err(|reason| ctx.invalid(path, reason))?;
+                }
+            }
             "depends_on" => service.depends_on = parse_depends_on(ctx, path, value)?,
             "deploy" => service.deploy = parse_deploy(ctx, path, value)?,
             "dns" => service.dns = string_list(ctx, path, value)?,
@@ -463,12 +470,39 @@ pub(crate) fn parse_service(
             "extends" => service.extends = Some(parse_extends(ctx, path, value)?),
             "extra_hosts" => service.extra_hosts = parse_extra_hosts(ctx, path, value)?,
             "healthcheck" => service.healthcheck = Some(parse_healthcheck(ctx, path, value)?),
-            "hostname" => service.hostname = optional_string(ctx, path, value)?,
+            "hostname" => {
+                service.hostname = optional_string(ctx, path, value)?;
+                if let Some(name) = &service.hostname {
+                    names::check_host_name(name)
+                        .map_err(|reason| ctx.invalid(path, format!("hostname {reason}")))?;
+                }
+            }
             "image" => service.image = optional_string(ctx, path, value)?,
             "init" => service.init = Some(boolean(ctx, path, value)?),
             "ipc" => service.ipc = optional_string(ctx, path, value)?,
             "labels" => service.labels = label_map(ctx, path, value)?,
-            "links" => service.links = strict_string_list(ctx, path, value)?,
+            "links" => {
+                service.links = strict_string_list(ctx, path, value)?;
+                check_links(ctx, path, &service.links, false)?;
+            }
+            "domainname" => {
+                if let Some(name) = optional_string(ctx, path, value)? {
+                    names::check_host_name(&name)
+                        .map_err(|reason| ctx.invalid(path, format!("domainname {reason}")))?;
+                }
+                ctx.warn(
+                    path,
+                    format!("service {name:?}: \"domainname\" is not supported by nap yet and is ignored"),
+                );
+            }
+            "external_links" => {
+                let links = strict_string_list(ctx, path, value)?;
+                check_links(ctx, path, &links, true)?;
+                ctx.warn(
+                    path,
+                    format!("service {name:?}: \"external_links\" is not supported by nap yet and is ignored"),
+                );
+            }
             "logging" => service.logging = Some(json(value)),
             "network_mode" => service.network_mode = optional_string(ctx, path, value)?,
             "networks" => service.networks = parse_service_networks(ctx, path, value)?,
@@ -670,26 +704,69 @@ fn parse_extra_hosts(
     path: &str,
     value: &Value,
 ) -> Result<Vec<String>, LoadError> {
+    let mut out = Vec::new();
+    let check = |item_path: &str, name: &str, addresses: &str, out: &mut Vec<String>| {
+        // compose v2 splits several addresses on ','.
+        for address in addresses.split(',') {
+            let entry = names::check_extra_host(name, address)
+                .map_err(|reason| ctx.invalid(item_path, reason))?;
+            out.push(entry);
+        }
+        Ok::<(), LoadError>(())
+    };
     match value {
         Value::Mapping(_) => {
-            let mut out = Vec::new();
             for (host, address) in mapping_entries(ctx, path, value)? {
                 let key_path = format!("{path}.{host}");
                 for address in string_list(ctx, &key_path, address)? {
-                    out.push(format!("{host}:{address}"));
+                    check(&key_path, &host, &address, &mut out)?;
                 }
             }
-            Ok(out)
         }
-        other => Ok(string_list(ctx, path, other)?
-            .into_iter()
-            .map(|entry| match entry.split_once('=') {
-                // compose v2 also accepts `host=address`
-                Some((host, address)) if !host.contains(':') => format!("{host}:{address}"),
-                _ => entry,
-            })
-            .collect()),
+        other => {
+            for (index, entry) in string_list(ctx, path, other)?.into_iter().enumerate() {
+                let item_path = if matches!(other, Value::Sequence(_)) {
+                    format!("{path}[{index}]")
+                } else {
+                    path.to_string()
+                };
+                // compose v2 accepts `host=address` and `host:address`, `=` first.
+                let (host, address) = entry
+                    .split_once('=')
+                    .filter(|(host, _)| !host.contains(':'))
+                    .or_else(|| entry.split_once(':'))
+                    .ok_or_else(|| {
+                        ctx.invalid(
+                            &item_path,
+                            format!("extra host {entry:?} must be name:address or name=address"),
+                        )
+                    })?;
+                check(&item_path, host, address, &mut out)?;
+            }
+        }
     }
+    Ok(out)
+}
+
+/// `links` (`service[:alias]`) or `external_links` (`container[:alias]`): the alias is a host
+/// name; an external link's container is a container name.
+fn check_links(
+    ctx: &FileContext,
+    path: &str,
+    links: &[String],
+    external: bool,
+) -> Result<(), LoadError> {
+    for (index, link) in links.iter().enumerate() {
+        let item_path = format!("{path}[{index}]");
+        let (target, alias) = link.split_once(':').unwrap_or((link, link));
+        if external {
+            names::check_container_name(target)
+                .map_err(|reason| ctx.invalid(&item_path, reason))?;
+        }
+        names::check_host_name(alias)
+            .map_err(|reason| ctx.invalid(&item_path, format!("link alias {reason}")))?;
+    }
+    Ok(())
 }
 
 fn parse_duration_text(
@@ -961,7 +1038,14 @@ fn parse_service_networks(
         for (key, value) in mapping_entries(ctx, &entry_path, entry)? {
             let key_path = format!("{entry_path}.{key}");
             match key.as_str() {
-                "aliases" => network.aliases = strict_string_list(ctx, &key_path, value)?,
+                "aliases" => {
+                    network.aliases = strict_string_list(ctx, &key_path, value)?;
+                    for (index, alias) in network.aliases.iter().enumerate() {
+                        names::check_host_name(alias).map_err(|reason| {
+                            ctx.invalid(&format!("{key_path}[{index}]"), format!("alias {reason}"))
+                        })?;
+                    }
+                }
                 "ipv4_address" => network.ipv4_address = optional_string(ctx, &key_path, value)?,
                 "ipv6_address" => network.ipv6_address = optional_string(ctx, &key_path, value)?,
                 "priority" => {
