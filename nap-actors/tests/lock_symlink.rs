@@ -85,7 +85,7 @@ fn a_symbolic_link_as_the_lock_file_in_our_folder_is_refused() {
     let top = format!("nap-{}", uid());
     plant(dir.path(), "nap", "locklink", &victim, None);
     plant(dir.path(), &top, "locklink", &victim, None);
-    for folder in [format!("{top}"), format!("{top}/locks")] {
+    for folder in [top.clone(), format!("{top}/locks")] {
         let folder = dir.path().join("tmp").join(folder);
         std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o700)).unwrap();
     }
