@@ -231,7 +231,7 @@ impl SshSession {
         let mut status = None;
         let mut signal = None;
         let mut write_error = None;
-        let collected = timeout_at(deadline, async {
+        let collected = match timeout_at(deadline, async {
             tokio::pin!(write_stdin);
             let mut writing = true;
             loop {
@@ -269,7 +269,10 @@ impl SshSession {
             }
         })
         .await
-        .unwrap_or_else(|_| Err(timed_out()));
+        {
+            Ok(collected) => collected,
+            Err(_) => Err(timed_out()),
+        };
         if let Err(error) = collected {
             // Stop the command and drop what it still sends.
             let _ = writer.signal(russh::Sig::KILL).await;
