@@ -664,6 +664,68 @@ mod tests {
     }
 
     #[test]
+    fn revoked_cert_authority_and_bounds_errors_name_host_file_and_command() {
+        let revoked = SshError::HostKeyRevoked {
+            host: host(22),
+            key_type: "ssh-ed25519".to_string(),
+            fingerprint: "SHA256:abc".to_string(),
+            known_hosts: PathBuf::from("/etc/nap/known_hosts"),
+            line: 4,
+        }
+        .to_string();
+        assert_eq!(
+            revoked,
+            "host key of host \"h1\" (root@10.0.0.5:22) is revoked: it offered ssh-ed25519 key SHA256:abc, \
+             which line 4 of /etc/nap/known_hosts marks @revoked; nap refuses it whatever other lines say"
+        );
+        let ca = SshError::UnknownHostKey {
+            host: host(22),
+            key_type: "ssh-ed25519".to_string(),
+            fingerprint: "SHA256:abc".to_string(),
+            known_hosts: PathBuf::from("/etc/nap/known_hosts"),
+            known_hosts_missing: false,
+            cert_authority_line: Some(2),
+        }
+        .to_string();
+        assert!(
+            ca.ends_with(
+                "; note: /etc/nap/known_hosts:2 is a @cert-authority entry for this host, \
+                 but nap accepts no host certificates: list the host's own key instead"
+            ),
+            "{ca}"
+        );
+        let timeout = SshError::CommandTimeout {
+            host: host(22),
+            command: "sleep 30".to_string(),
+            after: Duration::from_secs(1),
+        };
+        assert_eq!(
+            timeout.to_string(),
+            "`sleep 30` on host \"h1\" (root@10.0.0.5:22) did not finish within 1s; its channel was closed"
+        );
+        let cap = SshError::OutputTooLarge {
+            host: host(22),
+            command: "yes".to_string(),
+            limit: 16,
+        };
+        assert!(
+            cap.to_string()
+                .contains("wrote more than 16 bytes of output")
+        );
+        let nothing = SshError::AuthenticationRefused {
+            host: host(22),
+            user: "root".to_string(),
+            tried: Vec::new(),
+            remaining_methods: Vec::new(),
+        };
+        assert!(
+            nothing
+                .to_string()
+                .ends_with("tried: no keys (no identity file set, no agent, no default key file)")
+        );
+    }
+
+    #[test]
     fn command_summary_shortens_long_commands() {
         assert_eq!(command_summary("  \n echo hi \n"), "echo hi");
         let long = "x".repeat(200);
