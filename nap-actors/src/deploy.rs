@@ -30,7 +30,7 @@ use crate::patcher::{PatcherActor, Track};
 use crate::plugins::Plugins;
 use crate::progress::{Event, Progress};
 use crate::service_actor::ServiceActor;
-use crate::ssh::{RemoteShell, SshOptions, SshSession};
+use crate::ssh::{RemoteShell, SshSession};
 
 /// How long connecting to a host over SSH (TCP, key exchange, login) may take.
 const SSH_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -175,11 +175,7 @@ async fn connect_ssh(
     progress: &Progress,
 ) -> Result<SshPreflight, DeployError> {
     let settings = SshSettings::from_inventory(inventory);
-    let options = SshOptions {
-        identity: settings.identity,
-        known_hosts: settings.known_hosts,
-        connect_timeout: SSH_CONNECT_TIMEOUT,
-    };
+    let options = settings.ssh_options(SSH_CONNECT_TIMEOUT);
     let touched: BTreeSet<&str> = plan
         .operations
         .iter()

@@ -36,7 +36,7 @@ use nap_core::routes;
 use tokio::sync::OnceCell;
 
 use crate::spec::ContainerSpec;
-use crate::ssh::{RemoteShell, SshOptions, SshSession};
+use crate::ssh::{CommandLimits, RemoteShell, SshOptions, SshSession};
 
 /// How often a wait looks at the container again.
 const WAIT_POLL: Duration = Duration::from_millis(200);
@@ -68,35 +68,48 @@ pub struct HostOperationError {
 /// Where the host's SSH settings come from.
 #[derive(Debug, Clone)]
 pub struct SshSettings {
-    /// Private key.
-    pub identity: PathBuf,
+    /// Private key to try first; `None`: the agent, then `~/.ssh/id_ed25519`, `id_ecdsa`,
+    /// `id_rsa`.
+    pub identity: Option<PathBuf>,
     /// known_hosts file the host key is checked against.
     pub known_hosts: PathBuf,
+    /// The ssh-agent socket (`SSH_AUTH_SOCK`).
+    pub agent_socket: Option<PathBuf>,
+    /// The home directory holding the default key files.
+    pub home: PathBuf,
 }
 
 impl SshSettings {
-    /// The inventory's settings, defaulting to `~/.ssh/id_ed25519` (else `id_rsa`) and
-    /// `~/.ssh/known_hosts`.
+    /// The inventory's settings, the agent from `SSH_AUTH_SOCK`, and `~/.ssh/known_hosts` by
+    /// default.
     pub fn from_inventory(inventory: &Inventory) -> SshSettings {
         let home = std::env::var_os("HOME")
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from("/root"));
-        let identity = inventory.ssh.identity.clone().unwrap_or_else(|| {
-            let ed25519 = home.join(".ssh/id_ed25519");
-            if ed25519.exists() {
-                ed25519
-            } else {
-                home.join(".ssh/id_rsa")
-            }
-        });
         let known_hosts = inventory
             .ssh
             .known_hosts
             .clone()
             .unwrap_or_else(|| home.join(".ssh/known_hosts"));
         SshSettings {
-            identity,
+            identity: inventory.ssh.identity.clone(),
             known_hosts,
+            agent_socket: std::env::var_os("SSH_AUTH_SOCK")
+                .filter(|socket| !socket.is_empty())
+                .map(PathBuf::from),
+            home,
+        }
+    }
+
+    /// The connection options for these settings.
+    pub fn ssh_options(&self, connect_timeout: Duration) -> SshOptions {
+        SshOptions {
+            identity: self.identity.clone(),
+            agent_socket: self.agent_socket.clone(),
+            home: Some(self.home.clone()),
+            passphrase_prompt: true,
+            known_hosts: self.known_hosts.clone(),
+            connect_timeout,
         }
     }
 }
@@ -304,11 +317,7 @@ impl HostContext {
                 SshSession::connect(
                     &name,
                     &target,
-                    &SshOptions {
-                        identity: settings.identity,
-                        known_hosts: settings.known_hosts,
-                        connect_timeout: Duration::from_secs(10),
-                    },
+                    &settings.ssh_options(Duration::from_secs(10)),
                 )
                 .await
                 .map_err(|error| error.to_string())
@@ -343,14 +352,9 @@ impl HostContext {
         };
         // A broken or timed-out shell is dropped (not put back); the next script opens a new
         // one.
-        let output = tokio::time::timeout(REMOTE_COMMAND_TIMEOUT, shell.run(script))
+        let output = shell
+            .run_limited(script, CommandLimits::with_timeout(REMOTE_COMMAND_TIMEOUT))
             .await
-            .map_err(|_| {
-                self.error(format!(
-                    "a script over ssh took longer than {}s",
-                    REMOTE_COMMAND_TIMEOUT.as_secs()
-                ))
-            })?
             .map_err(|error| self.error(error.to_string()))?;
         lock(&self.shells).push(shell);
         if output.status != 0 {
@@ -382,18 +386,14 @@ impl HostContext {
         let session = self.ssh().await?;
         let shell = self.host.ssh.as_ref().map_or("sh", root_shell);
         let line = format!("{shell} -c '{command}'");
-        let output = tokio::time::timeout(
-            REMOTE_COMMAND_TIMEOUT,
-            session.run_checked(&line, Some(stdin)),
-        )
-        .await
-        .map_err(|_| {
-            self.error(format!(
-                "a command over ssh took longer than {}s",
-                REMOTE_COMMAND_TIMEOUT.as_secs()
-            ))
-        })?
-        .map_err(|error| self.error(error.to_string()))?;
+        let output = session
+            .run_checked_limited(
+                &line,
+                Some(stdin),
+                CommandLimits::with_timeout(REMOTE_COMMAND_TIMEOUT),
+            )
+            .await
+            .map_err(|error| self.error(error.to_string()))?;
         Ok(String::from_utf8_lossy(&output.stdout).into_owned())
     }
 

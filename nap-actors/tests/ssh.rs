@@ -45,7 +45,10 @@ fn lab_target(k: u32) -> SshTarget {
 fn lab_options() -> SshOptions {
     let lab = lab_dir();
     SshOptions {
-        identity: lab.join("id_ed25519"),
+        identity: Some(lab.join("id_ed25519")),
+        agent_socket: None,
+        home: None,
+        passphrase_prompt: false,
         known_hosts: lab.join("known_hosts"),
         connect_timeout: Duration::from_secs(10),
     }
@@ -398,7 +401,7 @@ async fn a_missing_identity_file_is_named() {
         let temp = tempfile::tempdir().unwrap();
         let identity = temp.path().join("no_such_key");
         let options = SshOptions {
-            identity: identity.clone(),
+            identity: Some(identity.clone()),
             ..lab_options()
         };
         let error = SshSession::connect("h1", &lab_target(1), &options)
@@ -426,7 +429,7 @@ async fn a_key_the_host_does_not_know_is_refused() {
         let temp = tempfile::tempdir().unwrap();
         let identity = generate_key(temp.path());
         let options = SshOptions {
-            identity: identity.clone(),
+            identity: Some(identity.clone()),
             ..lab_options()
         };
         let error = SshSession::connect("h1", &lab_target(1), &options)
@@ -439,7 +442,7 @@ async fn a_key_the_host_does_not_know_is_refused() {
         );
         assert!(
             message.starts_with(&format!(
-                "host \"h1\" (root@{}:22) refused authentication as \"root\" with the key in {}",
+                "host \"h1\" (root@{}:22) refused authentication as \"root\"; tried: {} (ssh-ed25519 SHA256:",
                 lab_target(1).address,
                 identity.display()
             )),
