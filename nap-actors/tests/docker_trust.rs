@@ -188,3 +188,168 @@ fn an_endless_container_listing_fails_with_the_bound() {
         "the error names the host: {stderr}"
     );
 }
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let output = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run openssl");
+    assert!(output.status.success(), "{}", text(&output.stderr));
+}
+
+/// CA `NAME.pem`/`NAME.key`, and a server certificate `NAME-server.pem` for 127.0.0.1 it signed.
+fn make_ca_and_server(dir: &Path, name: &str) {
+    let (key, pem) = (format!("{name}.key"), format!("{name}.pem"));
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            &key,
+            "-out",
+            &pem,
+            "-days",
+            "1",
+            "-subj",
+            &format!("/CN=nap test {name}"),
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign",
+        ],
+    );
+    let (server_key, server_csr, server_pem) = (
+        format!("{name}-server.key"),
+        format!("{name}-server.csr"),
+        format!("{name}-server.pem"),
+    );
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            &server_key,
+            "-out",
+            &server_csr,
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+    );
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &server_csr,
+            "-CA",
+            &pem,
+            "-CAkey",
+            &key,
+            "-CAcreateserial",
+            "-out",
+            &server_pem,
+            "-days",
+            "1",
+            "-extfile",
+            "ext.cnf",
+        ],
+    );
+}
+
+/// A TLS server on 127.0.0.1 presenting `NAME-server.pem`, answering `/version` (client
+/// certificates are not checked: the test is about nap's trust in the server).
+async fn tls_daemon(dir: &Path, name: &str) -> u16 {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let chain: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_file_iter(dir.join(format!("{name}-server.pem")))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+    let key = PrivateKeyDer::from_pem_file(dir.join(format!("{name}-server.key"))).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(chain, key)
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut stream) = acceptor.accept(stream).await else {
+                    return;
+                };
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if stream.read(&mut byte).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    head.push(byte[0]);
+                }
+                let body = r#"{"ApiVersion":"1.41","MinAPIVersion":"1.12","Version":"20.10.24"}"#;
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nApi-Version: 1.41\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(answer.as_bytes()).await;
+                let _ = stream.shutdown().await;
+            });
+        }
+    });
+    port
+}
+
+#[tokio::test]
+async fn tls_trusts_only_the_inventory_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    make_ca_and_server(dir.path(), "mine");
+    make_ca_and_server(dir.path(), "other");
+    let files = |ca: &str| nap_core::inventory::TlsFiles {
+        ca: dir.path().join(format!("{ca}.pem")),
+        cert: dir.path().join("mine-server.pem"),
+        key: dir.path().join("mine-server.key"),
+    };
+    let other_port = tls_daemon(dir.path(), "other").await;
+    let endpoint = nap_core::inventory::DockerEndpoint::Https {
+        host: "127.0.0.1".to_string(),
+        port: other_port,
+    };
+    let error = nap_actors::docker::connect_endpoint("tlstest", &endpoint, Some(&files("mine")))
+        .await
+        .expect_err("a daemon certificate from another CA must be refused");
+    let message = error.to_string();
+    assert!(
+        message.contains("tlstest") && message.contains("certificate"),
+        "{message}"
+    );
+    // The right CA works.
+    nap_actors::docker::connect_endpoint("tlstest", &endpoint, Some(&files("other")))
+        .await
+        .expect("the daemon's own CA is trusted");
+}

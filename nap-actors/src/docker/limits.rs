@@ -17,7 +17,7 @@ pub const ARCHIVE_LIMIT_BYTES: u64 = 8 * 1024 * 1024;
 /// A human form of a byte count (`64 MiB`).
 pub fn describe_bytes(bytes: u64) -> String {
     const MIB: u64 = 1024 * 1024;
-    if bytes >= MIB && bytes % MIB == 0 {
+    if bytes >= MIB && bytes.is_multiple_of(MIB) {
         format!("{} MiB", bytes / MIB)
     } else {
         format!("{bytes} bytes")
