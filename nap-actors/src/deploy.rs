@@ -138,17 +138,28 @@ impl DeploymentActors {
 
 /// The local daemon as an image source, when the inventory does not already include it.
 async fn local_image_source(inventory: &Inventory) -> Option<ImageSource> {
+    let daemon = match crate::docker::resolve_local_daemon(&|key| std::env::var(key).ok()) {
+        Ok(daemon) => daemon,
+        Err(error) => {
+            tracing::warn!(%error, "the local daemon is not used as an image source");
+            return None;
+        }
+    };
     let includes_local = inventory.hosts.iter().any(|host| {
-        matches!(&host.docker, DockerEndpoint::Unix { path } if path.as_os_str() == "/var/run/docker.sock" || path.as_os_str() == "/run/docker.sock")
+        host.docker == daemon.docker
+            || matches!(&host.docker, DockerEndpoint::Unix { path } if path.as_os_str() == "/var/run/docker.sock" || path.as_os_str() == "/run/docker.sock")
+                && matches!(&daemon.docker, DockerEndpoint::Unix { .. })
     });
     if includes_local {
         return None;
     }
-    let docker = Docker::connect_with_local_defaults().ok()?;
-    let docker = tokio::time::timeout(Duration::from_secs(5), docker.negotiate_version())
-        .await
-        .ok()?
-        .ok()?;
+    let docker = tokio::time::timeout(
+        Duration::from_secs(5),
+        crate::docker::connect_endpoint("the local daemon", &daemon.docker, daemon.tls.as_ref()),
+    )
+    .await
+    .ok()?
+    .ok()?;
     Some(ImageSource {
         name: "the local daemon".to_string(),
         docker,

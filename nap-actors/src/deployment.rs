@@ -93,8 +93,26 @@ pub fn load_inventory(
             warnings.extend(found);
             Ok(inventory)
         }
-        None => Inventory::local(environment.get("DOCKER_HOST").map(String::as_str))
-            .map_err(DeploymentError::DockerHost),
+        None => {
+            // The local daemon by the Docker CLI's rules (DOCKER_HOST, contexts, TLS).
+            let daemon = crate::docker::resolve_local_daemon(&|key| environment.get(key).cloned())
+                .map_err(|e| DeploymentError::DockerHost(e.to_string()))?;
+            let mut inventory = Inventory::local(None).map_err(DeploymentError::DockerHost)?;
+            for message in &daemon.warnings {
+                warnings.push(nap_core::compose::Warning {
+                    location: nap_core::compose::Location {
+                        file: std::path::PathBuf::from(&daemon.source),
+                        line: None,
+                    },
+                    message: message.clone(),
+                });
+            }
+            if let Some(host) = inventory.hosts.first_mut() {
+                host.docker = daemon.docker;
+                host.tls = daemon.tls;
+            }
+            Ok(inventory)
+        }
     }
 }
 

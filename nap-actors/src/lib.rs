@@ -2,6 +2,7 @@
 //! deploy work lands) the actors that carry out plans.
 //!
 //! - [`deployment`]: compose project + host inventory, loaded and validated together;
+//! - [`docker`]: the one way nap makes Docker clients (trust, bounds, local default);
 //! - [`observe`]: reads each host's labelled containers, networks, volumes and images into
 //!   the core's `ObservedState` over the Docker API.
 //!
@@ -10,6 +11,7 @@
 pub mod coordinator;
 pub mod deploy;
 pub mod deployment;
+pub mod docker;
 pub mod host_actor;
 pub mod lock;
 pub mod observe;

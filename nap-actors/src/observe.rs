@@ -8,7 +8,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv4Addr;
-use std::time::Duration;
 
 use bollard::Docker;
 use bollard::query_parameters::{
@@ -17,14 +16,11 @@ use bollard::query_parameters::{
 };
 use futures_util::future::join_all;
 use futures_util::stream::{self, StreamExt};
-use nap_core::inventory::{DockerEndpoint, Host, Inventory, Ipv4Cidr};
+use nap_core::inventory::{Host, Inventory, Ipv4Cidr};
 use nap_core::plan::{
     LABEL_CONFIG_HASH, LABEL_EXTRA_HOSTS_HASH, LABEL_PROJECT, LABEL_REPLICA, LABEL_SERVICE,
     ObservedContainer, ObservedNetwork, ObservedState,
 };
-
-/// Seconds a single Docker API call may take before the host counts as unreachable.
-const API_TIMEOUT_SECONDS: u64 = 30;
 
 /// How many inspect calls run at once on one host.
 const INSPECT_CONCURRENCY: usize = 16;
@@ -72,54 +68,8 @@ pub fn with_causes(error: &dyn std::error::Error) -> String {
     text
 }
 
-/// Connects to a host's Docker API and negotiates the API version (Debian's engine speaks
-/// 1.41, bollard defaults to a newer one).
-pub async fn connect(host: &Host) -> Result<Docker, HostError> {
-    let error = |message: String| HostError {
-        host: host.name.clone(),
-        endpoint: host.docker.to_string(),
-        message,
-    };
-    let docker = match &host.docker {
-        DockerEndpoint::Unix { path } => Docker::connect_with_unix(
-            &path.to_string_lossy(),
-            API_TIMEOUT_SECONDS,
-            bollard::API_DEFAULT_VERSION,
-        ),
-        DockerEndpoint::Tcp { host: address, port } => Docker::connect_with_http(
-            &format!("tcp://{address}:{port}"),
-            API_TIMEOUT_SECONDS,
-            bollard::API_DEFAULT_VERSION,
-        ),
-        DockerEndpoint::Https { host: address, port } => {
-            let Some(tls) = &host.tls else {
-                return Err(error("an https:// daemon needs tls: {ca, cert, key}".to_string()));
-            };
-            // The daemon's certificate is verified against `tls.ca`, and nap presents its own.
-            Docker::connect_with_ssl(
-                &format!("https://{address}:{port}"),
-                &tls.key,
-                &tls.cert,
-                &tls.ca,
-                API_TIMEOUT_SECONDS,
-                bollard::API_DEFAULT_VERSION,
-            )
-        }
-        DockerEndpoint::Ssh { .. } => {
-            return Err(error(
-                "ssh:// Docker endpoints are not supported by this build of nap yet; use unix://, https:// with tls:, or tcp:// (lab)".to_string(),
-            ));
-        }
-    }
-    .map_err(|e| error(format!("cannot connect: {}", with_causes(&e))))?;
-    tokio::time::timeout(
-        Duration::from_secs(API_TIMEOUT_SECONDS),
-        docker.negotiate_version(),
-    )
-    .await
-    .map_err(|_| error("timed out negotiating the API version".to_string()))?
-    .map_err(|e| error(format!("cannot reach the Docker API: {}", with_causes(&e))))
-}
+/// Every Docker client comes from [`crate::docker::connect`]; re-exported here for callers.
+pub use crate::docker::connect;
 
 /// The exit code Docker prints in a container's status (`Exited (3) 2 minutes ago`).
 fn exit_code_from_status(status: &str) -> Option<i64> {
