@@ -225,17 +225,7 @@ fn open_private_folder(
         error,
     };
     let stat = fstat(&folder).map_err(io)?;
-    let uid = effective_uid();
-    if stat.st_uid != uid {
-        return Err(unsafe_error(
-            project,
-            &path,
-            format!(
-                "is owned by uid {}, not by uid {uid} that runs nap",
-                stat.st_uid
-            ),
-        ));
-    }
+    owned_by_us(project, &path, &stat)?;
     let mode = stat.st_mode & 0o7777;
     if mode & 0o022 != 0 {
         return Err(unsafe_error(
@@ -253,6 +243,23 @@ fn open_private_folder(
         }
     }
     Ok((folder, path))
+}
+
+/// Refuses `path` (a folder or the lock file, as `stat` describes it) unless it is owned by
+/// the effective user running nap.
+fn owned_by_us(project: &str, path: &Path, stat: &libc::stat) -> Result<(), LockError> {
+    let uid = effective_uid();
+    if stat.st_uid == uid {
+        return Ok(());
+    }
+    Err(unsafe_error(
+        project,
+        path,
+        format!(
+            "is owned by uid {}, not by uid {uid} that runs nap",
+            stat.st_uid
+        ),
+    ))
 }
 
 /// Takes the lock `root/<folders…>/<project>.lock`; the root is trusted as given (it is the
@@ -309,7 +316,6 @@ fn lock_project_under(
         Err(error) => return Err(io(&path, error)),
     };
     let stat = fstat(&descriptor).map_err(|error| io(&path, error))?;
-    let uid = effective_uid();
     if stat.st_mode & libc::S_IFMT != libc::S_IFREG {
         return Err(unsafe_error(
             project,
@@ -317,16 +323,7 @@ fn lock_project_under(
             "is not a regular file".to_string(),
         ));
     }
-    if stat.st_uid != uid {
-        return Err(unsafe_error(
-            project,
-            &path,
-            format!(
-                "is owned by uid {}, not by uid {uid} that runs nap",
-                stat.st_uid
-            ),
-        ));
-    }
+    owned_by_us(project, &path, &stat)?;
     if stat.st_nlink != 1 {
         return Err(unsafe_error(
             project,

@@ -40,8 +40,9 @@ fn nap(dir: &Path, env: &[(&str, String)]) -> Output {
 
 /// A self-signed certificate as ca.pem, cert.pem and key.pem in `dir`.
 fn write_tls_files(dir: &Path) {
-    let output = Command::new("openssl")
-        .args([
+    openssl(
+        dir,
+        &[
             "req",
             "-x509",
             "-newkey",
@@ -57,11 +58,8 @@ fn write_tls_files(dir: &Path) {
             "1",
             "-subj",
             "/CN=nap test",
-        ])
-        .current_dir(dir)
-        .output()
-        .expect("run openssl");
-    assert!(output.status.success(), "{}", text(&output.stderr));
+        ],
+    );
     std::fs::copy(dir.join("cert.pem"), dir.join("ca.pem")).unwrap();
 }
 
