@@ -87,9 +87,10 @@ pub fn load_inventory(
         compose_dir,
         &RealFileSystem,
     ) {
-        Some(path) => {
-            let path = options.compose.working_dir.join(path);
-            let (inventory, found) = Inventory::read(&path, &RealFileSystem)?;
+        Some(located) => {
+            let path = options.compose.working_dir.join(&located.path);
+            let (mut inventory, found) = Inventory::read(&path, &RealFileSystem)?;
+            inventory.origin = located.origin;
             warnings.extend(found);
             Ok(inventory)
         }

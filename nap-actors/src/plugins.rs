@@ -11,13 +11,23 @@
 //! choice. A hook runs on its plugin's own thread with the same time limit; an answer naming a
 //! host outside the candidates, an error, a panic or a timeout fails the plan naming the
 //! plugin — or, for a plugin marked optional, costs a warning and keeps nap's order.
+//!
+//! Loading a plugin runs its code as the user (its constructors run at `dlopen`), so nap loads
+//! only what the user chose: `--plugin` files, and the `plugins:` of an inventory the user
+//! named (`--hosts`, `$NAP_HOSTS`). An inventory nap found by itself beside the compose file
+//! came with the project — perhaps a cloned repository — and its plugins load only with
+//! `--allow-plugins` (or `NAP_ALLOW_PLUGINS=1`); otherwise the command stops before any
+//! `dlopen`, saying how to allow it. A plugin file, and every folder above it, must be owned
+//! by the user or root and writable by no one else, as OpenSSH asks of its key files; nap
+//! loads the checked, symlink-free path.
 
-use std::path::PathBuf;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use nap_core::inventory::Inventory;
+use nap_core::inventory::{Inventory, InventoryOrigin};
 use nap_core::scheduler::{self, PlacementPolicy, ServiceDemand};
 use nap_plugin_api::host::{HookError, LoadError, LoadedPlugin};
 use nap_plugin_api::payload::{Candidate, ContainerStarted, ScheduleDecision, ScheduleRequest};
@@ -59,10 +69,65 @@ pub struct PluginInfo {
     pub optional: bool,
 }
 
+/// Why the plugins of a command could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum PluginsError {
+    /// The library itself would not load.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// An inventory nap found by itself lists plugins, and the user has not allowed them.
+    #[error(
+        "{}: lists the plugin {}, and nap found this inventory by itself beside the compose \
+         file, so it may have come with the project; a plugin runs code as you, so nap loads \
+         one only from an inventory you name: pass --hosts {}, set NAP_HOSTS, or pass \
+         --allow-plugins (NAP_ALLOW_PLUGINS=1) if you trust it; no plugin was loaded",
+        inventory.display(),
+        plugin.display(),
+        inventory.display()
+    )]
+    NotAllowed {
+        /// The inventory file.
+        inventory: PathBuf,
+        /// Its first plugin.
+        plugin: PathBuf,
+    },
+    /// A plugin file, or a folder above it, could be changed by someone other than the user.
+    #[error("{}: refusing to load this plugin: {reason}; no plugin was loaded", plugin.display())]
+    Unsafe {
+        /// The plugin file.
+        plugin: PathBuf,
+        /// What is wrong, naming the file or folder.
+        reason: String,
+    },
+}
+
+/// Whether the inventory's `plugins:` may be loaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PluginConsent {
+    /// Only if the user named the inventory (`--hosts`, `$NAP_HOSTS`).
+    IfNamed,
+    /// `--allow-plugins` / `NAP_ALLOW_PLUGINS=1`: also from an inventory nap found.
+    Allowed,
+}
+
 impl Plugins {
-    /// Loads `--plugin` files (relative to the working folder), then the inventory's.
-    pub fn load(flags: &[PathBuf], inventory: &Inventory) -> Result<Plugins, LoadError> {
-        let mut list = Vec::new();
+    /// Loads `--plugin` files (relative to the working folder), then the inventory's, once
+    /// `consent` allows them and every file passed [`check_plugin_file`]: nothing is loaded
+    /// unless everything may be.
+    pub fn load(
+        flags: &[PathBuf],
+        inventory: &Inventory,
+        consent: PluginConsent,
+    ) -> Result<Plugins, PluginsError> {
+        if let Some(first) = inventory.plugins.first()
+            && inventory.origin == InventoryOrigin::Discovered
+            && consent != PluginConsent::Allowed
+        {
+            return Err(PluginsError::NotAllowed {
+                inventory: inventory.source.clone().unwrap_or_default(),
+                plugin: first.path.clone(),
+            });
+        }
         let from_flags = flags
             .iter()
             .map(|path| (path.clone(), serde_json::Value::Null, false));
@@ -70,10 +135,16 @@ impl Plugins {
             .plugins
             .iter()
             .map(|entry| (entry.path.clone(), entry.config.clone(), entry.optional));
+        let mut checked = Vec::new();
         for (path, config, optional) in from_flags.chain(from_inventory) {
             // Absolute, so `--plugin libx.so` is the file here and not a search of the
             // dynamic loader's library path (what dlopen does with a name without a slash).
             let path = std::path::absolute(&path).unwrap_or(path);
+            let path = check_plugin_file(&path)?;
+            checked.push((path, config, optional));
+        }
+        let mut list = Vec::new();
+        for (path, config, optional) in checked {
             let loaded = LoadedPlugin::load(&path)?;
             let optional = optional || loaded.optional();
             list.push(Arc::new(Plugin {
@@ -313,4 +384,58 @@ impl PlacementPolicy for PluginPolicy {
     fn inspects_candidates(&self) -> bool {
         !self.placers.is_empty()
     }
+}
+
+/// Checks that only the user (or root) can change the plugin file at `path`: the file and
+/// every folder above it must be owned by the user or root and not writable by group or
+/// others (a root-owned sticky folder such as `/tmp` is fine: no one else can rename what
+/// is in it). Returns the path without symlinks, which is what nap then loads. A file that
+/// does not exist is returned as given, for the loader to report.
+pub fn check_plugin_file(path: &Path) -> Result<PathBuf, PluginsError> {
+    let canonical = match std::fs::canonicalize(path) {
+        Ok(canonical) => canonical,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(path.to_path_buf());
+        }
+        Err(error) => {
+            return Err(PluginsError::Unsafe {
+                plugin: path.to_path_buf(),
+                reason: format!("cannot resolve it: {error}"),
+            });
+        }
+    };
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    let unsafe_because = |reason: String| PluginsError::Unsafe {
+        plugin: path.to_path_buf(),
+        reason,
+    };
+    for (depth, item) in canonical.ancestors().enumerate() {
+        let metadata = std::fs::metadata(item)
+            .map_err(|e| unsafe_because(format!("cannot read {}: {e}", item.display())))?;
+        let what = if depth == 0 { "the file" } else { "the folder" };
+        let owner = metadata.uid();
+        if owner != me && owner != 0 {
+            return Err(unsafe_because(format!(
+                "{what} {} is owned by uid {owner}, not by you (uid {me}) or root",
+                item.display()
+            )));
+        }
+        let mode = metadata.mode();
+        let writable_by_others = mode & 0o022 != 0;
+        let sticky_root_folder = depth > 0 && mode & 0o1000 != 0 && owner == 0;
+        if writable_by_others && !sticky_root_folder {
+            return Err(unsafe_because(format!(
+                "{what} {} is writable by {} (mode {:04o}); run chmod go-w on it",
+                item.display(),
+                if mode & 0o002 != 0 {
+                    "everyone"
+                } else {
+                    "its group"
+                },
+                mode & 0o7777
+            )));
+        }
+    }
+    Ok(canonical)
 }

@@ -72,6 +72,7 @@ fn zoned_project(replicas: u32, plugins: &str) -> tempfile::TempDir {
 /// `nap [args…] plan --offline --format json` in `dir`.
 fn offline_plan(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_nap"))
+        .args(["--hosts", "nap-hosts.yml"])
         .args(args)
         .args(["plan", "--offline", "--format", "json"])
         .current_dir(dir)

@@ -350,6 +350,41 @@ pub struct Inventory {
     /// The file it came from; `None` for the implicit local host.
     #[serde(skip)]
     pub source: Option<PathBuf>,
+    /// How nap came to read it: whether the user named it decides whether its `plugins:`
+    /// may be loaded without asking.
+    #[serde(skip)]
+    pub origin: InventoryOrigin,
+}
+
+/// How the inventory was chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum InventoryOrigin {
+    /// No file: the implicit local host.
+    #[default]
+    Local,
+    /// Named by the user with `--hosts`.
+    Flag,
+    /// Named by the user with `$NAP_HOSTS`.
+    Environment,
+    /// Found by nap beside the first compose file; it came with the project (perhaps a
+    /// cloned repository), so nap does not run code it lists without consent.
+    Discovered,
+}
+
+impl InventoryOrigin {
+    /// Whether the user named the file (`--hosts`, `$NAP_HOSTS`).
+    pub fn named_by_user(self) -> bool {
+        matches!(self, InventoryOrigin::Flag | InventoryOrigin::Environment)
+    }
+}
+
+/// An inventory file and how it was found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocatedInventory {
+    /// The file.
+    pub path: PathBuf,
+    /// How it was found.
+    pub origin: InventoryOrigin,
 }
 
 /// A plugin the inventory loads: `- path.so` or `- {path: path.so, config: {...}, optional: true}`.
@@ -429,6 +464,7 @@ impl Inventory {
             strategy: Strategy::Spread,
             plugins: Vec::new(),
             source: None,
+            origin: InventoryOrigin::Local,
         })
     }
 
@@ -480,6 +516,7 @@ impl Inventory {
             strategy: Strategy::Spread,
             plugins: Vec::new(),
             source: Some(path.to_path_buf()),
+            origin: InventoryOrigin::Discovered,
         };
         let resolve = |raw: &str| crate::compose::normalize_path(&base_dir.join(raw));
         let mut saw_hosts = false;
@@ -890,15 +927,19 @@ pub fn locate_inventory(
     env_value: Option<&str>,
     compose_dir: &Path,
     fs: &dyn FileSystem,
-) -> Option<PathBuf> {
+) -> Option<LocatedInventory> {
+    let located = |path: PathBuf, origin| Some(LocatedInventory { path, origin });
     if let Some(path) = explicit {
-        return Some(path.to_path_buf());
+        return located(path.to_path_buf(), InventoryOrigin::Flag);
     }
     if let Some(path) = env_value.filter(|value| !value.is_empty()) {
-        return Some(PathBuf::from(path));
+        return located(PathBuf::from(path), InventoryOrigin::Environment);
     }
     let beside = compose_dir.join(DEFAULT_INVENTORY_NAME);
-    fs.is_file(&beside).then_some(beside)
+    if fs.is_file(&beside) {
+        return located(beside, InventoryOrigin::Discovered);
+    }
+    None
 }
 
 #[cfg(test)]
@@ -1035,5 +1076,36 @@ network:
             inventory.hosts[0].docker,
             DockerEndpoint::Tcp { .. }
         ));
+    }
+
+    #[test]
+    fn the_origin_says_whether_the_user_named_the_inventory() {
+        use crate::compose::MemoryFileSystem;
+        let fs = MemoryFileSystem::default().with("/app/nap-hosts.yml", "hosts: {}\n");
+        let locate = |flag: Option<&str>, env: Option<&str>| {
+            locate_inventory(flag.map(Path::new), env, Path::new("/app"), &fs)
+                .map(|found| (found.path.display().to_string(), found.origin))
+        };
+        let at = |path: &str, origin| Some((path.to_string(), origin));
+        assert_eq!(
+            locate(Some("/x/h.yml"), Some("/y/h.yml")),
+            at("/x/h.yml", InventoryOrigin::Flag)
+        );
+        assert_eq!(
+            locate(None, Some("/y/h.yml")),
+            at("/y/h.yml", InventoryOrigin::Environment)
+        );
+        assert_eq!(
+            locate(None, Some("")),
+            at("/app/nap-hosts.yml", InventoryOrigin::Discovered)
+        );
+        let empty = MemoryFileSystem::default();
+        assert_eq!(
+            locate_inventory(None, None, Path::new("/app"), &empty),
+            None
+        );
+        assert!(InventoryOrigin::Flag.named_by_user());
+        assert!(InventoryOrigin::Environment.named_by_user());
+        assert!(!InventoryOrigin::Discovered.named_by_user());
     }
 }

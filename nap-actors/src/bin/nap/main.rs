@@ -54,6 +54,16 @@ pub struct GlobalArgs {
     /// Load this `.so` plugin (repeatable; loaded before the inventory's `plugins:`).
     #[arg(long = "plugin", global = true, value_name = "FILE")]
     plugins: Vec<PathBuf>,
+    /// Load the `plugins:` of an inventory nap found by itself beside the compose file (by
+    /// default only an inventory named by --hosts or $NAP_HOSTS may load plugins).
+    #[arg(
+        long,
+        global = true,
+        env = "NAP_ALLOW_PLUGINS",
+        action = clap::ArgAction::SetTrue,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    allow_plugins: bool,
 }
 
 impl GlobalArgs {
@@ -62,9 +72,15 @@ impl GlobalArgs {
         &self,
         inventory: &nap_core::inventory::Inventory,
     ) -> anyhow::Result<nap_actors::plugins::Plugins> {
+        let consent = if self.allow_plugins {
+            nap_actors::plugins::PluginConsent::Allowed
+        } else {
+            nap_actors::plugins::PluginConsent::IfNamed
+        };
         Ok(nap_actors::plugins::Plugins::load(
             &self.plugins,
             inventory,
+            consent,
         )?)
     }
 
