@@ -1,11 +1,12 @@
-//! `up` and `down` as library calls: observe → reconcile → execute, the one path that
-//! `nap up`, `nap down` and (next) `nap watch` share.
+//! `up` and `down` as library calls: the [`pipeline`]'s stages, then execution by the actors —
+//! the one path `nap up`, `nap watch` and `nap down` share, each a [`Goal`] with its options.
 //!
-//! [`up`] connects to every host at once, reads what they hold, computes the desired state
-//! and the plan (the pure core does both) and, unless the plan is empty, starts the actors —
-//! one [`HostActor`] per host, one [`ServiceActor`] per service, the [`PatcherActor`] and the
-//! [`CoordinatorActor`] — and waits for the coordinator's report. [`down`] does the same with
-//! the core's teardown plan. Both must run inside an actix `System`.
+//! A run connects to every host at once (or reuses a running `watch`'s clients), observes,
+//! plans (the pure core decides), and unless the plan is empty checks SSH to every host the
+//! plan touches before any change, starts the actors — one [`HostActor`] per host, one
+//! [`ServiceActor`] per service (deployments only), the [`PatcherActor`] and the
+//! [`CoordinatorActor`] — and waits for the coordinator's report. Must run inside an actix
+//! `System`.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
@@ -15,18 +16,19 @@ use actix::prelude::*;
 use bollard::Docker;
 use futures_util::future::join_all;
 use nap_core::compose::Project;
-use nap_core::inventory::{DockerEndpoint, Inventory, NetworkMode};
+use nap_core::inventory::{DockerEndpoint, Inventory};
 use nap_core::plan::{
     self, DesiredState, HostEntry, ObservedContainer, ObservedState, Operation, Plan,
-    ReconcileOptions, TeardownOptions,
+    ReconcileOptions,
 };
 use serde::Serialize;
 
 use crate::coordinator::{CoordinatorActor, ExecutionReport, Executors};
 use crate::deployment::Deployment;
 use crate::host_actor::{self, HostActor, ImageSource, SshSettings, Stop};
-use crate::observe::{self, ObserveError};
+use crate::observe::ObserveError;
 use crate::patcher::{PatcherActor, Track};
+use crate::pipeline::{self, Goal, Planned};
 use crate::plugins::Plugins;
 use crate::progress::{Event, Progress};
 use crate::service_actor::ServiceActor;
@@ -361,13 +363,6 @@ fn track_tables(
     }
 }
 
-/// Runs `plan` with the deployment's actors and returns the coordinator's report.
-async fn execute(plan: &Plan, executors: Executors) -> ExecutionReport {
-    let (coordinator, report) = CoordinatorActor::new(plan.clone(), executors);
-    coordinator.start();
-    report.await.unwrap_or_default()
-}
-
 fn emit_plan(progress: &Progress, plan: &Plan) {
     let mut hosts: Vec<String> = plan
         .operations
@@ -395,19 +390,6 @@ fn emit_done(progress: &Progress, plan: &Plan, report: &ExecutionReport) {
     });
 }
 
-/// The core's desired state with the plugins' placement hooks as the scheduler's policy, and
-/// the warnings of optional plugins that failed. Blocks while hooks run.
-pub fn desired_state(
-    project: &Project,
-    inventory: &Inventory,
-    observed: &ObservedState,
-    plugins: &Plugins,
-) -> Result<(DesiredState, Vec<String>), plan::PlanError> {
-    let mut policy = plugins.placement_policy(&project.name);
-    let desired = plan::desired_state(project, inventory, observed, &mut policy)?;
-    Ok((desired, policy.take_warnings()))
-}
-
 /// Deploys: makes the hosts hold the project's desired state. Must run in an actix System.
 pub async fn up(
     deployment: &Deployment,
@@ -427,131 +409,18 @@ pub async fn up_reusing(
     progress: &Progress,
     previous: Option<&DeploymentActors>,
 ) -> Result<DeployReport, DeployError> {
-    let project = &deployment.project;
-    let inventory = &deployment.inventory;
-    let reusable =
-        previous.filter(|actors| actors.project == project.name && actors.inventory == *inventory);
-    let clients = match reusable {
-        Some(actors) => actors.clients.clone(),
-        None => observe::connect_all(inventory).await?,
+    let goal = Goal::Deploy(ReconcileOptions {
+        remove_orphans: options.remove_orphans,
+        force_recreate: options.force_recreate,
+    });
+    let run = Run {
+        project: &deployment.project,
+        inventory: &deployment.inventory,
+        goal,
+        options,
+        progress,
     };
-    let observed = observe::observe_connected(
-        &project.name,
-        inventory,
-        &clients,
-        observe::Detail::WithExtraHosts,
-    )
-    .await?;
-    let (desired, warnings) = {
-        let (project, inventory, observed, plugins) = (
-            project.clone(),
-            inventory.clone(),
-            observed.clone(),
-            options.plugins.clone(),
-        );
-        // Off the actor thread: placement plugins may take up to their time limit per call.
-        tokio::task::spawn_blocking(move || {
-            desired_state(&project, &inventory, &observed, &plugins)
-        })
-        .await
-        .expect("placement does not panic")?
-    };
-    for message in warnings {
-        progress.emit(Event::Warning { message });
-    }
-    let plan = plan::reconcile(
-        &desired,
-        &observed,
-        ReconcileOptions {
-            remove_orphans: options.remove_orphans,
-            force_recreate: options.force_recreate,
-        },
-    );
-    for note in &plan.notes {
-        progress.emit(Event::Warning {
-            message: note.clone(),
-        });
-    }
-    emit_plan(progress, &plan);
-    if plan.operations.is_empty() {
-        let execution = ExecutionReport::default();
-        emit_done(progress, &plan, &execution);
-        return Ok(DeployReport {
-            plan,
-            execution,
-            actors: None,
-        });
-    }
-    let sessions_alive = |actors: &DeploymentActors| {
-        plan.operations.iter().all(|planned| {
-            let host = planned.operation.host();
-            let needs_ssh = inventory.host(host).is_some_and(|h| h.ssh.is_some());
-            !needs_ssh
-                || actors
-                    .sessions
-                    .get(host)
-                    .is_some_and(|session| !session.is_closed())
-        })
-    };
-    let actors = match reusable {
-        Some(actors) if sessions_alive(actors) => actors.clone(),
-        _ => {
-            let preflight = connect_ssh(inventory, &plan, progress).await?;
-            start_actors(&project.name, inventory, &clients, preflight, progress)
-        }
-    };
-    track_tables(&actors.patcher, &desired, &observed, &plan);
-    let project = Arc::new(project.clone());
-    let services = project
-        .services
-        .keys()
-        .map(|service| {
-            let actor = ServiceActor::new(
-                service,
-                project.clone(),
-                actors.hosts.clone(),
-                actors.patcher.clone(),
-                progress.clone(),
-            )
-            .with_plugins(options.plugins.clone())
-            .start();
-            (service.clone(), actor)
-        })
-        .collect();
-    let mut image_sources: Vec<ImageSource> = clients
-        .iter()
-        .map(|(name, docker)| ImageSource {
-            name: name.clone(),
-            docker: docker.clone(),
-            trusted: false,
-        })
-        .collect();
-    let needs_images = plan
-        .operations
-        .iter()
-        .any(|planned| matches!(planned.operation, Operation::EnsureImage { .. }));
-    if needs_images && let Some(local) = local_image_source(inventory).await {
-        image_sources.push(local);
-    }
-    let executors = Executors {
-        project: project.clone(),
-        desired: Some(Arc::new(desired)),
-        hosts: actors.hosts.clone(),
-        services,
-        patcher: actors.patcher.clone(),
-        image_sources,
-        ship_images: options.ship_images,
-        wait_timeout: options.wait_timeout,
-        remove_volumes: false,
-        progress: progress.clone(),
-    };
-    let execution = execute(&plan, executors).await;
-    emit_done(progress, &plan, &execution);
-    Ok(DeployReport {
-        plan,
-        execution,
-        actors: Some(actors),
-    })
+    run.go(previous).await
 }
 
 /// Flags of `nap down`.
@@ -568,51 +437,168 @@ pub async fn down(
     options: DownOptions,
     progress: &Progress,
 ) -> Result<DeployReport, DeployError> {
-    let clients = observe::connect_all(inventory).await?;
-    // Removing needs no name tables: no inspect per container.
-    let observed =
-        observe::observe_connected(&project.name, inventory, &clients, observe::Detail::Listing)
-            .await?;
-    let plan = plan::teardown(
-        &project.name,
-        &observed,
-        TeardownOptions {
+    let run = Run {
+        project,
+        inventory,
+        goal: Goal::Remove {
             volumes: options.volumes,
-            routed: inventory.network.mode == NetworkMode::Routed && inventory.hosts.len() > 1,
         },
-    );
-    emit_plan(progress, &plan);
-    if plan.operations.is_empty() {
-        let execution = ExecutionReport::default();
-        emit_done(progress, &plan, &execution);
-        return Ok(DeployReport {
-            plan,
-            execution,
-            actors: None,
-        });
-    }
-    let preflight = connect_ssh(inventory, &plan, progress).await?;
-    let actors = start_actors(&project.name, inventory, &clients, preflight, progress);
-    let executors = Executors {
-        project: Arc::new(project.clone()),
-        desired: None,
-        hosts: actors.hosts.clone(),
-        services: HashMap::new(),
-        patcher: actors.patcher.clone(),
-        image_sources: Vec::new(),
-        ship_images: false,
-        wait_timeout: Duration::from_secs(60),
-        remove_volumes: options.volumes,
-        progress: progress.clone(),
+        options: &UpOptions {
+            wait_timeout: Duration::from_secs(60),
+            ..UpOptions::default()
+        },
+        progress,
     };
-    let execution = execute(&plan, executors).await;
-    emit_done(progress, &plan, &execution);
-    actors.stop();
+    let report = run.go(None).await?;
+    if let Some(actors) = &report.actors {
+        actors.stop();
+    }
     Ok(DeployReport {
-        plan,
-        execution,
         actors: None,
+        ..report
     })
+}
+
+/// One pass of the pipeline that changes hosts: `up`, `watch` and `down` are this with their
+/// goal and options.
+struct Run<'a> {
+    /// The project.
+    project: &'a Project,
+    /// Its hosts.
+    inventory: &'a Inventory,
+    /// Deploy or remove.
+    goal: Goal,
+    /// Flags (for a removal, only `wait_timeout` matters).
+    options: &'a UpOptions,
+    /// Where events go.
+    progress: &'a Progress,
+}
+
+impl Run<'_> {
+    /// Connect (or reuse `previous`), observe, plan, and — unless the plan is empty — carry
+    /// the plan out with the actors and report.
+    async fn go(&self, previous: Option<&DeploymentActors>) -> Result<DeployReport, DeployError> {
+        let (project, inventory, progress) = (self.project, self.inventory, self.progress);
+        let reusable = previous
+            .filter(|actors| actors.project == project.name && actors.inventory == *inventory);
+        let clients = match reusable {
+            Some(actors) => actors.clients.clone(),
+            None => pipeline::connect(inventory).await?,
+        };
+        let observed = pipeline::observe(&project.name, inventory, &clients, self.goal).await?;
+        let planned = pipeline::plan_blocking(
+            project,
+            inventory,
+            observed,
+            &self.options.plugins,
+            self.goal,
+        )
+        .await?;
+        for message in &planned.warnings {
+            progress.emit(Event::Warning {
+                message: message.clone(),
+            });
+        }
+        let plan = &planned.plan;
+        for note in &plan.notes {
+            progress.emit(Event::Warning {
+                message: note.clone(),
+            });
+        }
+        emit_plan(progress, plan);
+        if plan.operations.is_empty() {
+            let execution = ExecutionReport::default();
+            emit_done(progress, plan, &execution);
+            return Ok(DeployReport {
+                plan: planned.plan,
+                execution,
+                actors: None,
+            });
+        }
+        let sessions_alive = |actors: &DeploymentActors| {
+            plan.operations.iter().all(|planned| {
+                let host = planned.operation.host();
+                let needs_ssh = inventory.host(host).is_some_and(|h| h.ssh.is_some());
+                !needs_ssh
+                    || actors
+                        .sessions
+                        .get(host)
+                        .is_some_and(|session| !session.is_closed())
+            })
+        };
+        let actors = match reusable {
+            Some(actors) if sessions_alive(actors) => actors.clone(),
+            _ => {
+                let preflight = connect_ssh(inventory, plan, progress).await?;
+                start_actors(&project.name, inventory, &clients, preflight, progress)
+            }
+        };
+        let execution = self.execute(&planned, &actors, &clients).await;
+        emit_done(progress, plan, &execution);
+        Ok(DeployReport {
+            plan: planned.plan,
+            execution,
+            actors: Some(actors),
+        })
+    }
+
+    /// Stage 4: the service actors of a deployment, the image sources it may copy from, and
+    /// the coordinator that runs the plan with them.
+    async fn execute(
+        &self,
+        planned: &Planned,
+        actors: &DeploymentActors,
+        clients: &[(String, Docker)],
+    ) -> ExecutionReport {
+        let project = Arc::new(self.project.clone());
+        let plan = &planned.plan;
+        let mut services = HashMap::new();
+        if let Some(desired) = &planned.desired {
+            track_tables(&actors.patcher, desired, &planned.observed, plan);
+            for service in project.services.keys() {
+                let actor = ServiceActor::new(
+                    service,
+                    project.clone(),
+                    actors.hosts.clone(),
+                    actors.patcher.clone(),
+                    self.progress.clone(),
+                )
+                .with_plugins(self.options.plugins.clone())
+                .start();
+                services.insert(service.clone(), actor);
+            }
+        }
+        let mut image_sources: Vec<ImageSource> = clients
+            .iter()
+            .map(|(name, docker)| ImageSource {
+                name: name.clone(),
+                docker: docker.clone(),
+                trusted: false,
+            })
+            .collect();
+        let needs_images = plan
+            .operations
+            .iter()
+            .any(|planned| matches!(planned.operation, Operation::EnsureImage { .. }));
+        if needs_images && let Some(local) = local_image_source(self.inventory).await {
+            image_sources.push(local);
+        }
+        let executors = Executors {
+            project,
+            desired: planned.desired.clone().map(Arc::new),
+            hosts: actors.hosts.clone(),
+            services,
+            patcher: actors.patcher.clone(),
+            image_sources,
+            ship_images: self.options.ship_images,
+            wait_timeout: self.options.wait_timeout,
+            remove_volumes: matches!(self.goal, Goal::Remove { volumes: true }),
+            progress: self.progress.clone(),
+        };
+        let (coordinator, report) = CoordinatorActor::new(plan.clone(), executors);
+        coordinator.start();
+        report.await.unwrap_or_default()
+    }
 }
 
 #[cfg(test)]

@@ -264,20 +264,6 @@ pub async fn observe_connected(
     }
 }
 
-/// Reads every host concurrently. Fails naming every host that did not answer.
-pub async fn observe(project: &str, inventory: &Inventory) -> Result<ObservedState, ObserveError> {
-    let clients = connect_all(inventory).await?;
-    observe_connected(project, inventory, &clients, Detail::WithExtraHosts).await
-}
-
-/// [`observe`] on a runtime of its own, for commands that are otherwise synchronous.
-pub fn observe_blocking(project: &str, inventory: &Inventory) -> anyhow::Result<ObservedState> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    Ok(runtime.block_on(observe(project, inventory))?)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,7 +7,8 @@ use std::process::ExitCode;
 
 use clap::Args;
 use nap_actors::deployment;
-use nap_core::plan::{self, ObservedState, ReconcileOptions};
+use nap_actors::pipeline::{self, Goal};
+use nap_core::plan::ReconcileOptions;
 
 use crate::{Format, GlobalArgs, print_warnings};
 
@@ -28,34 +29,30 @@ pub struct PlanArgs {
     force_recreate: bool,
 }
 
-/// Runs `nap plan`.
+/// Runs `nap plan`: the pipeline's stages up to the plan, nothing executed.
 pub fn run(global: &GlobalArgs, args: &PlanArgs) -> anyhow::Result<ExitCode> {
     let options = global.deployment_options()?;
     let deployment = deployment::load(&options)?;
     print_warnings(&deployment.warnings);
-    let observed = if args.offline {
-        ObservedState::default()
-    } else {
-        nap_actors::observe::observe_blocking(&deployment.project.name, &deployment.inventory)?
-    };
     let plugins = global.load_plugins(&deployment.inventory)?;
-    let (desired, warnings) = nap_actors::deploy::desired_state(
+    let goal = Goal::Deploy(ReconcileOptions {
+        remove_orphans: args.remove_orphans,
+        force_recreate: args.force_recreate,
+    });
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let planned = runtime.block_on(pipeline::plan_only(
         &deployment.project,
         &deployment.inventory,
-        &observed,
         &plugins,
-    )?;
-    for warning in &warnings {
+        goal,
+        args.offline,
+    ))?;
+    for warning in &planned.warnings {
         eprintln!("warning: {warning}");
     }
-    let plan = plan::reconcile(
-        &desired,
-        &observed,
-        ReconcileOptions {
-            remove_orphans: args.remove_orphans,
-            force_recreate: args.force_recreate,
-        },
-    );
+    let plan = planned.plan;
     match args.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&plan)?),
         Format::Yaml => print!("{}", serde_yaml::to_string(&plan)?),
