@@ -7,7 +7,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::{Arc, Mutex};
 
 mod common;
@@ -159,8 +159,7 @@ fn nap_up(
     args: &[String],
     env: &[(String, String)],
 ) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_nap"))
-        .current_dir(dir)
+    nap_command(dir)
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("HOME", "/nonexistent-home")
@@ -219,8 +218,7 @@ fn the_recorder_sees_mutating_calls() {
             .any(|request| request.contains("POST") && request.contains("/containers/create")),
         "{requests:#?}"
     );
-    let down = Command::new(env!("CARGO_BIN_EXE_nap"))
-        .current_dir(dir.path())
+    let down = nap_command(dir.path())
         .arg("--hosts")
         .arg(&inventory)
         .args(["-p", "badrecorder", "down"])

@@ -4,21 +4,16 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::Value;
 
+mod common;
+
+use common::nap_command;
+
 fn nap(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_nap"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("NAP_HOSTS")
-        .env_remove("DOCKER_HOST")
-        .env_remove("COMPOSE_FILE")
-        .env_remove("COMPOSE_PROJECT_NAME")
-        .env_remove("COMPOSE_PROFILES")
-        .output()
-        .expect("run nap")
+    nap_command(dir).args(args).output().expect("run nap")
 }
 
 fn stdout(output: &Output) -> String {

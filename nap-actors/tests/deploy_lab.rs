@@ -401,12 +401,9 @@ fn without_an_inventory_nap_deploys_to_the_local_daemon_like_compose() {
     )
     .unwrap();
     let nap = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_nap"))
+        nap_command(dir.path())
             .args(["-p", project])
             .args(args)
-            .current_dir(dir.path())
-            .env_remove("NAP_HOSTS")
-            .env_remove("DOCKER_HOST")
             .output()
             .unwrap()
     };

@@ -10,6 +10,10 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
+mod common;
+
+use common::nap_command;
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -20,18 +24,11 @@ fn nap(dir: &Path, env: &[(&str, String)]) -> Output {
         "services:\n  app:\n    image: nap/busybox:lab\n",
     )
     .unwrap();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_nap"));
+    let mut command = nap_command(dir);
     command
         .args(["-f", "compose.yaml", "-p", "dockertrust", "ps"])
-        .current_dir(dir)
         .env("HOME", dir)
-        .env_remove("NAP_HOSTS")
-        .env_remove("DOCKER_HOST")
-        .env_remove("DOCKER_CONTEXT")
-        .env_remove("DOCKER_CONFIG")
-        .env_remove("DOCKER_CERT_PATH")
-        .env_remove("DOCKER_TLS_VERIFY")
-        .env_remove("DOCKER_TLS");
+        .env_remove("DOCKER_CONFIG");
     for (key, value) in env {
         command.env(key, value);
     }

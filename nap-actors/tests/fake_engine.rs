@@ -9,22 +9,20 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Duration;
 
 use nap_fake_engine::engine::Call;
 use nap_fake_engine::{BackgroundFake, EngineConfig, FakeConfig};
 use serde_json::Value;
 
+mod common;
+
+use common::nap_command;
+
 fn nap(dir: &Path, args: &[&str]) -> Output {
-    let output = Command::new(env!("CARGO_BIN_EXE_nap"))
+    let output = nap_command(dir)
         .args(args)
-        .current_dir(dir)
-        .env_remove("NAP_HOSTS")
-        .env_remove("DOCKER_HOST")
-        .env_remove("COMPOSE_FILE")
-        .env_remove("COMPOSE_PROJECT_NAME")
-        .env_remove("COMPOSE_PROFILES")
         .env("XDG_RUNTIME_DIR", dir)
         .output()
         .expect("run nap");

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{LabProject, docker, exec_in, server, text};
+use common::{LabProject, docker, exec_in, nap_command, server, text};
 use serde_json::Value;
 
 /// Writes `content` as the container's `/etc/hosts` (as the container itself could).
@@ -34,11 +34,9 @@ fn plant_hosts_file(host: &str, container: &str, content: &[u8]) {
 /// (a hang is a failure of its own, reported as such).
 fn nap_within(project: &LabProject, args: &[&str], limit: Duration) -> Output {
     let inventory = project.inventory.to_string_lossy().to_string();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_nap"))
+    let mut child = nap_command(project.dir.path())
         .args(["--hosts", &inventory, "-p", &project.name])
         .args(args)
-        .current_dir(project.dir.path())
-        .env_remove("NAP_HOSTS")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

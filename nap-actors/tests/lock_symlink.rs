@@ -6,7 +6,11 @@
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
+
+mod common;
+
+use common::nap_command;
 
 fn uid() -> u32 {
     std::fs::metadata("/proc/self").unwrap().uid()
@@ -25,11 +29,9 @@ fn project() -> tempfile::TempDir {
 }
 
 fn nap_down(dir: &Path, project: &str) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_nap"))
+    nap_command(dir)
         .args(["-p", project, "down"])
-        .current_dir(dir)
         .env_remove("XDG_RUNTIME_DIR")
-        .env_remove("NAP_HOSTS")
         .env("TMPDIR", dir.join("tmp"))
         .env(
             "DOCKER_HOST",

@@ -8,11 +8,11 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 mod common;
 
-use common::{plugin_library, text};
+use common::{nap_command, plugin_library, text};
 
 /// A project folder that looks like a cloned repository: a compose file and, beside it, an
 /// inventory whose `plugins:` lists `plugin`.
@@ -52,13 +52,9 @@ impl ClonedRepository {
     /// `nap ARGS…` in the project folder, with `env` set and no inventory or consent from the
     /// test's own environment.
     fn nap(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_nap"));
+        let mut command = nap_command(self.path());
         command
             .args(args)
-            .current_dir(self.path())
-            .env_remove("NAP_HOSTS")
-            .env_remove("NAP_ALLOW_PLUGINS")
-            .env_remove("DOCKER_HOST")
             .env("NAP_TEST_PLUGIN_MARKER", &self.marker);
         for (key, value) in env {
             command.env(key, value);

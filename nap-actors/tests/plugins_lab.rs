@@ -6,7 +6,6 @@
 //! host and address.
 
 use std::collections::BTreeMap;
-use std::process::Command;
 
 use serde_json::Value;
 
@@ -19,14 +18,12 @@ fn nap_plugins_lists_name_version_and_hooks() {
     let jsonl = plugin_library("nap-plugin-jsonl-log");
     let zone = plugin_library("nap-plugin-zone-spread");
     let dir = tempfile::tempdir().unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_nap"))
+    let output = nap_command(dir.path())
         .arg("--plugin")
         .arg(&jsonl)
         .arg("--plugin")
         .arg(&zone)
         .args(["plugins", "--format", "json"])
-        .current_dir(dir.path())
-        .env_remove("NAP_HOSTS")
         .output()
         .unwrap();
     assert!(output.status.success(), "{}", text(&output.stderr));
@@ -71,13 +68,10 @@ fn zoned_project(replicas: u32, plugins: &str) -> tempfile::TempDir {
 
 /// `nap [args…] plan --offline --format json` in `dir`.
 fn offline_plan(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_nap"))
+    nap_command(dir)
         .args(["--hosts", "nap-hosts.yml"])
         .args(args)
         .args(["plan", "--offline", "--format", "json"])
-        .current_dir(dir)
-        .env_remove("NAP_HOSTS")
-        .env_remove("DOCKER_HOST")
         .output()
         .unwrap()
 }

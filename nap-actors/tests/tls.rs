@@ -13,6 +13,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+mod common;
+
+use common::nap_command;
+
 const HOST: &str = "tlshost";
 const PROJECT: &str = "e2etls";
 
@@ -297,16 +301,8 @@ impl Lab {
     }
 
     fn nap(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_nap"))
+        nap_command(self.dir.path())
             .args(args)
-            .current_dir(self.dir.path())
-            .env_remove("NAP_HOSTS")
-            .env_remove("DOCKER_HOST")
-            .env_remove("DOCKER_CERT_PATH")
-            .env_remove("DOCKER_TLS_VERIFY")
-            .env_remove("COMPOSE_FILE")
-            .env_remove("COMPOSE_PROJECT_NAME")
-            .env_remove("COMPOSE_PROFILES")
             .output()
             .expect("run nap")
     }

@@ -77,10 +77,8 @@ impl LabProject {
         let inventory = self.inventory.to_string_lossy().to_string();
         let mut all = vec!["--hosts", inventory.as_str(), "-p", self.name.as_str()];
         all.extend_from_slice(args);
-        Command::new(env!("CARGO_BIN_EXE_nap"))
+        nap_command(self.dir.path())
             .args(&all)
-            .current_dir(self.dir.path())
-            .env_remove("NAP_HOSTS")
             .output()
             .expect("run nap")
     }
@@ -220,6 +218,34 @@ pub fn server(port: u16) -> String {
     )
 }
 
+/// Variables of the test's own environment that would choose an inventory, a daemon, compose
+/// files or plugin consent for nap; [`nap_command`] removes them so each test says what it
+/// means.
+pub const INHERITED_SELECTION: [&str; 11] = [
+    "NAP_HOSTS",
+    "NAP_ALLOW_PLUGINS",
+    "DOCKER_HOST",
+    "DOCKER_CONTEXT",
+    "DOCKER_CERT_PATH",
+    "DOCKER_TLS_VERIFY",
+    "DOCKER_TLS",
+    "COMPOSE_FILE",
+    "COMPOSE_PROJECT_NAME",
+    "COMPOSE_PROFILES",
+    "COMPOSE_PATH_SEPARATOR",
+];
+
+/// The `nap` binary under test, run in `dir`, with none of [`INHERITED_SELECTION`]: the one
+/// way tests start nap.
+pub fn nap_command(dir: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_nap"));
+    command.current_dir(dir);
+    for key in INHERITED_SELECTION {
+        command.env_remove(key);
+    }
+    command
+}
+
 /// A plugin library built from `plugins/` (by `cargo build --workspace`, which `tests/run`
 /// runs before the tests): `target/<profile>/lib<crate>.so`, found from the test binary.
 pub fn plugin_library(crate_name: &str) -> PathBuf {
@@ -248,13 +274,11 @@ pub struct Running {
 impl Running {
     /// Starts `nap --hosts … -p … ARGS` in the project folder.
     pub fn start(project: &LabProject, args: &[&str]) -> Running {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_nap"))
+        let mut child = nap_command(project.dir.path())
             .args(["--hosts"])
             .arg(&project.inventory)
             .args(["-p", &project.name])
             .args(args)
-            .current_dir(project.dir.path())
-            .env_remove("NAP_HOSTS")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
