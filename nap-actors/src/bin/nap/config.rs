@@ -5,14 +5,14 @@ use std::process::ExitCode;
 use clap::Args;
 use nap_core::compose;
 
-use crate::{Format, GlobalArgs, print_warnings};
+use crate::{GlobalArgs, print_warnings};
 
 /// Flags of `nap config`.
 #[derive(Debug, Args)]
 pub struct ConfigArgs {
-    /// Output format (yaml or json).
+    /// Output format.
     #[arg(long, value_enum, default_value = "yaml")]
-    format: Format,
+    format: ConfigFormat,
     /// Print the service names, one per line.
     #[arg(long)]
     services: bool,
@@ -22,6 +22,15 @@ pub struct ConfigArgs {
     /// Print each service's config hash, one `service hash` per line.
     #[arg(long)]
     hash: bool,
+}
+
+/// What `nap config` prints the model as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ConfigFormat {
+    /// YAML, as `docker compose config`.
+    Yaml,
+    /// JSON.
+    Json,
 }
 
 /// Runs `nap config`.
@@ -46,8 +55,8 @@ pub fn run(global: &GlobalArgs, args: &ConfigArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     match args.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(project)?),
-        Format::Yaml | Format::Text => print!("{}", serde_yaml::to_string(project)?),
+        ConfigFormat::Json => println!("{}", serde_json::to_string_pretty(project)?),
+        ConfigFormat::Yaml => print!("{}", serde_yaml::to_string(project)?),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -8,7 +8,7 @@ use nap_actors::deploy::{self, DownOptions};
 use nap_actors::deployment;
 
 use crate::up::ProgressFormat;
-use crate::{GlobalArgs, print_warnings};
+use crate::{GlobalArgs, print_loaded};
 
 /// Flags of `nap down`.
 #[derive(Debug, Args)]
@@ -25,7 +25,7 @@ pub struct DownArgs {
 pub fn run(global: &GlobalArgs, args: &DownArgs) -> anyhow::Result<ExitCode> {
     let options = global.deployment_options()?;
     let deployment = deployment::load(&options)?;
-    print_warnings(&deployment.warnings);
+    print_loaded(&deployment);
     let _lock = nap_actors::lock::lock_project(&deployment.project.name, "down")?;
     let progress = args.format.progress();
     let report = actix::System::new().block_on(async {

@@ -9,7 +9,7 @@ use clap::Args;
 use nap_actors::deployment;
 use nap_actors::status::{self, LogsOptions};
 
-use crate::{GlobalArgs, print_warnings};
+use crate::{GlobalArgs, print_loaded};
 
 /// Flags of `nap logs`.
 #[derive(Debug, Args)]
@@ -20,7 +20,7 @@ pub struct LogsArgs {
     /// Lines from the end of each container's log.
     #[arg(long, value_name = "N")]
     tail: Option<u64>,
-    /// Print one JSON object per line instead of text.
+    /// `text`: prefixed lines on stdout; `json`: one JSON object per line on stdout.
     #[arg(long, value_enum, default_value = "text")]
     format: crate::up::ProgressFormat,
     /// Only these services.
@@ -33,7 +33,7 @@ const COLOURS: [&str; 6] = ["36", "33", "32", "35", "34", "31"];
 pub fn run(global: &GlobalArgs, args: &LogsArgs) -> anyhow::Result<ExitCode> {
     let options = global.deployment_options()?;
     let deployment = deployment::load(&options)?;
-    print_warnings(&deployment.warnings);
+    print_loaded(&deployment);
     for service in &args.services {
         if !deployment.project.services.contains_key(service) {
             anyhow::bail!("no such service: {service:?}");

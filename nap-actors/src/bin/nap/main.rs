@@ -28,8 +28,10 @@ struct Cli {
     command: Command,
 }
 
-/// Flags every subcommand shares, as `docker compose` spells them.
+/// Flags every subcommand shares, as `docker compose` spells them (shown apart from each
+/// subcommand's own in `--help`).
 #[derive(Debug, clap::Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Compose file (repeatable; later files override earlier ones). Before the subcommand,
     /// as with `docker compose` (`nap logs -f` is follow).
@@ -96,10 +98,10 @@ impl GlobalArgs {
     }
 }
 
-/// Output formats of commands whose output a program may read.
+/// Output formats of commands whose output a program may read (`plan`, `ps`, `plugins`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
-    /// For people.
+    /// A table or text for people.
     Text,
     /// YAML.
     Yaml,
@@ -164,6 +166,26 @@ pub fn report_failures(report: &nap_actors::deploy::DeployReport) -> anyhow::Res
         );
     }
     Ok(ExitCode::FAILURE)
+}
+
+/// Prints what loading a deployment found, on stderr: its warnings and
+/// [`print_local_fallback`].
+pub fn print_loaded(deployment: &nap_actors::deployment::Deployment) {
+    print_warnings(&deployment.warnings);
+    print_local_fallback(&deployment.inventory);
+}
+
+/// One line when there is no inventory and nap falls back to the local daemon, so a missing
+/// `--hosts` or `NAP_HOSTS` never deploys to this machine unannounced.
+pub fn print_local_fallback(inventory: &nap_core::inventory::Inventory) {
+    if inventory.origin == nap_core::inventory::InventoryOrigin::Local
+        && let Some(host) = inventory.hosts.first()
+    {
+        eprintln!(
+            "nap: no inventory (--hosts, $NAP_HOSTS or nap-hosts.yml beside the compose file): using the local Docker daemon at {}",
+            host.docker
+        );
+    }
 }
 
 /// Prints warnings found while loading, one per line, on stderr.

@@ -10,12 +10,12 @@ use nap_actors::deployment;
 use nap_actors::pipeline::{self, Goal};
 use nap_core::plan::ReconcileOptions;
 
-use crate::{Format, GlobalArgs, print_warnings};
+use crate::{Format, GlobalArgs, print_loaded};
 
 /// Flags of `nap plan`.
 #[derive(Debug, Args)]
 pub struct PlanArgs {
-    /// Output format (text or json).
+    /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
     /// Plan against an empty state instead of asking the hosts.
@@ -33,7 +33,7 @@ pub struct PlanArgs {
 pub fn run(global: &GlobalArgs, args: &PlanArgs) -> anyhow::Result<ExitCode> {
     let options = global.deployment_options()?;
     let deployment = deployment::load(&options)?;
-    print_warnings(&deployment.warnings);
+    print_loaded(&deployment);
     let plugins = global.load_plugins(&deployment.inventory)?;
     let goal = Goal::Deploy(ReconcileOptions {
         remove_orphans: args.remove_orphans,

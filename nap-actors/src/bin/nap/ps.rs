@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::Args;
 use nap_actors::{deployment, status};
 
-use crate::{Format, GlobalArgs, print_warnings};
+use crate::{Format, GlobalArgs, print_loaded};
 
 /// Flags of `nap ps`.
 #[derive(Debug, Args)]
@@ -19,7 +19,7 @@ pub struct PsArgs {
 pub fn run(global: &GlobalArgs, args: &PsArgs) -> anyhow::Result<ExitCode> {
     let options = global.deployment_options()?;
     let deployment = deployment::load(&options)?;
-    print_warnings(&deployment.warnings);
+    print_loaded(&deployment);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

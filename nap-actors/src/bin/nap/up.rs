@@ -12,14 +12,15 @@ use nap_actors::deploy::{self, UpOptions};
 use nap_actors::deployment;
 use nap_actors::progress::{Progress, ProgressStyle};
 
-use crate::{GlobalArgs, print_warnings};
+use crate::{GlobalArgs, print_loaded};
 
-/// Output of commands that stream progress.
+/// Output of commands that stream progress or lines (`up`, `watch`, `down`, `logs`); each
+/// flag's help says where each goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ProgressFormat {
-    /// Lines for people, on stderr.
+    /// Lines for people.
     Text,
-    /// One JSON event per line, on stdout.
+    /// One JSON object per line.
     Json,
 }
 
@@ -73,7 +74,7 @@ impl UpArgs {
 pub fn run(global: &GlobalArgs, args: &UpArgs) -> anyhow::Result<ExitCode> {
     let options = global.deployment_options()?;
     let deployment = deployment::load(&options)?;
-    print_warnings(&deployment.warnings);
+    print_loaded(&deployment);
     let _lock = nap_actors::lock::lock_project(&deployment.project.name, "up")?;
     let progress = args.format.progress();
     let up_options = args.up_options(global.load_plugins(&deployment.inventory)?);

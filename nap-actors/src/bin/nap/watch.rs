@@ -30,6 +30,7 @@ pub fn run(global: &GlobalArgs, args: &UpArgs) -> anyhow::Result<ExitCode> {
     let options = global.deployment_options()?;
     // Fail early, with file and line, when the files are invalid at the start.
     let first = deployment::load(&options)?;
+    crate::print_local_fallback(&first.inventory);
     let project = first.project.name.clone();
     // Plugins are loaded once, from the first inventory, and kept while watching.
     let plugins = global.load_plugins(&first.inventory)?;
