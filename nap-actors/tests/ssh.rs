@@ -21,14 +21,14 @@ fn lab_dir() -> PathBuf {
     )
 }
 
-/// A value from `$NAP_LAB_DIR/lab.env` (`KEY=value` lines).
+/// A value from `$NAP_LAB_DIR/lab.env` (`export KEY=value` lines).
 fn lab_env(key: &str) -> String {
     let path = lab_dir().join("lab.env");
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     text.lines()
         .filter_map(|line| line.split_once('='))
-        .find(|(name, _)| name.trim() == key)
+        .find(|(name, _)| name.trim().trim_start_matches("export ").trim() == key)
         .map(|(_, value)| value.trim().trim_matches('"').to_string())
         .unwrap_or_else(|| panic!("{} has no {key}", path.display()))
 }
