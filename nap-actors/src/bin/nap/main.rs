@@ -6,10 +6,12 @@
 mod config;
 mod down;
 mod logs;
+mod missing;
 mod plan;
 mod plugins;
 mod ps;
 mod up;
+mod version;
 mod watch;
 
 use std::path::PathBuf;
@@ -127,6 +129,8 @@ enum Command {
     Logs(logs::LogsArgs),
     /// Remove the project's containers, networks and routes from every host.
     Down(down::DownArgs),
+    /// Print nap's version.
+    Version(version::VersionArgs),
 }
 
 /// Prints what failed in an execution and maps it to the exit status.
@@ -196,6 +200,13 @@ pub fn print_warnings(warnings: &[nap_core::compose::Warning]) {
 }
 
 fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args_os()
+        .map(|arg| arg.to_string_lossy().into_owned())
+        .collect();
+    if let Some(message) = missing::message(&args) {
+        eprintln!("{message}");
+        return ExitCode::from(2);
+    }
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -213,6 +224,7 @@ fn main() -> ExitCode {
         Command::Watch(args) => watch::run(&cli.global, args),
         Command::Logs(args) => logs::run(&cli.global, args),
         Command::Down(args) => down::run(&cli.global, args),
+        Command::Version(args) => version::run(args),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,97 @@
+//! Docker Compose verbs nap does not have (yet): named as such, with the nap command closest
+//! to what the user wanted, and exit status 2 like any usage error — instead of clap's bare
+//! "unrecognized subcommand".
+
+/// Compose verbs nap lacks, each with the closest thing nap has.
+const MISSING: &[(&str, &str)] = &[
+    ("attach", "nap logs -f SERVICE"),
+    ("build", "nap up (images must exist or be pullable)"),
+    ("cp", "docker cp on the host that `nap ps` shows"),
+    ("create", "nap up"),
+    ("events", "nap watch --format json"),
+    ("exec", "docker exec on the host that `nap ps` shows"),
+    ("images", "nap ps"),
+    ("kill", "docker kill on the host that `nap ps` shows"),
+    ("ls", "nap ps"),
+    ("pause", "docker pause on the host that `nap ps` shows"),
+    ("port", "nap ps"),
+    ("pull", "nap up (it pulls what is missing)"),
+    ("push", "docker push"),
+    (
+        "restart",
+        "docker restart on the host that `nap ps` shows (nap watch re-applies its names)",
+    ),
+    ("rm", "nap down"),
+    ("run", "docker run on a host, or nap up"),
+    ("scale", "deploy.replicas in the compose file, then nap up"),
+    ("start", "nap up"),
+    (
+        "stop",
+        "docker stop on the host that `nap ps` shows, or nap down",
+    ),
+    ("top", "nap ps"),
+    ("unpause", "docker unpause on the host that `nap ps` shows"),
+    ("wait", "nap up (it waits for dependencies)"),
+];
+
+/// Flags that take a value, before the subcommand (so `-f compose.yaml` is skipped).
+const VALUE_FLAGS: &[&str] = &[
+    "-f",
+    "--file",
+    "-p",
+    "--project-name",
+    "--project-directory",
+    "--env-file",
+    "--profile",
+    "--hosts",
+    "--plugin",
+];
+
+/// The subcommand word of `args` (after the program name), skipping global flags.
+fn subcommand(args: &[String]) -> Option<&str> {
+    let mut words = args.iter().skip(1);
+    while let Some(word) = words.next() {
+        if VALUE_FLAGS.contains(&word.as_str()) {
+            words.next();
+        } else if !word.starts_with('-') {
+            return Some(word);
+        }
+    }
+    None
+}
+
+/// The message for a Compose verb nap lacks, if `args` asks for one.
+pub fn message(args: &[String]) -> Option<String> {
+    let verb = subcommand(args)?;
+    let (_, closest) = MISSING.iter().find(|(name, _)| *name == verb)?;
+    Some(format!(
+        "nap: `{verb}` is a docker compose command that nap does not have yet; the closest: {closest}\n\nFor more information, try 'nap --help'."
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(line: &str) -> Vec<String> {
+        line.split_whitespace().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn a_missing_verb_is_named_after_global_flags() {
+        let text = message(&args("nap -f c.yaml --hosts h.yml exec web sh")).unwrap();
+        assert!(
+            text.contains("`exec` is a docker compose command"),
+            "{text}"
+        );
+        assert!(
+            message(&args("nap -f exec up")).is_none(),
+            "-f's value is not the verb"
+        );
+        assert!(message(&args("nap up")).is_none());
+        assert!(
+            message(&args("nap frobnicate")).is_none(),
+            "clap names unknown words"
+        );
+    }
+}
