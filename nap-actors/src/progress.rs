@@ -268,12 +268,16 @@ fn render(event: &Event, colour: bool) -> Option<String> {
             project,
             operations,
             hosts,
-        } => Some(format!(
-            "[+] {project}: {operations} operations on {} host{} ({})",
-            hosts.len(),
-            if hosts.len() == 1 { "" } else { "s" },
-            hosts.join(", ")
-        )),
+        } => Some(if *operations == 0 {
+            format!("[+] {project}: nothing to change, the hosts hold what the files say")
+        } else {
+            format!(
+                "[+] {project}: {} on {} ({})",
+                counted(*operations, "operation"),
+                counted(hosts.len(), "host"),
+                hosts.join(", ")
+            )
+        }),
         Event::Started {
             host, op, subject, ..
         } if op.starts_with("wait") => Some(format!(
@@ -358,11 +362,14 @@ fn render(event: &Event, colour: bool) -> Option<String> {
             seconds,
         } => Some(if *failed == 0 {
             format!(
-                "[+] {project}: done, {succeeded} operations in {seconds:.1}s, {hosts_patches} hosts-file patches"
+                "[+] {project}: done, {} in {seconds:.1}s, {}",
+                counted(*succeeded, "operation"),
+                counted(*hosts_patches, "hosts-file patch")
             )
         } else {
             let mut line = format!(
-                "[!] {project}: {failed} operations failed, {skipped} skipped, {succeeded} succeeded in {seconds:.1}s"
+                "[!] {project}: {} failed, {skipped} skipped, {succeeded} succeeded in {seconds:.1}s",
+                counted(*failed, "operation")
             );
             if !not_deployed.is_empty() {
                 line.push_str("; not deployed: ");
@@ -370,6 +377,15 @@ fn render(event: &Event, colour: bool) -> Option<String> {
             }
             line
         }),
+    }
+}
+
+/// `1 operation`, `2 operations`, `0 hosts-file patches`: a count with its noun.
+fn counted(count: usize, noun: &str) -> String {
+    match (count, noun.ends_with("ch") || noun.ends_with('s')) {
+        (1, _) => format!("1 {noun}"),
+        (_, true) => format!("{count} {noun}es"),
+        (_, false) => format!("{count} {noun}s"),
     }
 }
 
@@ -439,6 +455,49 @@ mod tests {
                 .ends_with("Error: h2: no such image")
         );
         assert!(render(&failed, true).unwrap().contains(RED));
+    }
+
+    #[test]
+    fn counts_read_as_words() {
+        let plan = |operations, hosts: &[&str]| Event::Plan {
+            project: "demo".into(),
+            operations,
+            hosts: hosts.iter().map(|host| host.to_string()).collect(),
+        };
+        assert_eq!(
+            render(&plan(1, &["h1"]), false).unwrap(),
+            "[+] demo: 1 operation on 1 host (h1)"
+        );
+        assert_eq!(
+            render(&plan(20, &["h1", "h2"]), false).unwrap(),
+            "[+] demo: 20 operations on 2 hosts (h1, h2)"
+        );
+        assert_eq!(
+            render(&plan(0, &[]), false).unwrap(),
+            "[+] demo: nothing to change, the hosts hold what the files say"
+        );
+        let done = |succeeded, failed, hosts_patches| Event::Done {
+            project: "demo".into(),
+            succeeded,
+            failed,
+            skipped: 0,
+            not_deployed: Vec::new(),
+            hosts_patches,
+            seconds: 1.0,
+        };
+        assert_eq!(
+            render(&done(1, 0, 1), false).unwrap(),
+            "[+] demo: done, 1 operation in 1.0s, 1 hosts-file patch"
+        );
+        assert_eq!(
+            render(&done(3, 0, 0), false).unwrap(),
+            "[+] demo: done, 3 operations in 1.0s, 0 hosts-file patches"
+        );
+        assert!(
+            render(&done(2, 1, 0), false)
+                .unwrap()
+                .starts_with("[!] demo: 1 operation failed, 0 skipped, 2 succeeded")
+        );
     }
 
     #[test]
