@@ -5,6 +5,7 @@
 
 mod config;
 mod down;
+mod exec;
 mod logs;
 mod missing;
 mod plan;
@@ -129,6 +130,8 @@ enum Command {
     Logs(logs::LogsArgs),
     /// Remove the project's containers, networks and routes from every host.
     Down(down::DownArgs),
+    /// Run a command in a running replica of a service, on whatever host runs it.
+    Exec(exec::ExecArgs),
     /// Print nap's version.
     Version(version::VersionArgs),
 }
@@ -224,6 +227,7 @@ fn main() -> ExitCode {
         Command::Watch(args) => watch::run(&cli.global, args),
         Command::Logs(args) => logs::run(&cli.global, args),
         Command::Down(args) => down::run(&cli.global, args),
+        Command::Exec(args) => exec::run(&cli.global, args),
         Command::Version(args) => version::run(args),
     };
     match result {

@@ -6,10 +6,12 @@
 const MISSING: &[(&str, &str)] = &[
     ("attach", "nap logs -f SERVICE"),
     ("build", "nap up (images must exist or be pullable)"),
-    ("cp", "docker cp on the host that `nap ps` shows"),
+    (
+        "cp",
+        "nap exec SERVICE cat FILE, or docker cp on the host that `nap ps` shows",
+    ),
     ("create", "nap up"),
     ("events", "nap watch --format json"),
-    ("exec", "docker exec on the host that `nap ps` shows"),
     ("images", "nap ps"),
     ("kill", "docker kill on the host that `nap ps` shows"),
     ("ls", "nap ps"),
@@ -79,13 +81,13 @@ mod tests {
 
     #[test]
     fn a_missing_verb_is_named_after_global_flags() {
-        let text = message(&args("nap -f c.yaml --hosts h.yml exec web sh")).unwrap();
+        let text = message(&args("nap -f c.yaml --hosts h.yml run web sh")).unwrap();
         assert!(
-            text.contains("`exec` is a docker compose command"),
+            text.contains("`run` is a docker compose command"),
             "{text}"
         );
         assert!(
-            message(&args("nap -f exec up")).is_none(),
+            message(&args("nap -f run up")).is_none(),
             "-f's value is not the verb"
         );
         assert!(message(&args("nap up")).is_none());

@@ -1,0 +1,66 @@
+//! The local terminal, for commands that hand it to a container (`nap exec` with a TTY): raw
+//! mode for as long as a guard lives, and the window size.
+
+use std::io::IsTerminal;
+
+/// The terminal's mode before raw mode, put back when dropped.
+pub struct RawMode {
+    /// The settings to restore.
+    saved: libc::termios,
+}
+
+impl RawMode {
+    /// Puts stdin's terminal in raw mode (no echo, no line editing, keys such as Ctrl-C
+    /// passed through as bytes). `None` when stdin is not a terminal.
+    pub fn enable() -> std::io::Result<Option<RawMode>> {
+        if !std::io::stdin().is_terminal() {
+            return Ok(None);
+        }
+        // SAFETY: termios is plain data; tcgetattr fills it for a valid descriptor (0).
+        let mut saved: libc::termios = unsafe { std::mem::zeroed() };
+        // SAFETY: fd 0 is open (it is a terminal, checked above) and `saved` is writable.
+        if unsafe { libc::tcgetattr(libc::STDIN_FILENO, &mut saved) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let mut raw = saved;
+        // SAFETY: cfmakeraw only writes the struct it is given.
+        unsafe { libc::cfmakeraw(&mut raw) };
+        // SAFETY: fd 0 is a terminal and `raw` a valid termios.
+        if unsafe { libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, &raw) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(Some(RawMode { saved }))
+    }
+}
+
+impl Drop for RawMode {
+    fn drop(&mut self) {
+        // SAFETY: restores settings read from the same descriptor.
+        unsafe { libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, &self.saved) };
+    }
+}
+
+/// A terminal's size in characters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Size {
+    /// Lines.
+    pub rows: u16,
+    /// Columns.
+    pub columns: u16,
+}
+
+/// The size of the terminal on stdout (else stdin), if either is one.
+pub fn size() -> Option<Size> {
+    [libc::STDOUT_FILENO, libc::STDIN_FILENO]
+        .into_iter()
+        .find_map(|fd| {
+            // SAFETY: winsize is plain data; TIOCGWINSZ fills it or fails.
+            let mut size: libc::winsize = unsafe { std::mem::zeroed() };
+            // SAFETY: a valid pointer to a winsize for TIOCGWINSZ.
+            let ok = unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, &mut size) } == 0;
+            (ok && size.ws_row > 0 && size.ws_col > 0).then_some(Size {
+                rows: size.ws_row,
+                columns: size.ws_col,
+            })
+        })
+}
