@@ -29,12 +29,16 @@ use nap_core::plan::{
 use serde::Serialize;
 use tokio::sync::oneshot;
 
-use crate::host_actor::{self, HostActor, HostOperationError, ImageSource, WaitCondition};
-use crate::patcher::{PatchCount, PatchHosts, PatcherActor};
-use crate::progress::{Event, Progress};
-use crate::service_actor::{
+use crate::actors::ask;
+use crate::actors::host::{
+    CreateNetwork, CreateVolume, EnsureImage, EnsureRoutes, HostActor, HostOperationError,
+    ImageSource, RemoveContainer, RemoveNetwork, RemoveRoutes, RemoveVolume, WaitCondition,
+};
+use crate::actors::patcher::{PatchCount, PatchHosts, PatcherActor};
+use crate::actors::service::{
     CreateReplica, ReplaceReplica, ServiceActor, StartReplica, WaitReplica,
 };
+use crate::progress::{Event, Progress};
 use crate::spec;
 
 /// Everything the coordinator hands work to, and the settings operations need.
@@ -369,21 +373,19 @@ fn failure(host: &str, message: impl Into<String>) -> HostOperationError {
     }
 }
 
-/// Sends `message` to `actor` and flattens the mailbox error into the operation's error.
-fn ask<A, M>(actor: Option<&Addr<A>>, host: &str, message: M) -> Work
+/// Hands `message` to `actor` (the host's, or the service's) and waits for the outcome.
+fn hand_to<A, M>(actor: Option<&Addr<A>>, host: &str, message: M) -> Work
 where
     A: Actor<Context = Context<A>> + Handler<M>,
     M: Message<Result = Result<String, HostOperationError>> + Send + 'static,
 {
     let host = host.to_string();
-    let Some(actor) = actor.cloned() else {
-        return Box::pin(async move { Err(failure(&host, "no actor for this host or service")) });
-    };
+    let actor = actor.cloned();
     Box::pin(async move {
-        actor
-            .send(message)
-            .await
-            .map_err(|error| failure(&host, format!("actor gone: {error}")))?
+        let Some(actor) = actor else {
+            return Err(failure(&host, "no actor for this host or service"));
+        };
+        ask(&actor, &host, message).await?
     })
 }
 
@@ -420,40 +422,36 @@ fn run(
                 ))));
             };
             let request = spec::network_spec(&executors.project, &network);
-            ask(host, &host_name, host_actor::CreateNetwork { request })
+            hand_to(host, &host_name, CreateNetwork { request })
         }
-        Operation::RemoveNetwork { name, .. } => ask(
-            host,
-            &host_name,
-            host_actor::RemoveNetwork { name: name.clone() },
-        ),
+        Operation::RemoveNetwork { name, .. } => {
+            hand_to(host, &host_name, RemoveNetwork { name: name.clone() })
+        }
         Operation::CreateVolume { name, .. } => {
             let request = spec::volume_spec(&executors.project, name);
-            ask(host, &host_name, host_actor::CreateVolume { request })
+            hand_to(host, &host_name, CreateVolume { request })
         }
-        Operation::RemoveVolume { name, .. } => ask(
-            host,
-            &host_name,
-            host_actor::RemoveVolume { name: name.clone() },
-        ),
+        Operation::RemoveVolume { name, .. } => {
+            hand_to(host, &host_name, RemoveVolume { name: name.clone() })
+        }
         Operation::EnsureRoutes {
             routes,
             pool,
             local_subnets,
             ..
-        } => ask(
+        } => hand_to(
             host,
             &host_name,
-            host_actor::EnsureRoutes {
+            EnsureRoutes {
                 routes: routes.clone(),
                 pool: *pool,
                 local_subnets: local_subnets.clone(),
             },
         ),
-        Operation::RemoveRoutes { subnets, .. } => ask(
+        Operation::RemoveRoutes { subnets, .. } => hand_to(
             host,
             &host_name,
-            host_actor::RemoveRoutes {
+            RemoveRoutes {
                 subnets: subnets.clone(),
             },
         ),
@@ -464,20 +462,20 @@ fn run(
                 .filter(|source| source.name != host_name)
                 .cloned()
                 .collect();
-            ask(
+            hand_to(
                 host,
                 &host_name,
-                host_actor::EnsureImage {
+                EnsureImage {
                     image: image.clone(),
                     ship: executors.ship_images,
                     sources,
                 },
             )
         }
-        Operation::RemoveContainer { container, .. } => ask(
+        Operation::RemoveContainer { container, .. } => hand_to(
             host,
             &host_name,
-            host_actor::RemoveContainer {
+            RemoveContainer {
                 container: container.clone(),
                 volumes: executors.remove_volumes,
             },
@@ -485,7 +483,7 @@ fn run(
         Operation::CreateContainer {
             service, container, ..
         } => match desired_container(container) {
-            Ok(container) => ask(
+            Ok(container) => hand_to(
                 executors.services.get(service),
                 &host_name,
                 CreateReplica { container },
@@ -501,7 +499,7 @@ fn run(
         } => match desired_container(container) {
             Ok(desired) => {
                 let service = desired.service.clone();
-                ask(
+                hand_to(
                     executors.services.get(&service),
                     &host_name,
                     ReplaceReplica {
@@ -516,10 +514,10 @@ fn run(
             Err(error) => Box::pin(std::future::ready(Err(error))),
         },
         Operation::RetireContainer { container, .. } => {
-            let remove = ask(
+            let remove = hand_to(
                 host,
                 &host_name,
-                host_actor::RemoveContainer {
+                RemoveContainer {
                     container: container.clone(),
                     volumes: false,
                 },
@@ -533,7 +531,7 @@ fn run(
         Operation::StartContainer { container, .. } => match desired_container(container) {
             Ok(container) => {
                 let service = container.service.clone();
-                ask(
+                hand_to(
                     executors.services.get(&service),
                     &host_name,
                     StartReplica { container },
@@ -548,7 +546,7 @@ fn run(
                 WaitCondition::Completed
             };
             match desired_container(container) {
-                Ok(desired) => ask(
+                Ok(desired) => hand_to(
                     executors.services.get(&desired.service),
                     &host_name,
                     WaitReplica {
@@ -563,7 +561,7 @@ fn run(
         }
         Operation::PatchHosts {
             container, entries, ..
-        } => ask(
+        } => hand_to(
             Some(&executors.patcher),
             &host_name,
             PatchHosts {

@@ -21,11 +21,12 @@ use actix::prelude::*;
 use nap_core::compose::Project;
 use nap_core::plan::DesiredContainer;
 
-use crate::host_actor::{
+use crate::actors::ask;
+use crate::actors::host::{
     CreateContainer, HostActor, HostOperationError, MonitorContainer, RemoveContainer,
     RenameContainer, StartContainer, StartedContainer, StopContainer, WaitCondition, WaitContainer,
 };
-use crate::patcher::{ContainerStarted, PatcherActor};
+use crate::actors::patcher::{ContainerStarted, PatcherActor};
 use crate::plugins::Plugins;
 use crate::progress::{Event, Progress};
 use crate::spec;
@@ -140,13 +141,6 @@ impl Actor for ServiceActor {
     type Context = Context<Self>;
 }
 
-fn gone(host: &str, error: MailboxError) -> HostOperationError {
-    HostOperationError {
-        host: host.to_string(),
-        message: format!("host actor gone: {error}"),
-    }
-}
-
 /// Create one replica's container.
 #[derive(Message)]
 #[rtype(result = "Result<String, HostOperationError>")]
@@ -169,10 +163,7 @@ impl Handler<CreateReplica> for ServiceActor {
                 host: container.host.clone(),
                 message: error.to_string(),
             })?;
-            let id = host
-                .send(CreateContainer { spec })
-                .await
-                .map_err(|error| gone(&container.host, error))??;
+            let id = ask(&host, &container.host, CreateContainer { spec }).await??;
             // Recorded before the coordinator hears of the creation, so before the start.
             me.do_send(Created {
                 container: container.name.clone(),
@@ -241,15 +232,13 @@ impl Handler<StartReplica> for ServiceActor {
         Box::pin(async move {
             let host = host?;
             let first = container.networks.first();
-            let started = host
-                .send(StartContainer {
-                    container: container.name.clone(),
-                    network: first.map(|n| n.network.clone()),
-                    id,
-                    address: first.and_then(|n| n.ipv4_address),
-                })
-                .await
-                .map_err(|error| gone(&container.host, error))??;
+            let start = StartContainer {
+                container: container.name.clone(),
+                network: first.map(|n| n.network.clone()),
+                id,
+                address: first.and_then(|n| n.ipv4_address),
+            };
+            let started = ask(&host, &container.host, start).await??;
             me.do_send(Started {
                 container: container.name.clone(),
                 id: started.id.clone(),
@@ -284,14 +273,12 @@ impl Handler<WaitReplica> for ServiceActor {
     fn handle(&mut self, message: WaitReplica, _: &mut Context<Self>) -> Self::Result {
         let host = self.host(&message.host);
         Box::pin(async move {
-            host?
-                .send(WaitContainer {
-                    container: message.container,
-                    condition: message.condition,
-                    timeout: message.timeout,
-                })
-                .await
-                .map_err(|error| gone(&message.host, error))?
+            let wait = WaitContainer {
+                container: message.container,
+                condition: message.condition,
+                timeout: message.timeout,
+            };
+            ask(&host?, &message.host, wait).await?
         })
     }
 }
@@ -310,20 +297,6 @@ pub struct ReplaceReplica {
     pub delay: Duration,
     /// How long waiting for healthy may take.
     pub wait_timeout: Duration,
-}
-
-/// Sends `message` to the host actor and flattens the mailbox error.
-async fn ask<M>(
-    host: &Addr<HostActor>,
-    name: &str,
-    message: M,
-) -> Result<M::Result, HostOperationError>
-where
-    M: Message + Send + 'static,
-    M::Result: Send,
-    HostActor: Handler<M>,
-{
-    host.send(message).await.map_err(|error| gone(name, error))
 }
 
 impl Handler<ReplaceReplica> for ServiceActor {

@@ -19,9 +19,8 @@ use std::sync::Arc;
 use actix::prelude::*;
 use nap_core::plan::HostEntry;
 
-use crate::host_actor::{
-    ContainerRestarted, HostActor, HostOperationError, PatchHostsFile, PatchResult, Stop,
-};
+use crate::actors::host::{HostActor, HostOperationError, PatchHostsFile, PatchResult};
+use crate::actors::{Stop, ask};
 use crate::progress::{Event, Progress};
 
 /// A container's two tables.
@@ -117,6 +116,17 @@ pub struct ContainerStarted {
     pub ip: Option<std::net::Ipv4Addr>,
 }
 
+/// A container on a host started (by anyone): Docker rewrote its hosts file. Sent by the
+/// host actor's event stream.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct ContainerRestarted {
+    /// Host.
+    pub host: String,
+    /// Container name.
+    pub container: String,
+}
+
 /// How many hosts files were rewritten so far.
 #[derive(Debug, Clone, Copy, Message)]
 #[rtype(result = "usize")]
@@ -186,17 +196,12 @@ impl PatcherActor {
         let me = ctx.address();
         let entries = table.wanted.len();
         let work = async move {
-            let result = actor
-                .send(PatchHostsFile {
-                    container: container.clone(),
-                    baked: table.baked,
-                    wanted: table.wanted,
-                })
-                .await
-                .map_err(|error| HostOperationError {
-                    host: host.clone(),
-                    message: format!("host actor gone: {error}"),
-                })??;
+            let patch = PatchHostsFile {
+                container: container.clone(),
+                baked: table.baked,
+                wanted: table.wanted,
+            };
+            let result = ask(&actor, &host, patch).await??;
             me.do_send(Patched(result, host, container, entries, reason));
             Ok(match result {
                 PatchResult::UpToDate => "up to date".to_string(),

@@ -1,0 +1,196 @@
+//! Images on a host: present already, else pulled, else copied from another daemon
+//! (`docker save | docker load`, streamed) that holds the expected image ID.
+
+use std::time::Duration;
+
+use actix::prelude::*;
+use bollard::Docker;
+use bollard::query_parameters::{CreateImageOptionsBuilder, ImportImageOptionsBuilder};
+use futures_util::StreamExt;
+
+use super::error::docker_message;
+use super::{HostActor, HostContext, Outcome};
+
+/// Seconds an image transfer may take (a `docker save` → `docker load` of a large image).
+const IMAGE_TRANSFER_SECONDS: u64 = 3600;
+
+/// A daemon an image can be copied from.
+#[derive(Clone)]
+pub struct ImageSource {
+    /// Its name (an inventory host, or `local` for the local daemon).
+    pub name: String,
+    /// Its client.
+    pub docker: Docker,
+    /// The deploying machine's own daemon: the image ID it holds is the one every copy must
+    /// arrive with. Without one, the first inventory host that has the image sets it.
+    pub trusted: bool,
+}
+
+/// Make an image present: pull it, or (when pulling fails or is not wanted) copy it from
+/// the first source that has it, streamed (`docker save | docker load`).
+#[derive(Message)]
+#[rtype(result = "Outcome")]
+pub struct EnsureImage {
+    /// Reference.
+    pub image: String,
+    /// Skip the pull and copy straight away (`--ship-images`).
+    pub ship: bool,
+    /// Daemons to copy from, best first.
+    pub sources: Vec<ImageSource>,
+}
+
+impl Handler<EnsureImage> for HostActor {
+    type Result = ResponseFuture<Outcome>;
+
+    fn handle(&mut self, message: EnsureImage, _: &mut Context<Self>) -> Self::Result {
+        let host = self.context();
+        Box::pin(async move {
+            if host.docker.inspect_image(&message.image).await.is_ok() {
+                return Ok("present".to_string());
+            }
+            let mut pull_error = None;
+            if !message.ship {
+                let (name, tag) = split_reference(&message.image);
+                let options = CreateImageOptionsBuilder::default()
+                    .from_image(&name)
+                    .tag(&tag)
+                    .build();
+                let mut pull = host.docker.create_image(Some(options), None, None);
+                let mut failed = None;
+                while let Some(step) = pull.next().await {
+                    if let Err(error) = step {
+                        failed = Some(docker_message(&error));
+                        break;
+                    }
+                }
+                match failed {
+                    None => return Ok("pulled".to_string()),
+                    Some(error) => pull_error = Some(error),
+                }
+            }
+            // Which image ID a copy must arrive with (so one compromised host cannot seed the
+            // others with an image of the same name): the trusted source's, else the first
+            // holder's. Sources holding another image under that name are not copied from.
+            let mut holders = Vec::new();
+            for source in &message.sources {
+                if let Ok(inspect) = source.docker.inspect_image(&message.image).await
+                    && let Some(id) = inspect.id
+                {
+                    holders.push((source, id));
+                }
+            }
+            let expected = holders
+                .iter()
+                .find(|(source, _)| source.trusted)
+                .or(holders.first())
+                .map(|(_, id)| id.clone());
+            let mut mismatched = Vec::new();
+            for (source, id) in &holders {
+                let Some(expected) = &expected else { break };
+                if id != expected {
+                    mismatched.push(format!("{} has {id}", source.name));
+                    continue;
+                }
+                return copy_image(&host, &message.image, source, expected).await;
+            }
+            if !mismatched.is_empty() {
+                let expected = expected.unwrap_or_default();
+                return Err(host.error(format!(
+                    "image {}: no source holds image ID {expected} ({})",
+                    message.image,
+                    mismatched.join(", ")
+                )));
+            }
+            let mut text = format!("image {} is not on this host", message.image);
+            if let Some(error) = pull_error {
+                text.push_str(&format!(", pulling it failed ({error})"));
+            }
+            text.push_str(", and no other host nor the local daemon has it to copy");
+            Err(host.error(text))
+        })
+    }
+}
+
+/// Copies `image` from `source` (`docker save | docker load`, streamed), then checks that
+/// what arrived has the image ID `expected`; an image that does not is removed again.
+async fn copy_image(
+    host: &HostContext,
+    image: &str,
+    source: &ImageSource,
+    expected: &str,
+) -> Outcome {
+    let from = source
+        .docker
+        .clone()
+        .with_timeout(Duration::from_secs(IMAGE_TRANSFER_SECONDS));
+    let to = host
+        .docker
+        .clone()
+        .with_timeout(Duration::from_secs(IMAGE_TRANSFER_SECONDS));
+    let export = from.export_image(image);
+    let mut load = to.import_image_stream(
+        ImportImageOptionsBuilder::default().quiet(true).build(),
+        export,
+        None,
+    );
+    while let Some(step) = load.next().await {
+        let failed = match step {
+            Err(error) => Some(docker_message(&error)),
+            Ok(info) => info.error_detail.and_then(|detail| detail.message),
+        };
+        if let Some(error) = failed {
+            return Err(host.error(format!(
+                "copying image {image} from {}: {error}",
+                source.name
+            )));
+        }
+    }
+    let arrived = host
+        .docker
+        .inspect_image(image)
+        .await
+        .map_err(|error| host.docker_error(&format!("inspecting image {image}"), error))?
+        .id
+        .unwrap_or_default();
+    if arrived != expected {
+        let options = bollard::query_parameters::RemoveImageOptionsBuilder::default()
+            .force(true)
+            .build();
+        if let Err(error) = host.docker.remove_image(image, Some(options), None).await {
+            tracing::warn!(host = %host.name, %image, "removing a mismatched image: {error}");
+        }
+        return Err(host.error(format!(
+            "image {image} copied from {} arrived as {arrived}, not the expected {expected}; it was removed",
+            source.name
+        )));
+    }
+    Ok(format!("copied from {}", source.name))
+}
+
+/// `name:tag` → (`name`, `tag`), `latest` by default; digests stay in the name.
+fn split_reference(image: &str) -> (String, String) {
+    if image.contains('@') {
+        return (image.to_string(), String::new());
+    }
+    match image.rsplit_once(':') {
+        Some((name, tag)) if !tag.contains('/') => (name.to_string(), tag.to_string()),
+        _ => (image.to_string(), "latest".to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references() {
+        assert_eq!(
+            split_reference("nap/busybox:lab"),
+            ("nap/busybox".into(), "lab".into())
+        );
+        assert_eq!(
+            split_reference("localhost:5000/x"),
+            ("localhost:5000/x".into(), "latest".into())
+        );
+    }
+}

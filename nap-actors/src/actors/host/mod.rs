@@ -1,0 +1,180 @@
+//! The host actor: one per inventory host, the only owner of that host's Docker client and
+//! SSH connection.
+//!
+//! It carries out single operations on its host when asked (create a network, create or start
+//! a container, wait for it, copy an image in, install routes, rewrite a hosts file) and
+//! decides nothing: what to do and in which order is the coordinator's business. Handlers
+//! return futures that do not borrow the actor, so any number of operations on one host run
+//! at once — the host actor serializes nothing that can run in parallel. It also streams the
+//! daemon's container `start` events ([`events`]) and tells the hosts-file patcher, which
+//! re-applies a container's table after Docker rewrote the file on a restart.
+//!
+//! The operations live beside their messages: [`network`], [`volume`], [`image`],
+//! [`container`], [`routes`], [`hosts_file`]; [`shell`] holds the SSH session and the kept
+//! root shells, [`error`] the operation error and Docker error classification.
+
+use std::sync::{Arc, Mutex};
+
+use actix::prelude::*;
+use bollard::Docker;
+use nap_core::inventory::Host;
+use tokio::sync::OnceCell;
+
+use crate::actors::patcher::ContainerRestarted;
+use crate::ssh::{RemoteShell, SshSession};
+
+pub mod container;
+pub mod error;
+pub mod events;
+pub mod hosts_file;
+pub mod image;
+pub mod network;
+pub mod routes;
+pub mod shell;
+pub mod volume;
+
+pub use crate::actors::Stop;
+pub use container::{
+    CreateContainer, MonitorContainer, RemoveContainer, RenameContainer, StartContainer,
+    StartedContainer, StopContainer, WaitCondition, WaitContainer,
+};
+pub use error::{HostOperationError, docker_message};
+pub use hosts_file::{PatchHostsFile, PatchResult, parse_extra_hosts};
+pub use image::{EnsureImage, ImageSource};
+pub use network::{CreateNetwork, RemoveNetwork};
+pub use routes::{EnsureRoutes, RemoveRoutes};
+pub use shell::{SshSettings, root_shell};
+pub use volume::{CreateVolume, RemoveVolume};
+
+/// Result of an operation: a short outcome word for the progress line (`created`,
+/// `up to date`, `copied from h1`).
+pub type Outcome = Result<String, HostOperationError>;
+
+/// The host actor. See the module documentation.
+pub struct HostActor {
+    /// The inventory host; fixed for the actor's life.
+    host: Host,
+    /// The compose project's name (labels, route rule tags); fixed.
+    project: String,
+    /// The host's Docker client, connected before the actor starts; lives as long as it.
+    docker: Docker,
+    /// Where SSH keys and known_hosts come from, for a connection made on first use.
+    ssh_settings: SshSettings,
+    /// The SSH session: set before the plan runs by the preflight (or remembered as
+    /// unreachable), else connected on first use; shared by every operation after that.
+    ssh: Arc<OnceCell<Result<SshSession, String>>>,
+    /// Warm root shells not in use right now; a script takes one out and puts it back.
+    shells: Arc<Mutex<Vec<RemoteShell>>>,
+    /// At most [`shell::SHELLS_PER_HOST`] shells exist at once; a script holds a permit.
+    shell_slots: Arc<tokio::sync::Semaphore>,
+    /// Who hears of container starts on this host (the patcher); `None`: no event stream.
+    restarts: Option<Recipient<ContainerRestarted>>,
+}
+
+impl HostActor {
+    /// An actor for `host`, using an already connected Docker client.
+    pub fn new(host: Host, project: &str, docker: Docker, ssh_settings: SshSettings) -> HostActor {
+        HostActor {
+            host,
+            project: project.to_string(),
+            docker,
+            ssh_settings,
+            ssh: Arc::new(OnceCell::new()),
+            shells: Arc::new(Mutex::new(Vec::new())),
+            shell_slots: Arc::new(tokio::sync::Semaphore::new(shell::SHELLS_PER_HOST)),
+            restarts: None,
+        }
+    }
+
+    /// Use an SSH session connected (and its host key checked) before the plan ran.
+    pub fn with_ssh_session(self, session: SshSession) -> HostActor {
+        let _ = self.ssh.set(Ok(session));
+        self
+    }
+
+    /// SSH was tried before the plan ran and the host did not answer: do not try again in
+    /// this deployment; hosts files are patched by exec instead.
+    pub fn with_ssh_unreachable(self, message: String) -> HostActor {
+        let _ = self.ssh.set(Err(message));
+        self
+    }
+
+    /// Use a root shell already started on that session (so the first script does not wait
+    /// for the host's login and shell start-up files).
+    pub fn with_shell(self, shell: RemoteShell) -> HostActor {
+        lock(&self.shells).push(shell);
+        self
+    }
+
+    /// Also report container starts (restarts) to `recipient`.
+    pub fn with_restart_events(mut self, recipient: Recipient<ContainerRestarted>) -> HostActor {
+        self.restarts = Some(recipient);
+        self
+    }
+
+    fn context(&self) -> HostContext {
+        HostContext {
+            name: self.host.name.clone(),
+            project: self.project.clone(),
+            docker: self.docker.clone(),
+            host: self.host.clone(),
+            ssh_settings: self.ssh_settings.clone(),
+            ssh: self.ssh.clone(),
+            shells: self.shells.clone(),
+            shell_slots: self.shell_slots.clone(),
+        }
+    }
+}
+
+impl Actor for HostActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        let Some(recipient) = self.restarts.clone() else {
+            return;
+        };
+        let watch = events::watch_starts(
+            self.docker.clone(),
+            self.host.name.clone(),
+            self.project.clone(),
+            recipient,
+        );
+        ctx.spawn(watch.into_actor(self));
+    }
+}
+
+impl Handler<Stop> for HostActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Stop, ctx: &mut Context<Self>) {
+        ctx.stop();
+    }
+}
+
+/// What a handler's future needs from the actor, owned (so the future outlives the call).
+#[derive(Clone)]
+struct HostContext {
+    /// The inventory host's name (every error names it).
+    name: String,
+    /// The project's name.
+    project: String,
+    /// The Docker client.
+    docker: Docker,
+    /// The inventory host.
+    host: Host,
+    /// See [`HostActor`].
+    ssh_settings: SshSettings,
+    /// See [`HostActor`].
+    ssh: Arc<OnceCell<Result<SshSession, String>>>,
+    /// See [`HostActor`].
+    shells: Arc<Mutex<Vec<RemoteShell>>>,
+    /// See [`HostActor`].
+    shell_slots: Arc<tokio::sync::Semaphore>,
+}
+
+/// Locks `mutex`, also when a panicking holder poisoned it (the pool stays usable).
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
