@@ -31,8 +31,9 @@ use tokio::sync::oneshot;
 
 use crate::actors::ask;
 use crate::actors::host::{
-    CreateNetwork, CreateVolume, EnsureImage, EnsureRoutes, HostActor, HostOperationError,
-    ImageSource, RemoveContainer, RemoveNetwork, RemoveRoutes, RemoveVolume, WaitCondition,
+    CreateNetwork, CreateVolume, EnsureImage, EnsureRoutes, HostActor, HostErrorKind,
+    HostOperationError, ImageSource, OperationResult, RemoveContainer, RemoveNetwork, RemoveRoutes,
+    RemoveVolume, WaitCondition,
 };
 use crate::actors::patcher::{PatchCount, PatchHosts, PatcherActor};
 use crate::actors::service::{
@@ -223,7 +224,7 @@ impl CoordinatorActor {
     fn finish(
         &mut self,
         id: usize,
-        result: Result<String, HostOperationError>,
+        result: OperationResult,
         seconds: f64,
         ctx: &mut Context<Self>,
     ) {
@@ -235,11 +236,7 @@ impl CoordinatorActor {
                 self.status.insert(id, Status::Succeeded);
                 self.unfinished -= 1;
                 self.report.succeeded += 1;
-                let did_nothing = matches!(
-                    outcome.as_str(),
-                    "up to date" | "exists" | "present" | "already gone"
-                );
-                if planned.operation.is_mutating() && !did_nothing {
+                if planned.operation.is_mutating() && !outcome.changed_nothing() {
                     self.report.mutations += 1;
                 }
                 self.executors.progress.emit(Event::Finished {
@@ -248,7 +245,7 @@ impl CoordinatorActor {
                     op: op.to_string(),
                     subject,
                     ok: true,
-                    outcome,
+                    outcome: outcome.to_string(),
                     error: None,
                     seconds,
                 });
@@ -359,31 +356,34 @@ pub fn describe(operation: &Operation) -> (&'static str, String) {
     }
 }
 
-type Work = Pin<Box<dyn Future<Output = Result<String, HostOperationError>>>>;
+type Work = Pin<Box<dyn Future<Output = OperationResult>>>;
 
 /// How long an old container of a start-first rollout keeps running after every peer has
 /// switched to its replacement: a client that resolved the name just before the switch still
 /// reaches it, and requests in flight finish.
 const RETIRE_DRAIN: Duration = Duration::from_secs(1);
 
-fn failure(host: &str, message: impl Into<String>) -> HostOperationError {
-    HostOperationError {
-        host: host.to_string(),
-        message: message.into(),
-    }
+/// The operation cannot be handed to an actor (none for the host or service, or what it
+/// names is not in the desired state).
+fn failure(host: &str, kind: HostErrorKind, message: impl Into<String>) -> HostOperationError {
+    HostOperationError::new(host, kind, message)
 }
 
 /// Hands `message` to `actor` (the host's, or the service's) and waits for the outcome.
 fn hand_to<A, M>(actor: Option<&Addr<A>>, host: &str, message: M) -> Work
 where
     A: Actor<Context = Context<A>> + Handler<M>,
-    M: Message<Result = Result<String, HostOperationError>> + Send + 'static,
+    M: Message<Result = OperationResult> + Send + 'static,
 {
     let host = host.to_string();
     let actor = actor.cloned();
     Box::pin(async move {
         let Some(actor) = actor else {
-            return Err(failure(&host, "no actor for this host or service"));
+            return Err(failure(
+                &host,
+                HostErrorKind::Unavailable,
+                "no actor for this host or service",
+            ));
         };
         ask(&actor, &host, message).await?
     })
@@ -402,6 +402,7 @@ fn run(
         containers.get(name).cloned().ok_or_else(|| {
             failure(
                 &host_name,
+                HostErrorKind::Invalid,
                 format!("container {name} is not in the desired state"),
             )
         })
@@ -418,6 +419,7 @@ fn run(
             let Some(network) = network else {
                 return Box::pin(std::future::ready(Err(failure(
                     &host_name,
+                    HostErrorKind::Invalid,
                     format!("network {name} is not in the desired state"),
                 ))));
             };

@@ -12,10 +12,13 @@ use actix::prelude::*;
 
 pub mod coordinator;
 pub mod host;
+mod outcome;
 pub mod patcher;
 pub mod service;
 
-use host::HostOperationError;
+pub use outcome::Outcome;
+
+use host::{HostErrorKind, HostOperationError};
 
 /// Sends `message` to `actor` and waits for its answer. A mailbox error (the actor has
 /// stopped, or its mailbox is closed) becomes a [`HostOperationError`] naming `host`, the
@@ -30,13 +33,14 @@ where
     M: Message + Send + 'static,
     M::Result: Send,
 {
-    actor
-        .send(message)
-        .await
-        .map_err(|error| HostOperationError {
-            host: host.to_string(),
-            message: format!("actor gone: {error}"),
-        })
+    actor.send(message).await.map_err(|error| {
+        HostOperationError::new(
+            host,
+            HostErrorKind::Unavailable,
+            format!("actor gone: {error}"),
+        )
+        .with_source(error)
+    })
 }
 
 /// Stop the actor, deliberately: how a deployment's host actors and patcher are shut down

@@ -14,13 +14,17 @@
 //! as the deployment.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use actix::prelude::*;
 use nap_core::plan::HostEntry;
 
-use crate::actors::host::{HostActor, HostOperationError, PatchHostsFile, PatchResult};
-use crate::actors::{Stop, ask};
+use crate::actors::host::{
+    HostActor, HostErrorKind, HostOperationError, OperationResult, PatchHostsFile, PatchResult,
+};
+use crate::actors::{Outcome, Stop, ask};
 use crate::progress::{Event, Progress};
 
 /// A container's two tables.
@@ -88,7 +92,7 @@ impl Handler<Track> for PatcherActor {
 
 /// A plan operation: make a running container resolve `entries`.
 #[derive(Debug, Clone, Message)]
-#[rtype(result = "Result<String, HostOperationError>")]
+#[rtype(result = "OperationResult")]
 pub struct PatchHosts {
     /// Host.
     pub host: String,
@@ -151,70 +155,81 @@ impl Handler<Stop> for PatcherActor {
 /// A rewrite finished (sent by the patcher to itself, so the count lives in the actor).
 #[derive(Message)]
 #[rtype(result = "()")]
-struct Patched(PatchResult, String, String, usize, &'static str);
+struct Patched {
+    /// How the file was rewritten (or that it held the table already).
+    result: PatchResult,
+    /// Host.
+    host: String,
+    /// Container name.
+    container: String,
+    /// How many entries the table has.
+    entries: usize,
+    /// Why it was patched: `plan` or `restart`.
+    reason: &'static str,
+}
 
 impl Handler<Patched> for PatcherActor {
     type Result = ();
 
     fn handle(&mut self, message: Patched, _: &mut Context<Self>) {
-        let Patched(result, host, container, entries, reason) = message;
-        let via = match result {
+        let via = match message.result {
             PatchResult::UpToDate => return,
             PatchResult::Ssh => "ssh",
             PatchResult::Exec => "exec",
         };
         self.patches += 1;
         self.progress.emit(Event::HostsPatched {
-            host,
-            container,
-            entries,
+            host: message.host,
+            container: message.container,
+            entries: message.entries,
             via: via.to_string(),
-            reason: reason.to_string(),
+            reason: message.reason.to_string(),
         });
     }
 }
 
+/// A rewrite under way: a future that does not borrow the actor.
+type PatchWork = Pin<Box<dyn Future<Output = OperationResult>>>;
+
 impl PatcherActor {
+    /// Has `container`'s host actor make its hosts file resolve `table.wanted`; the result is
+    /// reported back to the patcher ([`Patched`]) and answered as the operation's outcome.
     fn patch(
-        &mut self,
+        &self,
         host: String,
         container: String,
+        table: Table,
         reason: &'static str,
         ctx: &mut Context<Self>,
-    ) -> ResponseActFuture<Self, Result<String, HostOperationError>> {
-        let table = self.tables.get(&(host.clone(), container.clone())).cloned();
+    ) -> PatchWork {
         let Some(actor) = self.hosts.get(&host).cloned() else {
-            let error = HostOperationError {
-                host,
-                message: "not in the inventory".to_string(),
-            };
-            return Box::pin(fut::ready(Err(error)));
-        };
-        let Some(table) = table else {
-            return Box::pin(fut::ready(Ok("not tracked".to_string())));
+            let error =
+                HostOperationError::new(host, HostErrorKind::Unavailable, "not in the inventory");
+            return Box::pin(std::future::ready(Err(error)));
         };
         let me = ctx.address();
         let entries = table.wanted.len();
-        let work = async move {
+        Box::pin(async move {
             let patch = PatchHostsFile {
                 container: container.clone(),
                 baked: table.baked,
                 wanted: table.wanted,
             };
             let result = ask(&actor, &host, patch).await??;
-            me.do_send(Patched(result, host, container, entries, reason));
-            Ok(match result {
-                PatchResult::UpToDate => "up to date".to_string(),
-                PatchResult::Ssh => "patched over ssh".to_string(),
-                PatchResult::Exec => "patched by exec".to_string(),
-            })
-        };
-        Box::pin(work.into_actor(self))
+            me.do_send(Patched {
+                result,
+                host,
+                container,
+                entries,
+                reason,
+            });
+            Ok(Outcome::from(result))
+        })
     }
 }
 
 impl Handler<PatchHosts> for PatcherActor {
-    type Result = ResponseActFuture<Self, Result<String, HostOperationError>>;
+    type Result = ResponseFuture<OperationResult>;
 
     fn handle(&mut self, message: PatchHosts, ctx: &mut Context<Self>) -> Self::Result {
         let key = (message.host.clone(), message.container.clone());
@@ -223,7 +238,8 @@ impl Handler<PatchHosts> for PatcherActor {
             wanted: Arc::from(Vec::new()),
         });
         table.wanted = message.entries.into();
-        self.patch(message.host, message.container, "plan", ctx)
+        let table = table.clone();
+        self.patch(message.host, message.container, table, "plan", ctx)
     }
 }
 
@@ -251,14 +267,14 @@ impl Handler<ContainerRestarted> for PatcherActor {
     fn handle(&mut self, message: ContainerRestarted, ctx: &mut Context<Self>) {
         tracing::debug!(host = %message.host, container = %message.container, "container started (event)");
         let key = (message.host.clone(), message.container.clone());
-        let Some(table) = self.tables.get(&key) else {
+        let Some(table) = self.tables.get(&key).cloned() else {
             return;
         };
         if table.baked.as_ref() == Some(&table.wanted) {
             return;
         }
-        let work = self.patch(message.host, message.container, "restart", ctx);
-        ctx.spawn(work.map(|result, _, _| {
+        let work = self.patch(message.host, message.container, table, "restart", ctx);
+        ctx.spawn(work.into_actor(self).map(|result, _, _| {
             if let Err(error) = result {
                 tracing::warn!("re-patching after a restart failed: {error}");
             }

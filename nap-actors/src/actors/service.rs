@@ -21,10 +21,12 @@ use actix::prelude::*;
 use nap_core::compose::Project;
 use nap_core::plan::DesiredContainer;
 
+use crate::actors::Outcome;
 use crate::actors::ask;
 use crate::actors::host::{
-    CreateContainer, HostActor, HostOperationError, MonitorContainer, RemoveContainer,
-    RenameContainer, StartContainer, StartedContainer, StopContainer, WaitCondition, WaitContainer,
+    CreateContainer, HostActor, HostErrorKind, HostOperationError, MonitorContainer,
+    OperationResult, RemoveContainer, RenameContainer, StartContainer, StartedContainer,
+    StopContainer, WaitCondition, WaitContainer,
 };
 use crate::actors::patcher::{ContainerStarted, PatcherActor};
 use crate::plugins::Plugins;
@@ -127,13 +129,9 @@ impl ServiceActor {
     }
 
     fn host(&self, name: &str) -> Result<Addr<HostActor>, HostOperationError> {
-        self.hosts
-            .get(name)
-            .cloned()
-            .ok_or_else(|| HostOperationError {
-                host: name.to_string(),
-                message: "not in the inventory".to_string(),
-            })
+        self.hosts.get(name).cloned().ok_or_else(|| {
+            HostOperationError::new(name, HostErrorKind::Unavailable, "not in the inventory")
+        })
     }
 }
 
@@ -141,16 +139,21 @@ impl Actor for ServiceActor {
     type Context = Context<Self>;
 }
 
+/// A create body that cannot be built from the compose model.
+fn spec_error(host: &str, error: spec::SpecError) -> HostOperationError {
+    HostOperationError::new(host, HostErrorKind::Invalid, error.to_string()).with_source(error)
+}
+
 /// Create one replica's container.
 #[derive(Message)]
-#[rtype(result = "Result<String, HostOperationError>")]
+#[rtype(result = "OperationResult")]
 pub struct CreateReplica {
     /// The replica as the desired state has it.
     pub container: DesiredContainer,
 }
 
 impl Handler<CreateReplica> for ServiceActor {
-    type Result = ResponseFuture<Result<String, HostOperationError>>;
+    type Result = ResponseFuture<OperationResult>;
 
     fn handle(&mut self, message: CreateReplica, ctx: &mut Context<Self>) -> Self::Result {
         let container = message.container;
@@ -159,17 +162,14 @@ impl Handler<CreateReplica> for ServiceActor {
         let me = ctx.address();
         Box::pin(async move {
             let host = host?;
-            let spec = spec.map_err(|error| HostOperationError {
-                host: container.host.clone(),
-                message: error.to_string(),
-            })?;
+            let spec = spec.map_err(|error| spec_error(&container.host, error))?;
             let id = ask(&host, &container.host, CreateContainer { spec }).await??;
             // Recorded before the coordinator hears of the creation, so before the start.
             me.do_send(Created {
                 container: container.name.clone(),
                 id,
             });
-            Ok("created".to_string())
+            Ok(Outcome::Created)
         })
     }
 }
@@ -192,7 +192,7 @@ impl Handler<Created> for ServiceActor {
 
 /// Start one replica's container and report it started.
 #[derive(Message)]
-#[rtype(result = "Result<String, HostOperationError>")]
+#[rtype(result = "OperationResult")]
 pub struct StartReplica {
     /// The replica.
     pub container: DesiredContainer,
@@ -217,7 +217,7 @@ impl Handler<Started> for ServiceActor {
 }
 
 impl Handler<StartReplica> for ServiceActor {
-    type Result = ResponseFuture<Result<String, HostOperationError>>;
+    type Result = ResponseFuture<OperationResult>;
 
     fn handle(&mut self, message: StartReplica, ctx: &mut Context<Self>) -> Self::Result {
         let container = message.container;
@@ -248,14 +248,14 @@ impl Handler<StartReplica> for ServiceActor {
                 &patcher, &progress, &plugins, &project, &service, &container, &started,
             )
             .await;
-            Ok("started".to_string())
+            Ok(Outcome::Started)
         })
     }
 }
 
 /// Wait for one replica to be healthy or to have completed.
 #[derive(Message)]
-#[rtype(result = "Result<String, HostOperationError>")]
+#[rtype(result = "OperationResult")]
 pub struct WaitReplica {
     /// Host.
     pub host: String,
@@ -268,7 +268,7 @@ pub struct WaitReplica {
 }
 
 impl Handler<WaitReplica> for ServiceActor {
-    type Result = ResponseFuture<Result<String, HostOperationError>>;
+    type Result = ResponseFuture<OperationResult>;
 
     fn handle(&mut self, message: WaitReplica, _: &mut Context<Self>) -> Self::Result {
         let host = self.host(&message.host);
@@ -285,7 +285,7 @@ impl Handler<WaitReplica> for ServiceActor {
 
 /// Replace one replica under its service's rollout policy (`deploy.update_config`).
 #[derive(Message)]
-#[rtype(result = "Result<String, HostOperationError>")]
+#[rtype(result = "OperationResult")]
 pub struct ReplaceReplica {
     /// The replica's new container.
     pub container: DesiredContainer,
@@ -300,7 +300,7 @@ pub struct ReplaceReplica {
 }
 
 impl Handler<ReplaceReplica> for ServiceActor {
-    type Result = ResponseFuture<Result<String, HostOperationError>>;
+    type Result = ResponseFuture<OperationResult>;
 
     fn handle(&mut self, message: ReplaceReplica, ctx: &mut Context<Self>) -> Self::Result {
         let container = message.container;
@@ -315,10 +315,7 @@ impl Handler<ReplaceReplica> for ServiceActor {
         Box::pin(async move {
             let host = host?;
             let on = container.host.clone();
-            let spec = spec.map_err(|error| HostOperationError {
-                host: on.clone(),
-                message: error.to_string(),
-            })?;
+            let spec = spec.map_err(|error| spec_error(&on, error))?;
             let has_healthcheck = spec
                 .body
                 .healthcheck
@@ -408,10 +405,8 @@ impl Handler<ReplaceReplica> for ServiceActor {
                         &patcher, &progress, &plugins, &project, &service, &container, &started,
                     )
                     .await;
-                    Ok(if policy.start_first {
-                        "replaced (the old one serves until every peer has switched)".to_string()
-                    } else {
-                        "replaced".to_string()
+                    Ok(Outcome::Replaced {
+                        old_serves: policy.start_first,
                     })
                 }
                 Err(cause) => match policy.failure_action {
@@ -448,28 +443,36 @@ impl Handler<ReplaceReplica> for ServiceActor {
                             )
                             .await??;
                         }
-                        Err(HostOperationError {
-                            host: cause.host,
-                            message: format!(
-                                "{name}: the update failed and was rolled back to the previous configuration (failure_action: rollback): {}",
-                                cause.message
-                            ),
-                        })
+                        let message = format!(
+                            "{name}: the update failed and was rolled back to the previous configuration (failure_action: rollback): {}",
+                            cause.message
+                        );
+                        Err(HostOperationError::new(
+                            cause.host.clone(),
+                            HostErrorKind::Rollout,
+                            message,
+                        )
+                        .with_source(cause))
                     }
-                    FailureAction::Pause => Err(HostOperationError {
-                        host: cause.host,
-                        message: format!(
+                    FailureAction::Pause => {
+                        let message = format!(
                             "{name}: the update failed and the rollout of {service} is paused (failure_action: pause); the previous container is kept as {aside}: {}",
                             cause.message
-                        ),
-                    }),
+                        );
+                        Err(HostOperationError::new(
+                            cause.host.clone(),
+                            HostErrorKind::Rollout,
+                            message,
+                        )
+                        .with_source(cause))
+                    }
                     FailureAction::Continue => {
                         progress.emit(Event::Warning {
                             message: format!(
                                 "{name}: the update failed; going on with the next replicas (failure_action: continue): {cause}"
                             ),
                         });
-                        Ok("update failed, continuing".to_string())
+                        Ok(Outcome::UpdateFailedContinuing)
                     }
                 },
             }

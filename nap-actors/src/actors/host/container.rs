@@ -15,7 +15,7 @@ use bollard::query_parameters::{
 use futures_util::StreamExt;
 
 use super::error::is_not_found;
-use super::{HostActor, HostContext, HostOperationError, Outcome};
+use super::{HostActor, HostContext, HostErrorKind, HostOperationError, OperationResult, Outcome};
 use crate::spec::ContainerSpec;
 
 /// How often a wait looks at the container again.
@@ -175,7 +175,7 @@ pub enum WaitCondition {
 
 /// Wait until a container is healthy or has completed, at most `timeout`.
 #[derive(Message)]
-#[rtype(result = "Outcome")]
+#[rtype(result = "OperationResult")]
 pub struct WaitContainer {
     /// Container name.
     pub container: String,
@@ -186,7 +186,7 @@ pub struct WaitContainer {
 }
 
 impl Handler<WaitContainer> for HostActor {
-    type Result = ResponseFuture<Outcome>;
+    type Result = ResponseFuture<OperationResult>;
 
     fn handle(&mut self, message: WaitContainer, _: &mut Context<Self>) -> Self::Result {
         let host = self.context();
@@ -208,34 +208,38 @@ impl Handler<WaitContainer> for HostActor {
                     WaitCondition::Completed if exited => {
                         let code = state.exit_code.unwrap_or(-1);
                         if code == 0 {
-                            return Ok("completed".to_string());
+                            return Ok(Outcome::Completed);
                         }
                         let logs = host.last_logs(name).await;
-                        return Err(host.error(format!(
-                            "{name} exited with status {code}; its last output:\n    {logs}"
-                        )));
+                        return Err(host.error(
+                            HostErrorKind::Container,
+                            format!(
+                                "{name} exited with status {code}; its last output:\n    {logs}"
+                            ),
+                        ));
                     }
                     WaitCondition::Healthy => {
                         let health = state.health.and_then(|health| health.status);
                         match health {
-                            Some(HealthStatusEnum::HEALTHY) => return Ok("healthy".to_string()),
+                            Some(HealthStatusEnum::HEALTHY) => return Ok(Outcome::Healthy),
                             Some(HealthStatusEnum::UNHEALTHY) => {
                                 let logs = host.last_logs(name).await;
-                                return Err(host.error(format!(
-                                    "{name} is unhealthy; its last output:\n    {logs}"
-                                )));
+                                return Err(host.error(
+                                    HostErrorKind::Container,
+                                    format!("{name} is unhealthy; its last output:\n    {logs}"),
+                                ));
                             }
                             None | Some(HealthStatusEnum::NONE | HealthStatusEnum::EMPTY)
                                 if !exited =>
                             {
-                                return Err(host.error(format!(
+                                return Err(host.error(HostErrorKind::Container, format!(
                                     "{name} has no healthcheck, so service_healthy cannot be waited for"
                                 )));
                             }
                             _ if exited => {
                                 let code = state.exit_code.unwrap_or(-1);
                                 let logs = host.last_logs(name).await;
-                                return Err(host.error(format!(
+                                return Err(host.error(HostErrorKind::Container, format!(
                                     "{name} exited with status {code} before it was healthy; its last output:\n    {logs}"
                                 )));
                             }
@@ -250,7 +254,7 @@ impl Handler<WaitContainer> for HostActor {
                         WaitCondition::Completed => "complete",
                     };
                     let logs = host.last_logs(name).await;
-                    return Err(host.error(format!(
+                    return Err(host.error(HostErrorKind::Timeout, format!(
                         "{name} did not become {what} within {}s (--wait-timeout); its last output:\n    {logs}",
                         message.timeout.as_secs()
                     )));
@@ -263,7 +267,7 @@ impl Handler<WaitContainer> for HostActor {
 
 /// Rename a container.
 #[derive(Message)]
-#[rtype(result = "Outcome")]
+#[rtype(result = "OperationResult")]
 pub struct RenameContainer {
     /// Current name.
     pub from: String,
@@ -272,7 +276,7 @@ pub struct RenameContainer {
 }
 
 impl Handler<RenameContainer> for HostActor {
-    type Result = ResponseFuture<Outcome>;
+    type Result = ResponseFuture<OperationResult>;
 
     fn handle(&mut self, message: RenameContainer, _: &mut Context<Self>) -> Self::Result {
         let host = self.context();
@@ -283,7 +287,7 @@ impl Handler<RenameContainer> for HostActor {
             host.docker
                 .rename_container(&message.from, options)
                 .await
-                .map(|()| "renamed".to_string())
+                .map(|()| Outcome::Renamed)
                 .map_err(|error| {
                     host.docker_error(
                         &format!("renaming {} to {}", message.from, message.to),
@@ -296,14 +300,14 @@ impl Handler<RenameContainer> for HostActor {
 
 /// Stop a container (with its own grace period), keeping it.
 #[derive(Message)]
-#[rtype(result = "Outcome")]
+#[rtype(result = "OperationResult")]
 pub struct StopContainer {
     /// Container name.
     pub container: String,
 }
 
 impl Handler<StopContainer> for HostActor {
-    type Result = ResponseFuture<Outcome>;
+    type Result = ResponseFuture<OperationResult>;
 
     fn handle(&mut self, message: StopContainer, _: &mut Context<Self>) -> Self::Result {
         let host = self.context();
@@ -316,7 +320,7 @@ impl Handler<StopContainer> for HostActor {
                 Ok(())
                 | Err(bollard::errors::Error::DockerResponseServerError {
                     status_code: 304, ..
-                }) => Ok("stopped".to_string()),
+                }) => Ok(Outcome::Stopped),
                 Err(error) => {
                     Err(host.docker_error(&format!("stopping {}", message.container), error))
                 }
@@ -327,7 +331,7 @@ impl Handler<StopContainer> for HostActor {
 
 /// Watch a container for `duration`: it must keep running and not turn unhealthy.
 #[derive(Message)]
-#[rtype(result = "Outcome")]
+#[rtype(result = "OperationResult")]
 pub struct MonitorContainer {
     /// Container name.
     pub container: String,
@@ -336,7 +340,7 @@ pub struct MonitorContainer {
 }
 
 impl Handler<MonitorContainer> for HostActor {
-    type Result = ResponseFuture<Outcome>;
+    type Result = ResponseFuture<OperationResult>;
 
     fn handle(&mut self, message: MonitorContainer, _: &mut Context<Self>) -> Self::Result {
         let host = self.context();
@@ -362,14 +366,14 @@ impl Handler<MonitorContainer> for HostActor {
                         format!("exited with status {}", state.exit_code.unwrap_or(-1))
                     };
                     let logs = host.last_logs(name).await;
-                    return Err(host.error(format!(
+                    return Err(host.error(HostErrorKind::Container, format!(
                         "{name} {what} {:.1}s into its {}s monitor period; its last output:\n    {logs}",
                         started.elapsed().as_secs_f64(),
                         message.duration.as_secs_f64()
                     )));
                 }
                 if started.elapsed() >= message.duration {
-                    return Ok("stable".to_string());
+                    return Ok(Outcome::Stable);
                 }
                 tokio::time::sleep(WAIT_POLL).await;
             }
@@ -379,7 +383,7 @@ impl Handler<MonitorContainer> for HostActor {
 
 /// Stop and remove a container (nothing if it is gone).
 #[derive(Message)]
-#[rtype(result = "Outcome")]
+#[rtype(result = "OperationResult")]
 pub struct RemoveContainer {
     /// Container name or id.
     pub container: String,
@@ -388,7 +392,7 @@ pub struct RemoveContainer {
 }
 
 impl Handler<RemoveContainer> for HostActor {
-    type Result = ResponseFuture<Outcome>;
+    type Result = ResponseFuture<OperationResult>;
 
     fn handle(&mut self, message: RemoveContainer, _: &mut Context<Self>) -> Self::Result {
         let host = self.context();
@@ -400,7 +404,7 @@ impl Handler<RemoveContainer> for HostActor {
                 .await
             {
                 Ok(()) => {}
-                Err(error) if is_not_found(&error) => return Ok("already gone".to_string()),
+                Err(error) if is_not_found(&error) => return Ok(Outcome::AlreadyGone),
                 // 304: already stopped.
                 Err(bollard::errors::Error::DockerResponseServerError {
                     status_code: 304, ..
@@ -450,7 +454,7 @@ impl HostContext {
         if state.restarting == Some(true) || restart_count > initial {
             let code = state.exit_code.unwrap_or(-1);
             let logs = self.last_logs(name).await;
-            return Err(self.error(format!(
+            return Err(self.error(HostErrorKind::Container, format!(
                 "{name} is crash-looping (Docker restarted it {restart_count} times; last exit status {code}); its last output:\n    {logs}"
             )));
         }

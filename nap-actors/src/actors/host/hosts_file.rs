@@ -12,7 +12,8 @@ use futures_util::StreamExt;
 use nap_core::hosts_file;
 use nap_core::plan::HostEntry;
 
-use super::{HostActor, HostContext, HostOperationError};
+use super::{HostActor, HostContext, HostErrorKind, HostOperationError};
+use crate::actors::Outcome;
 
 /// The `name:address` entries of `extra_hosts` that are IPv4 name-table entries.
 pub fn parse_extra_hosts(entries: &[String]) -> Vec<HostEntry> {
@@ -39,6 +40,16 @@ pub enum PatchResult {
     Exec,
 }
 
+impl From<PatchResult> for Outcome {
+    fn from(result: PatchResult) -> Outcome {
+        match result {
+            PatchResult::UpToDate => Outcome::UpToDate,
+            PatchResult::Ssh => Outcome::PatchedOverSsh,
+            PatchResult::Exec => Outcome::PatchedByExec,
+        }
+    }
+}
+
 /// Make a running container's hosts file resolve `wanted`: over SSH when the host has it
 /// and answers, else by exec into the container (which needs `sh` in the image).
 #[derive(Message)]
@@ -63,10 +74,13 @@ impl Handler<PatchHostsFile> for HostActor {
             // ends) is one failed operation naming it; the rest of the deployment goes on.
             match tokio::time::timeout(PATCH_TIMEOUT, patch_hosts_file(&host, message)).await {
                 Ok(result) => result,
-                Err(_) => Err(host.error(format!(
-                    "rewriting the hosts file of {container} took longer than {}s",
-                    PATCH_TIMEOUT.as_secs()
-                ))),
+                Err(_) => Err(host.error(
+                    HostErrorKind::Timeout,
+                    format!(
+                        "rewriting the hosts file of {container} took longer than {}s",
+                        PATCH_TIMEOUT.as_secs()
+                    ),
+                )),
             }
         })
     }
@@ -162,8 +176,13 @@ async fn patch_hosts_file(
         return Ok(PatchResult::UpToDate);
     }
     let own = own_lines(&inspect, &baked);
-    let next = hosts_file::render(&own, &message.wanted, &current)
-        .map_err(|error| host.error(format!("{}: {error}", message.container)))?;
+    let next = hosts_file::render(&own, &message.wanted, &current).map_err(|error| {
+        host.error(
+            HostErrorKind::Invalid,
+            format!("{}: {error}", message.container),
+        )
+        .with_source(error)
+    })?;
     if hosts_file::holds(&current, &next) {
         return Ok(PatchResult::UpToDate);
     }
@@ -175,10 +194,13 @@ async fn patch_hosts_file(
         let path = inspect.hosts_path.clone().unwrap_or_default();
         let id = inspect.id.clone().unwrap_or_default();
         if !is_container_hosts_path(&path, &id) {
-            return Err(host.error(format!(
-                "{}: Docker reports a hosts file path that is not the container's ({path:?})",
-                message.container
-            )));
+            return Err(host.error(
+                HostErrorKind::Invalid,
+                format!(
+                    "{}: Docker reports a hosts file path that is not the container's ({path:?})",
+                    message.container
+                ),
+            ));
         }
         let mut stdin = Vec::with_capacity(path.len() + 1 + next.len());
         stdin.extend_from_slice(path.as_bytes());
@@ -223,19 +245,23 @@ async fn read_container_file(
         let chunk = chunk
             .map_err(|error| host.docker_error(&format!("reading {path} of {container}"), error))?;
         if archive.len() + chunk.len() > ARCHIVE_LIMIT {
-            return Err(host.error(format!(
-                "reading {path} of {container}: larger than {} KiB",
-                hosts_file::MAX_FILE_BYTES >> 10
-            )));
+            return Err(host.error(
+                HostErrorKind::TooLarge,
+                format!(
+                    "reading {path} of {container}: larger than {} KiB",
+                    hosts_file::MAX_FILE_BYTES >> 10
+                ),
+            ));
         }
         archive.extend_from_slice(&chunk);
     }
     first_file_in_tar(&archive)
         .map(|bytes| String::from_utf8_lossy(bytes).into_owned())
         .ok_or_else(|| {
-            host.error(format!(
-                "reading {path} of {container}: not a tar with a file"
-            ))
+            host.error(
+                HostErrorKind::Invalid,
+                format!("reading {path} of {container}: not a tar with a file"),
+            )
         })
 }
 
@@ -296,14 +322,20 @@ async fn exec(
     } = started
     {
         if let Some(bytes) = stdin {
-            input
-                .write_all(bytes)
-                .await
-                .map_err(|error| host.error(format!("{what}: writing stdin: {error}")))?;
-            input
-                .shutdown()
-                .await
-                .map_err(|error| host.error(format!("{what}: closing stdin: {error}")))?;
+            input.write_all(bytes).await.map_err(|error| {
+                host.error(
+                    HostErrorKind::Docker,
+                    format!("{what}: writing stdin: {error}"),
+                )
+                .with_source(error)
+            })?;
+            input.shutdown().await.map_err(|error| {
+                host.error(
+                    HostErrorKind::Docker,
+                    format!("{what}: closing stdin: {error}"),
+                )
+                .with_source(error)
+            })?;
         }
         drop(input);
         while let Some(chunk) = output.next().await {
@@ -314,10 +346,10 @@ async fn exec(
                 other => stdout.push_str(&String::from_utf8_lossy(&other.into_bytes())),
             }
             if stdout.len() + stderr.len() > EXEC_OUTPUT_LIMIT {
-                return Err(host.error(format!(
-                    "{what} printed more than {} KiB",
-                    EXEC_OUTPUT_LIMIT >> 10
-                )));
+                return Err(host.error(
+                    HostErrorKind::TooLarge,
+                    format!("{what} printed more than {} KiB", EXEC_OUTPUT_LIMIT >> 10),
+                ));
             }
         }
     }
@@ -328,11 +360,14 @@ async fn exec(
         .map_err(|error| host.docker_error(&what, error))?;
     match inspect.exit_code {
         Some(0) => Ok(stdout),
-        code => Err(host.error(format!(
-            "{what} exited with {}: {}",
-            code.map_or("no status".to_string(), |c| c.to_string()),
-            stderr.trim()
-        ))),
+        code => Err(host.error(
+            HostErrorKind::Container,
+            format!(
+                "{what} exited with {}: {}",
+                code.map_or("no status".to_string(), |c| c.to_string()),
+                stderr.trim()
+            ),
+        )),
     }
 }
 

@@ -9,7 +9,7 @@ use bollard::query_parameters::{CreateImageOptionsBuilder, ImportImageOptionsBui
 use futures_util::StreamExt;
 
 use super::error::docker_message;
-use super::{HostActor, HostContext, Outcome};
+use super::{HostActor, HostContext, HostErrorKind, OperationResult, Outcome};
 
 /// Seconds an image transfer may take (a `docker save` → `docker load` of a large image).
 const IMAGE_TRANSFER_SECONDS: u64 = 3600;
@@ -29,7 +29,7 @@ pub struct ImageSource {
 /// Make an image present: pull it, or (when pulling fails or is not wanted) copy it from
 /// the first source that has it, streamed (`docker save | docker load`).
 #[derive(Message)]
-#[rtype(result = "Outcome")]
+#[rtype(result = "OperationResult")]
 pub struct EnsureImage {
     /// Reference.
     pub image: String,
@@ -40,13 +40,13 @@ pub struct EnsureImage {
 }
 
 impl Handler<EnsureImage> for HostActor {
-    type Result = ResponseFuture<Outcome>;
+    type Result = ResponseFuture<OperationResult>;
 
     fn handle(&mut self, message: EnsureImage, _: &mut Context<Self>) -> Self::Result {
         let host = self.context();
         Box::pin(async move {
             if host.docker.inspect_image(&message.image).await.is_ok() {
-                return Ok("present".to_string());
+                return Ok(Outcome::Present);
             }
             let mut pull_error = None;
             if !message.ship {
@@ -64,7 +64,7 @@ impl Handler<EnsureImage> for HostActor {
                     }
                 }
                 match failed {
-                    None => return Ok("pulled".to_string()),
+                    None => return Ok(Outcome::Pulled),
                     Some(error) => pull_error = Some(error),
                 }
             }
@@ -95,18 +95,21 @@ impl Handler<EnsureImage> for HostActor {
             }
             if !mismatched.is_empty() {
                 let expected = expected.unwrap_or_default();
-                return Err(host.error(format!(
-                    "image {}: no source holds image ID {expected} ({})",
-                    message.image,
-                    mismatched.join(", ")
-                )));
+                return Err(host.error(
+                    HostErrorKind::Image,
+                    format!(
+                        "image {}: no source holds image ID {expected} ({})",
+                        message.image,
+                        mismatched.join(", ")
+                    ),
+                ));
             }
             let mut text = format!("image {} is not on this host", message.image);
             if let Some(error) = pull_error {
                 text.push_str(&format!(", pulling it failed ({error})"));
             }
             text.push_str(", and no other host nor the local daemon has it to copy");
-            Err(host.error(text))
+            Err(host.error(HostErrorKind::Image, text))
         })
     }
 }
@@ -118,7 +121,7 @@ async fn copy_image(
     image: &str,
     source: &ImageSource,
     expected: &str,
-) -> Outcome {
+) -> OperationResult {
     let from = source
         .docker
         .clone()
@@ -139,10 +142,10 @@ async fn copy_image(
             Ok(info) => info.error_detail.and_then(|detail| detail.message),
         };
         if let Some(error) = failed {
-            return Err(host.error(format!(
-                "copying image {image} from {}: {error}",
-                source.name
-            )));
+            return Err(host.error(
+                HostErrorKind::Image,
+                format!("copying image {image} from {}: {error}", source.name),
+            ));
         }
     }
     let arrived = host
@@ -159,12 +162,12 @@ async fn copy_image(
         if let Err(error) = host.docker.remove_image(image, Some(options), None).await {
             tracing::warn!(host = %host.name, %image, "removing a mismatched image: {error}");
         }
-        return Err(host.error(format!(
+        return Err(host.error(HostErrorKind::Image, format!(
             "image {image} copied from {} arrived as {arrived}, not the expected {expected}; it was removed",
             source.name
         )));
     }
-    Ok(format!("copied from {}", source.name))
+    Ok(Outcome::CopiedFrom(source.name.clone()))
 }
 
 /// `name:tag` → (`name`, `tag`), `latest` by default; digests stay in the name.

@@ -33,22 +33,22 @@ pub mod routes;
 pub mod shell;
 pub mod volume;
 
+pub use crate::actors::Outcome;
 pub use crate::actors::Stop;
 pub use container::{
     CreateContainer, MonitorContainer, RemoveContainer, RenameContainer, StartContainer,
     StartedContainer, StopContainer, WaitCondition, WaitContainer,
 };
-pub use error::{HostOperationError, docker_message};
+pub use error::{HostErrorKind, HostOperationError, docker_message};
 pub use hosts_file::{PatchHostsFile, PatchResult, parse_extra_hosts};
 pub use image::{EnsureImage, ImageSource};
 pub use network::{CreateNetwork, RemoveNetwork};
 pub use routes::{EnsureRoutes, RemoveRoutes};
-pub use shell::{SshSettings, root_shell};
+pub use shell::{SshSettings, SshUnavailable, root_shell};
 pub use volume::{CreateVolume, RemoveVolume};
 
-/// Result of an operation: a short outcome word for the progress line (`created`,
-/// `up to date`, `copied from h1`).
-pub type Outcome = Result<String, HostOperationError>;
+/// What a host operation answers: what it did, or why it failed.
+pub type OperationResult = Result<Outcome, HostOperationError>;
 
 /// The host actor. See the module documentation.
 pub struct HostActor {
@@ -62,7 +62,7 @@ pub struct HostActor {
     ssh_settings: SshSettings,
     /// The SSH session: set before the plan runs by the preflight (or remembered as
     /// unreachable), else connected on first use; shared by every operation after that.
-    ssh: Arc<OnceCell<Result<SshSession, String>>>,
+    ssh: Arc<OnceCell<Result<SshSession, SshUnavailable>>>,
     /// Warm root shells not in use right now; a script takes one out and puts it back.
     shells: Arc<Mutex<Vec<RemoteShell>>>,
     /// At most [`shell::SHELLS_PER_HOST`] shells exist at once; a script holds a permit.
@@ -95,7 +95,7 @@ impl HostActor {
     /// SSH was tried before the plan ran and the host did not answer: do not try again in
     /// this deployment; hosts files are patched by exec instead.
     pub fn with_ssh_unreachable(self, message: String) -> HostActor {
-        let _ = self.ssh.set(Err(message));
+        let _ = self.ssh.set(Err(SshUnavailable::Preflight(message)));
         self
     }
 
@@ -165,7 +165,7 @@ struct HostContext {
     /// See [`HostActor`].
     ssh_settings: SshSettings,
     /// See [`HostActor`].
-    ssh: Arc<OnceCell<Result<SshSession, String>>>,
+    ssh: Arc<OnceCell<Result<SshSession, SshUnavailable>>>,
     /// See [`HostActor`].
     shells: Arc<Mutex<Vec<RemoteShell>>>,
     /// See [`HostActor`].

@@ -3,26 +3,26 @@
 use actix::prelude::*;
 
 use super::error::is_conflict;
-use super::{HostActor, Outcome};
+use super::{HostActor, OperationResult, Outcome};
 
 /// Create a network (nothing if it exists).
 #[derive(Message)]
-#[rtype(result = "Outcome")]
+#[rtype(result = "OperationResult")]
 pub struct CreateNetwork {
     /// The create request.
     pub request: bollard::models::NetworkCreateRequest,
 }
 
 impl Handler<CreateNetwork> for HostActor {
-    type Result = ResponseFuture<Outcome>;
+    type Result = ResponseFuture<OperationResult>;
 
     fn handle(&mut self, message: CreateNetwork, _: &mut Context<Self>) -> Self::Result {
         let host = self.context();
         Box::pin(async move {
             let name = message.request.name.clone();
             match host.docker.create_network(message.request).await {
-                Ok(_) => Ok("created".to_string()),
-                Err(error) if is_conflict(&error) => Ok("exists".to_string()),
+                Ok(_) => Ok(Outcome::Created),
+                Err(error) if is_conflict(&error) => Ok(Outcome::Exists),
                 Err(error) => Err(host.docker_error(&format!("creating network {name}"), error)),
             }
         })
@@ -31,14 +31,14 @@ impl Handler<CreateNetwork> for HostActor {
 
 /// Remove a network (nothing if it is gone).
 #[derive(Message)]
-#[rtype(result = "Outcome")]
+#[rtype(result = "OperationResult")]
 pub struct RemoveNetwork {
     /// Docker name.
     pub name: String,
 }
 
 impl Handler<RemoveNetwork> for HostActor {
-    type Result = ResponseFuture<Outcome>;
+    type Result = ResponseFuture<OperationResult>;
 
     fn handle(&mut self, message: RemoveNetwork, _: &mut Context<Self>) -> Self::Result {
         let host = self.context();

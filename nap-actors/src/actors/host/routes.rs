@@ -6,11 +6,11 @@ use nap_core::inventory::Ipv4Cidr;
 use nap_core::plan::Route;
 use nap_core::routes;
 
-use super::{HostActor, Outcome};
+use super::{HostActor, HostErrorKind, OperationResult, Outcome};
 
 /// Install the routes and forwarding rules of routed mode, over SSH.
 #[derive(Message)]
-#[rtype(result = "Outcome")]
+#[rtype(result = "OperationResult")]
 pub struct EnsureRoutes {
     /// Routes to the other hosts' subnets.
     pub routes: Vec<Route>,
@@ -21,7 +21,7 @@ pub struct EnsureRoutes {
 }
 
 impl Handler<EnsureRoutes> for HostActor {
-    type Result = ResponseFuture<Outcome>;
+    type Result = ResponseFuture<OperationResult>;
 
     fn handle(&mut self, message: EnsureRoutes, _: &mut Context<Self>) -> Self::Result {
         let host = self.context();
@@ -32,24 +32,27 @@ impl Handler<EnsureRoutes> for HostActor {
                 message.pool,
                 &message.local_subnets,
             )
-            .map_err(|error| host.error(error.to_string()))?;
+            .map_err(|error| {
+                host.error(HostErrorKind::Invalid, error.to_string())
+                    .with_source(error)
+            })?;
             host.run_script(&script)
                 .await
-                .map(|_| format!("{} routes", message.routes.len()))
+                .map(|_| Outcome::Routes(message.routes.len()))
         })
     }
 }
 
 /// Remove the project's routes and forwarding rules, over SSH.
 #[derive(Message)]
-#[rtype(result = "Outcome")]
+#[rtype(result = "OperationResult")]
 pub struct RemoveRoutes {
     /// The other hosts' subnets.
     pub subnets: Vec<Ipv4Cidr>,
 }
 
 impl Handler<RemoveRoutes> for HostActor {
-    type Result = ResponseFuture<Outcome>;
+    type Result = ResponseFuture<OperationResult>;
 
     fn handle(&mut self, message: RemoveRoutes, _: &mut Context<Self>) -> Self::Result {
         let host = self.context();
@@ -57,13 +60,17 @@ impl Handler<RemoveRoutes> for HostActor {
             // The host's rules are read back and parsed here; only the project's exact rules
             // are deleted, by their argument lists. Nothing the host printed is evaluated.
             let listing = host.run_script(routes::LIST_RULES).await?;
-            let rules = routes::project_rules(&listing, &host.project)
-                .map_err(|error| host.error(error.to_string()))?;
-            let script = routes::remove_script(&host.project, &message.subnets, &rules)
-                .map_err(|error| host.error(error.to_string()))?;
-            host.run_script(&script)
-                .await
-                .map(|_| "removed".to_string())
+            let rules = routes::project_rules(&listing, &host.project).map_err(|error| {
+                host.error(HostErrorKind::Invalid, error.to_string())
+                    .with_source(error)
+            })?;
+            let script = routes::remove_script(&host.project, &message.subnets, &rules).map_err(
+                |error| {
+                    host.error(HostErrorKind::Invalid, error.to_string())
+                        .with_source(error)
+                },
+            )?;
+            host.run_script(&script).await.map(|_| Outcome::Removed)
         })
     }
 }

@@ -4,12 +4,13 @@
 //! a root shell (`sh` for root, `sudo -n sh` otherwise) is decided here.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use nap_core::inventory::Inventory;
 
-use super::{HostContext, HostOperationError, lock};
-use crate::ssh::{CommandLimits, SshOptions, SshSession};
+use super::{HostContext, HostErrorKind, HostOperationError, lock};
+use crate::ssh::{CommandLimits, SshError, SshOptions, SshSession};
 
 /// Root shells kept open per host for scripts (routes, hosts files). Each holds one SSH
 /// channel of the 8 nap uses per connection; a warm shell runs a script in milliseconds, so
@@ -18,6 +19,18 @@ pub(super) const SHELLS_PER_HOST: usize = 2;
 
 /// How long one command over SSH may take (routes, rules, a hosts file).
 const REMOTE_COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Why a host has no SSH session in this deployment (remembered, so a host with a bad key
+/// is refused once, not once per container).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SshUnavailable {
+    /// The preflight found the host's sshd not answering; its error, as it reported it.
+    #[error("{0}")]
+    Preflight(String),
+    /// Connecting on first use failed.
+    #[error(transparent)]
+    Connect(Arc<SshError>),
+}
 
 /// Where the host's SSH settings come from.
 #[derive(Debug, Clone)]
@@ -81,7 +94,7 @@ impl HostContext {
     /// The SSH session, connected on first use.
     pub(super) async fn ssh(&self) -> Result<SshSession, HostOperationError> {
         let Some(target) = self.host.ssh.clone() else {
-            return Err(self.error("has no ssh: in the inventory"));
+            return Err(self.error(HostErrorKind::Ssh, "has no ssh: in the inventory"));
         };
         let settings = self.ssh_settings.clone();
         let name = self.name.clone();
@@ -94,12 +107,18 @@ impl HostContext {
                     &settings.ssh_options(Duration::from_secs(10)),
                 )
                 .await
-                .map_err(|error| error.to_string())
+                .map_err(|error| SshUnavailable::Connect(Arc::new(error)))
             })
             .await;
         match result {
             Ok(session) => Ok(session.clone()),
-            Err(message) => Err(self.error(message.clone())),
+            Err(unavailable) => {
+                let error = self.error(HostErrorKind::Ssh, unavailable.to_string());
+                Err(match unavailable {
+                    SshUnavailable::Connect(cause) => error.with_source(cause.clone()),
+                    SshUnavailable::Preflight(_) => error,
+                })
+            }
         }
     }
 
@@ -111,7 +130,7 @@ impl HostContext {
             .shell_slots
             .acquire()
             .await
-            .map_err(|_| self.error("shutting down"))?;
+            .map_err(|_| self.error(HostErrorKind::Unavailable, "shutting down"))?;
         // A warm shell from the pool (taken out, so no lock is held while it runs), else a new one.
         let pooled = lock(&self.shells).pop();
         let mut shell = match pooled {
@@ -121,7 +140,7 @@ impl HostContext {
                 session
                     .open_shell(command)
                     .await
-                    .map_err(|error| self.error(error.to_string()))?
+                    .map_err(|error| self.ssh_error(error))?
             }
         };
         // A broken or timed-out shell is dropped (not put back); the next script opens a new
@@ -129,7 +148,7 @@ impl HostContext {
         let output = shell
             .run_limited(script, CommandLimits::with_timeout(REMOTE_COMMAND_TIMEOUT))
             .await
-            .map_err(|error| self.error(error.to_string()))?;
+            .map_err(|error| self.ssh_error(error))?;
         lock(&self.shells).push(shell);
         if output.status != 0 {
             let stderr = String::from_utf8_lossy(&output.stderr);
@@ -137,11 +156,14 @@ impl HostContext {
                 .lines()
                 .find(|line| !line.trim().is_empty())
                 .unwrap_or("");
-            return Err(self.error(format!(
-                "script `{first_line}` … failed with status {} over ssh: {}",
-                output.status,
-                stderr.trim()
-            )));
+            return Err(self.error(
+                HostErrorKind::Ssh,
+                format!(
+                    "script `{first_line}` … failed with status {} over ssh: {}",
+                    output.status,
+                    stderr.trim()
+                ),
+            ));
         }
         Ok(String::from_utf8_lossy(&output.stdout).into_owned())
     }
@@ -167,7 +189,13 @@ impl HostContext {
                 CommandLimits::with_timeout(REMOTE_COMMAND_TIMEOUT),
             )
             .await
-            .map_err(|error| self.error(error.to_string()))?;
+            .map_err(|error| self.ssh_error(error))?;
         Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+
+    /// An SSH error on this host, its message as SSH's.
+    fn ssh_error(&self, error: SshError) -> HostOperationError {
+        self.error(HostErrorKind::Ssh, error.to_string())
+            .with_source(error)
     }
 }

@@ -3,18 +3,18 @@
 use actix::prelude::*;
 use bollard::query_parameters::RemoveVolumeOptionsBuilder;
 
-use super::{HostActor, Outcome};
+use super::{HostActor, OperationResult, Outcome};
 
 /// Create a named volume (nothing if it exists).
 #[derive(Message)]
-#[rtype(result = "Outcome")]
+#[rtype(result = "OperationResult")]
 pub struct CreateVolume {
     /// The create request.
     pub request: bollard::models::VolumeCreateRequest,
 }
 
 impl Handler<CreateVolume> for HostActor {
-    type Result = ResponseFuture<Outcome>;
+    type Result = ResponseFuture<OperationResult>;
 
     fn handle(&mut self, message: CreateVolume, _: &mut Context<Self>) -> Self::Result {
         let host = self.context();
@@ -23,7 +23,7 @@ impl Handler<CreateVolume> for HostActor {
             host.docker
                 .create_volume(message.request)
                 .await
-                .map(|_| "created".to_string())
+                .map(|_| Outcome::Created)
                 .map_err(|error| host.docker_error(&format!("creating volume {name}"), error))
         })
     }
@@ -31,14 +31,14 @@ impl Handler<CreateVolume> for HostActor {
 
 /// Remove a named volume.
 #[derive(Message)]
-#[rtype(result = "Outcome")]
+#[rtype(result = "OperationResult")]
 pub struct RemoveVolume {
     /// Docker name.
     pub name: String,
 }
 
 impl Handler<RemoveVolume> for HostActor {
-    type Result = ResponseFuture<Outcome>;
+    type Result = ResponseFuture<OperationResult>;
 
     fn handle(&mut self, message: RemoveVolume, _: &mut Context<Self>) -> Self::Result {
         let host = self.context();
