@@ -127,12 +127,12 @@ impl std::fmt::Debug for DeploymentActors {
 }
 
 impl DeploymentActors {
-    /// Stops every actor (their event streams end with them).
-    pub fn stop(&self) {
-        for host in self.hosts.values() {
-            host.do_send(Stop);
-        }
-        self.patcher.do_send(Stop);
+    /// Stops every actor and waits until they have: the host actors first (their event
+    /// streams ended, no restart reaches the patcher any more), then the patcher (its
+    /// re-patches ended).
+    pub async fn stop(&self) {
+        join_all(self.hosts.values().map(|host| host.send(Stop))).await;
+        let _ = self.patcher.send(Stop).await;
     }
 }
 
@@ -510,7 +510,6 @@ pub async fn up_reusing(
                 service,
                 project.clone(),
                 actors.hosts.clone(),
-                actors.patcher.clone(),
                 progress.clone(),
             )
             .with_plugins(options.plugins.clone())
@@ -607,7 +606,7 @@ pub async fn down(
     };
     let execution = execute(&plan, executors).await;
     emit_done(progress, &plan, &execution);
-    actors.stop();
+    actors.stop().await;
     Ok(DeployReport {
         plan,
         execution,

@@ -1,9 +1,10 @@
 //! The coordinator: walks a plan's operation graph and hands each operation, once everything
 //! it waits for has succeeded, to the actor that carries it out.
 //!
-//! Host-level operations (networks, volumes, images, routes, removals) go to the host's
-//! [`HostActor`]; a replica's create, start and waits go to its service's [`ServiceActor`];
-//! hosts-file patches go to the [`PatcherActor`]. Operations whose dependencies are done run
+//! Host-level operations (networks, volumes, images, routes, removals, and the waits for
+//! healthy or completed) go to the host's [`HostActor`]; a replica's create, start and
+//! replacement go to its service's [`ServiceActor`]; hosts-file patches go to the
+//! [`PatcherActor`]. Operations whose dependencies are done run
 //! at once, so independent services and different hosts proceed in parallel. When an
 //! operation fails, everything that waits on it (directly or not) is skipped and reported;
 //! the rest of the plan still runs, so one bad host does not stop the others. The plan itself
@@ -33,12 +34,10 @@ use crate::actors::ask;
 use crate::actors::host::{
     CreateNetwork, CreateVolume, EnsureImage, EnsureRoutes, HostActor, HostErrorKind,
     HostOperationError, ImageSource, OperationResult, RemoveContainer, RemoveNetwork, RemoveRoutes,
-    RemoveVolume, WaitCondition,
+    RemoveVolume, WaitCondition, WaitContainer,
 };
 use crate::actors::patcher::{PatchCount, PatchHosts, PatcherActor};
-use crate::actors::service::{
-    CreateReplica, ReplaceReplica, ServiceActor, StartReplica, WaitReplica,
-};
+use crate::actors::service::{CreateReplica, ReplaceReplica, ServiceActor, StartReplica};
 use crate::progress::{Event, Progress};
 use crate::spec;
 
@@ -115,27 +114,44 @@ impl ExecutionReport {
     }
 }
 
+/// Where an operation is in its run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Status {
+    /// Some operation it waits for has not succeeded yet.
     Waiting,
+    /// Handed to its actor.
     Running,
+    /// Done.
     Succeeded,
+    /// Its actor answered an error.
     Failed,
+    /// Not run: an operation it waits for failed.
     Skipped,
 }
 
 /// The coordinator actor. See the module documentation.
 pub struct CoordinatorActor {
+    /// The plan being walked; fixed.
     plan: Plan,
+    /// The actors and settings operations are handed to; fixed.
     executors: Arc<Executors>,
+    /// The desired state's containers by name (empty for a teardown); fixed.
     containers: HashMap<String, DesiredContainer>,
+    /// Per operation, how many operations it waits for have not succeeded yet; counts down.
     remaining: BTreeMap<usize, usize>,
+    /// Per operation, the operations that wait for it; fixed.
     dependents: BTreeMap<usize, Vec<usize>>,
+    /// Per operation, where it is (see [`Status`]).
     status: BTreeMap<usize, Status>,
+    /// Operations whose dependencies have all succeeded, not yet handed out.
     ready: Vec<usize>,
+    /// Operations neither finished nor skipped; the run ends at 0.
     unfinished: usize,
+    /// What happened so far; handed out when the run ends.
     report: ExecutionReport,
+    /// When the run began.
     started: Instant,
+    /// Where the report goes; taken when the last operation is done.
     done: Option<oneshot::Sender<ExecutionReport>>,
 }
 
@@ -548,11 +564,10 @@ fn run(
                 WaitCondition::Completed
             };
             match desired_container(container) {
-                Ok(desired) => hand_to(
-                    executors.services.get(&desired.service),
+                Ok(_) => hand_to(
+                    host,
                     &host_name,
-                    WaitReplica {
-                        host: host_name.clone(),
+                    WaitContainer {
                         container: container.clone(),
                         condition,
                         timeout: executors.wait_timeout,

@@ -6,12 +6,14 @@
 //! `up` creates, because nap assigns addresses before anything starts: then the patcher never
 //! touches a file. When they differ (replicas added or removed while a peer kept running, an
 //! address that changed), it rewrites the running container's hosts file through the
-//! container's host actor — and again each time the host actor reports that the container
-//! started, since Docker then rewrites the file from `extra_hosts`.
+//! container's host actor — and again each time the host actor's event stream reports that
+//! the container started ([`ContainerRestarted`]), since Docker then rewrites the file from
+//! `extra_hosts`.
 //!
 //! State: `tables` is filled by [`Track`] before the plan runs and changed by plan
-//! operations ([`PatchHosts`]); `patches` counts files actually rewritten. Both live as long
-//! as the deployment.
+//! operations ([`PatchHosts`]); `patches` counts files actually rewritten; both live as long
+//! as the deployment. `repatches` holds the rewrites started by restarts, the patcher's own
+//! tasks: [`Stop`] aborts them and answers once they have ended.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -20,6 +22,7 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 use nap_core::plan::HostEntry;
+use tokio::task::JoinSet;
 
 use crate::actors::host::{
     HostActor, HostErrorKind, HostOperationError, OperationResult, PatchHostsFile, PatchResult,
@@ -39,10 +42,17 @@ struct Table {
 
 /// The patcher actor. See the module documentation.
 pub struct PatcherActor {
+    /// The host actors, by inventory host name; fixed.
     hosts: HashMap<String, Addr<HostActor>>,
+    /// Per (host, container name), the container's two tables.
     tables: HashMap<(String, String), Table>,
+    /// Hosts files rewritten so far (not counting ones that held the table).
     patches: usize,
+    /// Where rewrites are reported.
     progress: Progress,
+    /// Rewrites started by a container's restart, until they end (finished ones are reaped
+    /// when the next starts); aborted and awaited by [`Stop`].
+    repatches: JoinSet<()>,
 }
 
 impl PatcherActor {
@@ -53,6 +63,7 @@ impl PatcherActor {
             tables: HashMap::new(),
             patches: 0,
             progress,
+            repatches: JoinSet::new(),
         }
     }
 }
@@ -102,24 +113,6 @@ pub struct PatchHosts {
     pub entries: Vec<HostEntry>,
 }
 
-/// A container of the project started and has its address (reported by its service actor).
-#[derive(Debug, Clone, Message)]
-#[rtype(result = "()")]
-pub struct ContainerStarted {
-    /// Service.
-    pub service: String,
-    /// Replica.
-    pub replica: u32,
-    /// Host.
-    pub host: String,
-    /// Container name.
-    pub container: String,
-    /// Container id.
-    pub container_id: String,
-    /// Address on its first network.
-    pub ip: Option<std::net::Ipv4Addr>,
-}
-
 /// A container on a host started (by anyone): Docker rewrote its hosts file. Sent by the
 /// host actor's event stream.
 #[derive(Debug, Clone, Message)]
@@ -145,10 +138,14 @@ impl Handler<PatchCount> for PatcherActor {
 }
 
 impl Handler<Stop> for PatcherActor {
-    type Result = ();
+    type Result = ResponseActFuture<Self, ()>;
 
-    fn handle(&mut self, _: Stop, ctx: &mut Context<Self>) {
-        ctx.stop();
+    /// Aborts the rewrites under way and answers once they have ended; then the actor stops.
+    fn handle(&mut self, _: Stop, _: &mut Context<Self>) -> Self::Result {
+        let mut repatches = std::mem::take(&mut self.repatches);
+        repatches.abort_all();
+        let ended = async move { while repatches.join_next().await.is_some() {} };
+        Box::pin(ended.into_actor(self).map(|(), _, ctx| ctx.stop()))
     }
 }
 
@@ -243,24 +240,6 @@ impl Handler<PatchHosts> for PatcherActor {
     }
 }
 
-impl Handler<ContainerStarted> for PatcherActor {
-    type Result = ();
-
-    fn handle(&mut self, message: ContainerStarted, _: &mut Context<Self>) {
-        // Addresses are assigned before creation in routed mode and come from the inventory in
-        // published mode, so a start changes no table; the event is kept for plugins and
-        // progress. (Where Docker picks the address — local mode — Docker's DNS resolves.)
-        tracing::debug!(
-            service = %message.service,
-            replica = message.replica,
-            host = %message.host,
-            container = %message.container,
-            ip = ?message.ip,
-            "container started"
-        );
-    }
-}
-
 impl Handler<ContainerRestarted> for PatcherActor {
     type Result = ();
 
@@ -274,10 +253,11 @@ impl Handler<ContainerRestarted> for PatcherActor {
             return;
         }
         let work = self.patch(message.host, message.container, table, "restart", ctx);
-        ctx.spawn(work.into_actor(self).map(|result, _, _| {
-            if let Err(error) = result {
+        while self.repatches.try_join_next().is_some() {}
+        self.repatches.spawn_local(async move {
+            if let Err(error) = work.await {
                 tracing::warn!("re-patching after a restart failed: {error}");
             }
-        }));
+        });
     }
 }

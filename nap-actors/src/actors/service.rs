@@ -1,43 +1,39 @@
 //! The service actor: one per compose service, driving its replicas through
-//! create → start → healthy (or completed).
+//! create → start, and replacing them under the service's rollout policy.
 //!
 //! Asked by the coordinator, it builds each replica's Docker create body from the compose
 //! model ([`crate::spec`]), has the replica's host actor create and start it, and reports every
-//! start as [`ContainerStarted`] — with the container's id and address — to the hosts-file
-//! patcher and the progress output. Waits for `service_healthy` and
-//! `service_completed_successfully` go through the host actor too. It decides nothing about
-//! order or placement.
+//! start — with the container's id and address — to the progress output
+//! (`Event::ContainerStarted`) and the plugins' `post_start` hooks. It decides nothing about
+//! order or placement; the waits for `service_healthy` and `service_completed_successfully`
+//! are the host actor's (the coordinator asks it directly). The hosts-file patcher learns of
+//! starts from the host actor's event stream, not from here.
 //!
 //! State: `created` maps a container name to its id from its creation until its start (so
-//! the start need not ask the daemon for it); `started` maps each replica's container name to
-//! its id and address once it has started in this deployment; both live as long as the actor.
+//! the start need not ask the daemon for it). The actor owns no task of its own; it ends when
+//! the coordinator's run drops the last address.
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
 use nap_core::compose::Project;
-use nap_core::plan::DesiredContainer;
+use nap_core::plan::{DesiredContainer, FailureAction, RolloutPolicy};
 
-use crate::actors::Outcome;
-use crate::actors::ask;
 use crate::actors::host::{
     CreateContainer, HostActor, HostErrorKind, HostOperationError, MonitorContainer,
     OperationResult, RemoveContainer, RenameContainer, StartContainer, StartedContainer,
     StopContainer, WaitCondition, WaitContainer,
 };
-use crate::actors::patcher::{ContainerStarted, PatcherActor};
+use crate::actors::{Outcome, ask};
 use crate::plugins::Plugins;
 use crate::progress::{Event, Progress};
 use crate::spec;
 
-/// Reports a started container: to the patcher, the progress output and the plugins'
-/// `post_start` hooks (a failing hook is a warning naming the plugin).
-#[allow(clippy::too_many_arguments)]
+/// Reports a started container: to the progress output and the plugins' `post_start` hooks
+/// (a failing hook is a warning naming the plugin).
 async fn announce(
-    patcher: &Addr<PatcherActor>,
     progress: &Progress,
     plugins: &Plugins,
     project: &str,
@@ -45,14 +41,6 @@ async fn announce(
     container: &DesiredContainer,
     started: &StartedContainer,
 ) {
-    patcher.do_send(ContainerStarted {
-        service: service.to_string(),
-        replica: container.replica,
-        host: container.host.clone(),
-        container: container.name.clone(),
-        container_id: started.id.clone(),
-        ip: started.ip,
-    });
     progress.emit(Event::ContainerStarted {
         service: service.to_string(),
         replica: container.replica,
@@ -87,18 +75,21 @@ async fn announce(
         progress.emit(Event::Warning { message });
     }
 }
-use nap_core::plan::{FailureAction, RolloutPolicy};
 
 /// The service actor. See the module documentation.
 pub struct ServiceActor {
+    /// The compose service's name; fixed.
     service: String,
+    /// The compose project (create bodies come from it); fixed.
     project: Arc<Project>,
+    /// The host actors, by inventory host name; fixed.
     hosts: HashMap<String, Addr<HostActor>>,
-    patcher: Addr<PatcherActor>,
+    /// Where started containers and warnings are reported.
     progress: Progress,
+    /// The plugins whose `post_start` hooks hear of every start; fixed.
     plugins: Plugins,
+    /// Container name → id, from its creation until its start.
     created: BTreeMap<String, String>,
-    started: BTreeMap<String, (String, Option<Ipv4Addr>)>,
 }
 
 impl ServiceActor {
@@ -107,18 +98,15 @@ impl ServiceActor {
         service: &str,
         project: Arc<Project>,
         hosts: HashMap<String, Addr<HostActor>>,
-        patcher: Addr<PatcherActor>,
         progress: Progress,
     ) -> ServiceActor {
         ServiceActor {
             service: service.to_string(),
             project,
             hosts,
-            patcher,
             progress,
             plugins: Plugins::default(),
             created: BTreeMap::new(),
-            started: BTreeMap::new(),
         }
     }
 
@@ -198,35 +186,15 @@ pub struct StartReplica {
     pub container: DesiredContainer,
 }
 
-/// A start finished (the actor records it).
-#[derive(Message)]
-#[rtype(result = "()")]
-struct Started {
-    container: String,
-    id: String,
-    ip: Option<Ipv4Addr>,
-}
-
-impl Handler<Started> for ServiceActor {
-    type Result = ();
-
-    fn handle(&mut self, message: Started, _: &mut Context<Self>) {
-        self.started
-            .insert(message.container, (message.id, message.ip));
-    }
-}
-
 impl Handler<StartReplica> for ServiceActor {
     type Result = ResponseFuture<OperationResult>;
 
-    fn handle(&mut self, message: StartReplica, ctx: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, message: StartReplica, _: &mut Context<Self>) -> Self::Result {
         let container = message.container;
         let host = self.host(&container.host);
-        let patcher = self.patcher.clone();
         let progress = self.progress.clone();
         let plugins = self.plugins.clone();
         let project = self.project.name.clone();
-        let me = ctx.address();
         let service = self.service.clone();
         let id = self.created.remove(&container.name);
         Box::pin(async move {
@@ -239,46 +207,11 @@ impl Handler<StartReplica> for ServiceActor {
                 address: first.and_then(|n| n.ipv4_address),
             };
             let started = ask(&host, &container.host, start).await??;
-            me.do_send(Started {
-                container: container.name.clone(),
-                id: started.id.clone(),
-                ip: started.ip,
-            });
             announce(
-                &patcher, &progress, &plugins, &project, &service, &container, &started,
+                &progress, &plugins, &project, &service, &container, &started,
             )
             .await;
             Ok(Outcome::Started)
-        })
-    }
-}
-
-/// Wait for one replica to be healthy or to have completed.
-#[derive(Message)]
-#[rtype(result = "OperationResult")]
-pub struct WaitReplica {
-    /// Host.
-    pub host: String,
-    /// Container name.
-    pub container: String,
-    /// For what.
-    pub condition: WaitCondition,
-    /// How long at most.
-    pub timeout: Duration,
-}
-
-impl Handler<WaitReplica> for ServiceActor {
-    type Result = ResponseFuture<OperationResult>;
-
-    fn handle(&mut self, message: WaitReplica, _: &mut Context<Self>) -> Self::Result {
-        let host = self.host(&message.host);
-        Box::pin(async move {
-            let wait = WaitContainer {
-                container: message.container,
-                condition: message.condition,
-                timeout: message.timeout,
-            };
-            ask(&host?, &message.host, wait).await?
         })
     }
 }
@@ -302,15 +235,13 @@ pub struct ReplaceReplica {
 impl Handler<ReplaceReplica> for ServiceActor {
     type Result = ResponseFuture<OperationResult>;
 
-    fn handle(&mut self, message: ReplaceReplica, ctx: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, message: ReplaceReplica, _: &mut Context<Self>) -> Self::Result {
         let container = message.container;
         let host = self.host(&container.host);
         let spec = spec::container_spec(&self.project, &container);
-        let patcher = self.patcher.clone();
         let progress = self.progress.clone();
         let plugins = self.plugins.clone();
         let project = self.project.name.clone();
-        let me = ctx.address();
         let service = self.service.clone();
         Box::pin(async move {
             let host = host?;
@@ -396,13 +327,8 @@ impl Handler<ReplaceReplica> for ServiceActor {
                         )
                         .await??;
                     }
-                    me.do_send(Started {
-                        container: name.clone(),
-                        id: started.id.clone(),
-                        ip: started.ip,
-                    });
                     announce(
-                        &patcher, &progress, &plugins, &project, &service, &container, &started,
+                        &progress, &plugins, &project, &service, &container, &started,
                     )
                     .await;
                     Ok(Outcome::Replaced {

@@ -19,6 +19,7 @@ use actix::prelude::*;
 use bollard::Docker;
 use nap_core::inventory::Host;
 use tokio::sync::OnceCell;
+use tokio::task::JoinHandle;
 
 use crate::actors::patcher::ContainerRestarted;
 use crate::ssh::{RemoteShell, SshSession};
@@ -69,6 +70,9 @@ pub struct HostActor {
     shell_slots: Arc<tokio::sync::Semaphore>,
     /// Who hears of container starts on this host (the patcher); `None`: no event stream.
     restarts: Option<Recipient<ContainerRestarted>>,
+    /// The event stream's task, from the actor's start until [`Stop`] (which aborts it and
+    /// answers once it has ended) or the actor's end (which aborts it).
+    events: Option<JoinHandle<()>>,
 }
 
 impl HostActor {
@@ -83,6 +87,7 @@ impl HostActor {
             shells: Arc::new(Mutex::new(Vec::new())),
             shell_slots: Arc::new(tokio::sync::Semaphore::new(shell::SHELLS_PER_HOST)),
             restarts: None,
+            events: None,
         }
     }
 
@@ -129,7 +134,7 @@ impl HostActor {
 impl Actor for HostActor {
     type Context = Context<Self>;
 
-    fn started(&mut self, ctx: &mut Context<Self>) {
+    fn started(&mut self, _: &mut Context<Self>) {
         let Some(recipient) = self.restarts.clone() else {
             return;
         };
@@ -139,15 +144,31 @@ impl Actor for HostActor {
             self.project.clone(),
             recipient,
         );
-        ctx.spawn(watch.into_actor(self));
+        self.events = Some(actix::spawn(watch));
+    }
+
+    fn stopped(&mut self, _: &mut Context<Self>) {
+        // Ended without `Stop` (every address dropped): the stream ends with the actor.
+        if let Some(events) = self.events.take() {
+            events.abort();
+        }
     }
 }
 
 impl Handler<Stop> for HostActor {
-    type Result = ();
+    type Result = ResponseActFuture<Self, ()>;
 
-    fn handle(&mut self, _: Stop, ctx: &mut Context<Self>) {
-        ctx.stop();
+    /// Ends the event stream and answers once it has ended; then the actor stops. Operations
+    /// under way are not the actor's tasks: they finish and answer their callers.
+    fn handle(&mut self, _: Stop, _: &mut Context<Self>) -> Self::Result {
+        let events = self.events.take();
+        let ended = async move {
+            if let Some(events) = events {
+                events.abort();
+                let _ = events.await;
+            }
+        };
+        Box::pin(ended.into_actor(self).map(|(), _, ctx| ctx.stop()))
     }
 }
 
