@@ -19,7 +19,8 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use nap_core::compose::Project;
-use nap_core::plan::{DesiredContainer, FailureAction, RolloutPolicy};
+use nap_core::plan::decide::{self, AfterFailedReplica};
+use nap_core::plan::{DesiredContainer, RolloutPolicy};
 
 use crate::actors::host::{
     CreateContainer, HostActor, HostErrorKind, HostOperationError, MonitorContainer,
@@ -254,6 +255,7 @@ impl Handler<ReplaceReplica> for ServiceActor {
                 .and_then(|check| check.test.as_ref())
                 .is_some_and(|test| test.first().is_some_and(|word| word != "NONE"));
             let policy = message.policy;
+            let steps = decide::replace_steps(&policy, has_healthcheck);
             let name = container.name.clone();
             let aside = message.aside;
             tokio::time::sleep(message.delay).await;
@@ -266,7 +268,7 @@ impl Handler<ReplaceReplica> for ServiceActor {
                 },
             )
             .await??;
-            if !policy.start_first {
+            if steps.stop_old_first {
                 ask(
                     &host,
                     &on,
@@ -290,7 +292,7 @@ impl Handler<ReplaceReplica> for ServiceActor {
                     },
                 )
                 .await??;
-                if has_healthcheck {
+                if steps.wait_healthy {
                     ask(
                         &host,
                         &on,
@@ -316,7 +318,7 @@ impl Handler<ReplaceReplica> for ServiceActor {
             .await;
             match attempt {
                 Ok(started) => {
-                    if !policy.start_first {
+                    if steps.remove_old_after {
                         ask(
                             &host,
                             &on,
@@ -335,8 +337,8 @@ impl Handler<ReplaceReplica> for ServiceActor {
                         old_serves: policy.start_first,
                     })
                 }
-                Err(cause) => match policy.failure_action {
-                    FailureAction::Rollback => {
+                Err(cause) => match decide::after_failed_replica(&policy) {
+                    AfterFailedReplica::RollBack { restart_old } => {
                         // Put the previous container back under its name.
                         let _ = ask(
                             &host,
@@ -356,7 +358,7 @@ impl Handler<ReplaceReplica> for ServiceActor {
                             },
                         )
                         .await??;
-                        if !policy.start_first {
+                        if restart_old {
                             ask(
                                 &host,
                                 &on,
@@ -380,7 +382,7 @@ impl Handler<ReplaceReplica> for ServiceActor {
                         )
                         .with_source(cause))
                     }
-                    FailureAction::Pause => {
+                    AfterFailedReplica::Pause => {
                         let message = format!(
                             "{name}: the update failed and the rollout of {service} is paused (failure_action: pause); the previous container is kept as {aside}: {}",
                             cause.message
@@ -392,7 +394,7 @@ impl Handler<ReplaceReplica> for ServiceActor {
                         )
                         .with_source(cause))
                     }
-                    FailureAction::Continue => {
+                    AfterFailedReplica::Continue => {
                         progress.emit(Event::Warning {
                             message: format!(
                                 "{name}: the update failed; going on with the next replicas (failure_action: continue): {cause}"

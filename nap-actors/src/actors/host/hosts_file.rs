@@ -11,6 +11,7 @@ use bollard::models::ContainerInspectResponse;
 use futures_util::StreamExt;
 use nap_core::hosts_file;
 use nap_core::plan::HostEntry;
+use nap_core::plan::decide::{self, HostsFileWriter};
 
 use super::{HostActor, HostContext, HostErrorKind, HostOperationError};
 use crate::actors::Outcome;
@@ -189,8 +190,9 @@ async fn patch_hosts_file(
     let next = hosts_file::padded(next, current.len());
     // Over SSH when the host has it and answers; by exec when it has none or its sshd is down
     // (preflight found it unreachable and said so).
-    let via_ssh = host.host.ssh.is_some() && host.ssh().await.is_ok();
-    if via_ssh {
+    let has_ssh = host.host.ssh.is_some();
+    let ssh_answers = has_ssh && host.ssh().await.is_ok();
+    if decide::hosts_file_writer(has_ssh, ssh_answers) == HostsFileWriter::Ssh {
         let path = inspect.hosts_path.clone().unwrap_or_default();
         let id = inspect.id.clone().unwrap_or_default();
         if !is_container_hosts_path(&path, &id) {

@@ -7,6 +7,7 @@ use actix::prelude::*;
 use bollard::Docker;
 use bollard::query_parameters::{CreateImageOptionsBuilder, ImportImageOptionsBuilder};
 use futures_util::StreamExt;
+use nap_core::plan::decide::{self, ImageFetch, ImageHolder};
 
 use super::error::docker_message;
 use super::{HostActor, HostContext, HostErrorKind, OperationResult, Outcome};
@@ -45,64 +46,37 @@ impl Handler<EnsureImage> for HostActor {
     fn handle(&mut self, message: EnsureImage, _: &mut Context<Self>) -> Self::Result {
         let host = self.context();
         Box::pin(async move {
-            if host.docker.inspect_image(&message.image).await.is_ok() {
-                return Ok(Outcome::Present);
-            }
+            let present = host.docker.inspect_image(&message.image).await.is_ok();
             let mut pull_error = None;
-            if !message.ship {
-                let (name, tag) = split_reference(&message.image);
-                let options = CreateImageOptionsBuilder::default()
-                    .from_image(&name)
-                    .tag(&tag)
-                    .build();
-                let mut pull = host.docker.create_image(Some(options), None, None);
-                let mut failed = None;
-                while let Some(step) = pull.next().await {
-                    if let Err(error) = step {
-                        failed = Some(docker_message(&error));
-                        break;
-                    }
-                }
-                match failed {
-                    None => return Ok(Outcome::Pulled),
-                    Some(error) => pull_error = Some(error),
-                }
+            match decide::image_fetch(present, message.ship) {
+                ImageFetch::Present => return Ok(Outcome::Present),
+                ImageFetch::Copy => {}
+                ImageFetch::PullThenCopy => match pull(&host, &message.image).await {
+                    Ok(()) => return Ok(Outcome::Pulled),
+                    Err(error) => pull_error = Some(docker_message(&error)),
+                },
             }
-            // Which image ID a copy must arrive with (so one compromised host cannot seed the
-            // others with an image of the same name): the trusted source's, else the first
-            // holder's. Sources holding another image under that name are not copied from.
+            // Which daemon to copy from, and the image ID the copy must arrive with: the
+            // core's `image_copy` (so one compromised host cannot seed the others).
             let mut holders = Vec::new();
             for source in &message.sources {
                 if let Ok(inspect) = source.docker.inspect_image(&message.image).await
                     && let Some(id) = inspect.id
                 {
-                    holders.push((source, id));
+                    holders.push((
+                        source,
+                        ImageHolder {
+                            trusted: source.trusted,
+                            id,
+                        },
+                    ));
                 }
             }
-            let expected = holders
-                .iter()
-                .find(|(source, _)| source.trusted)
-                .or(holders.first())
-                .map(|(_, id)| id.clone());
-            let mut mismatched = Vec::new();
-            for (source, id) in &holders {
-                let Some(expected) = &expected else { break };
-                if id != expected {
-                    mismatched.push(format!("{} has {id}", source.name));
-                    continue;
-                }
-                return copy_image(&host, &message.image, source, expected).await;
-            }
-            if !mismatched.is_empty() {
-                let expected = expected.unwrap_or_default();
-                return Err(host.error(
-                    HostErrorKind::Image,
-                    format!(
-                        "image {}: no source holds image ID {expected} ({})",
-                        message.image,
-                        mismatched.join(", ")
-                    ),
-                ));
+            let facts: Vec<ImageHolder> =
+                holders.iter().map(|(_, holder)| holder.clone()).collect();
+            if let Some(copy) = decide::image_copy(&facts) {
+                let source = holders[copy.from].0;
+                return copy_image(&host, &message.image, source, &copy.expected).await;
             }
             let mut text = format!("image {} is not on this host", message.image);
             if let Some(error) = pull_error {
@@ -112,6 +86,20 @@ impl Handler<EnsureImage> for HostActor {
             Err(host.error(HostErrorKind::Image, text))
         })
     }
+}
+
+/// Pulls `image` from its registry.
+async fn pull(host: &HostContext, image: &str) -> Result<(), bollard::errors::Error> {
+    let (name, tag) = split_reference(image);
+    let options = CreateImageOptionsBuilder::default()
+        .from_image(&name)
+        .tag(&tag)
+        .build();
+    let mut pull = host.docker.create_image(Some(options), None, None);
+    while let Some(step) = pull.next().await {
+        step?;
+    }
+    Ok(())
 }
 
 /// Copies `image` from `source` (`docker save | docker load`, streamed), then checks that
