@@ -1,5 +1,5 @@
-//! nap's runtime: loading a deployment from files, talking to Docker hosts, and (as the
-//! deploy work lands) the actors that carry out plans.
+//! nap's runtime: loading a deployment from files, talking to Docker hosts, and the actors
+//! that carry out plans.
 //!
 //! - [`actors`]: the coordinator, host, service and patcher actors that carry out a plan;
 //! - [`deployment`]: compose project + host inventory, loaded and validated together;

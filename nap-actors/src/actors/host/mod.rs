@@ -199,3 +199,88 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    use nap_core::inventory::DockerEndpoint;
+    use tokio::io::AsyncReadExt;
+
+    use super::*;
+    use crate::docker::transport::{Dialer, NapTransport};
+
+    /// Stands in for the patcher: hears of restarts and does nothing.
+    struct Sink;
+
+    impl Actor for Sink {
+        type Context = Context<Self>;
+    }
+
+    impl Handler<ContainerRestarted> for Sink {
+        type Result = ();
+
+        fn handle(&mut self, _: ContainerRestarted, _: &mut Context<Self>) {}
+    }
+
+    #[test]
+    fn stop_answers_once_the_event_stream_has_ended() {
+        let folder = tempfile::tempdir().unwrap();
+        let socket = folder.path().join("docker.sock");
+        actix::System::new().block_on(async move {
+            // A daemon that takes the event stream's request and never answers it.
+            let listener = tokio::net::UnixListener::bind(&socket).unwrap();
+            let transport = NapTransport::new(Dialer::Unix(socket.clone()));
+            let docker = Docker::connect_with_custom_transport(
+                move |request| transport.send(request),
+                Some("http://docker"),
+                120,
+                bollard::API_DEFAULT_VERSION,
+            )
+            .unwrap();
+            let host = Host {
+                name: "h1".to_string(),
+                docker: DockerEndpoint::Unix { path: socket },
+                ssh: None,
+                address: None,
+                labels: Default::default(),
+                capacity: None,
+                tls: None,
+            };
+            let settings = SshSettings {
+                identity: None,
+                known_hosts: PathBuf::from("/nonexistent/known_hosts"),
+                agent_socket: None,
+                home: PathBuf::from("/nonexistent"),
+            };
+            let actor = HostActor::new(host, "demo", docker, settings)
+                .with_restart_events(Sink.start().recipient())
+                .start();
+            let wait = Duration::from_secs(5);
+            let (mut stream, _) = tokio::time::timeout(wait, listener.accept())
+                .await
+                .expect("the event stream connects")
+                .unwrap();
+            let mut request = vec![0; 4096];
+            let read = stream.read(&mut request).await.unwrap();
+            assert!(
+                String::from_utf8_lossy(&request[..read]).starts_with("GET /"),
+                "{:?}",
+                String::from_utf8_lossy(&request[..read])
+            );
+            tokio::time::timeout(wait, actor.send(Stop))
+                .await
+                .expect("Stop answers")
+                .expect("the actor was running");
+            // By the time Stop answered, the stream's task was gone with its connection.
+            let read = tokio::time::timeout(Duration::from_millis(200), stream.read(&mut request))
+                .await
+                .expect("the connection is closed")
+                .unwrap();
+            assert_eq!(read, 0);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            assert!(!actor.connected(), "the actor stopped");
+        });
+    }
+}
