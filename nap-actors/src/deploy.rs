@@ -129,12 +129,12 @@ impl std::fmt::Debug for DeploymentActors {
 }
 
 impl DeploymentActors {
-    /// Stops every actor (their event streams end with them).
-    pub fn stop(&self) {
-        for host in self.hosts.values() {
-            host.do_send(Stop);
-        }
-        self.patcher.do_send(Stop);
+    /// Stops every actor and waits until they have: the host actors first (their event
+    /// streams ended, no restart reaches the patcher any more), then the patcher (its
+    /// re-patches ended).
+    pub async fn stop(&self) {
+        join_all(self.hosts.values().map(|host| host.send(Stop))).await;
+        let _ = self.patcher.send(Stop).await;
     }
 }
 
@@ -451,7 +451,7 @@ pub async fn down(
     };
     let report = run.go(None).await?;
     if let Some(actors) = &report.actors {
-        actors.stop();
+        actors.stop().await;
     }
     Ok(DeployReport {
         actors: None,
@@ -560,7 +560,6 @@ impl Run<'_> {
                     service,
                     project.clone(),
                     actors.hosts.clone(),
-                    actors.patcher.clone(),
                     self.progress.clone(),
                 )
                 .with_plugins(self.options.plugins.clone())

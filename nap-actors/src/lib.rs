@@ -1,10 +1,12 @@
 //! nap's runtime: loading a deployment from files, talking to Docker hosts over their API and
 //! SSH, and the actors that carry out plans.
 //!
+//! - [`actors`]: the coordinator, host, service and patcher actors that carry out a plan;
 //! - [`deployment`]: compose project + host inventory, loaded and validated together;
 //! - [`pipeline`]: connect → observe → desired → plan, the stages every verb shares;
-//! - [`deploy`]: `up`, `watch`'s passes and `down`: the pipeline, then the actors
-//!   ([`coordinator`], [`host_actor`], [`service_actor`], [`patcher`]) execute the plan;
+//! - [`deploy`]: `up`, `watch`'s passes and `down`: the pipeline, then the [`actors`]
+//!   execute the plan;
+//! - [`exec`]: `nap exec` in a replica on whatever host runs it ([`terminal`]: raw mode);
 //! - [`docker`]: the one way nap makes Docker clients (trust, bounds, local default);
 //! - [`ssh`]: sessions, known_hosts, login;
 //! - [`observe`]: reads each host's labelled containers, networks, volumes and images into
@@ -13,21 +15,23 @@
 //!
 //! Decisions (placement, reconcile) are the pure core's (`nap-core`); this crate performs I/O.
 
-pub mod coordinator;
+pub mod actors;
 pub mod deploy;
 pub mod deployment;
 pub mod docker;
 pub mod exec;
-pub mod host_actor;
 pub mod lock;
 pub mod observe;
-pub mod patcher;
 pub mod pipeline;
 pub mod plugins;
 pub mod progress;
-pub mod service_actor;
 pub mod spec;
 pub mod ssh;
 pub mod status;
 pub mod terminal;
 pub mod watch;
+
+// The actors' old paths, used across the crate and by the binary.
+pub use actors::host as host_actor;
+pub use actors::service as service_actor;
+pub use actors::{coordinator, patcher};

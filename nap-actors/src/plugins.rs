@@ -28,9 +28,11 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use nap_core::inventory::{Inventory, InventoryOrigin};
-use nap_core::scheduler::{self, PlacementPolicy, ServiceDemand};
+use nap_core::scheduler::{self, PlacementPolicy, PolicyError, ServiceDemand};
 use nap_plugin_api::host::{HookError, LoadError, LoadedPlugin};
-use nap_plugin_api::payload::{Candidate, ContainerStarted, ScheduleDecision, ScheduleRequest};
+use nap_plugin_api::payload::{
+    Candidate, ContainerStarted, DecisionError, ScheduleDecision, ScheduleRequest,
+};
 use serde::Serialize;
 
 /// How long a hook may take before nap gives up on it (the call's thread is left to finish).
@@ -237,6 +239,27 @@ pub struct PluginPolicy {
     warnings: Vec<(String, String, usize)>,
 }
 
+/// Why one call of a plugin's `schedule` hook gave no ranking (the scheduler's message says
+/// which plugin).
+#[derive(Debug, thiserror::Error)]
+enum ScheduleCallError {
+    /// An earlier call timed out, so the plugin is not asked again in this run.
+    #[error("an earlier call did not answer within {} s", HOOK_TIMEOUT.as_secs())]
+    HungBefore,
+    /// The thread the hook runs on is gone.
+    #[error("its thread ended")]
+    ThreadEnded,
+    /// The hook failed.
+    #[error(transparent)]
+    Hook(HookError),
+    /// The hook did not answer in time.
+    #[error("did not answer within {} s", HOOK_TIMEOUT.as_secs())]
+    TimedOut,
+    /// The hook's answer is not a ranking of the candidates.
+    #[error("answered {0}")]
+    BadAnswer(#[source] DecisionError),
+}
+
 /// One placement plugin and the thread its hook runs on.
 struct Placer {
     plugin: Arc<Plugin>,
@@ -287,41 +310,38 @@ impl PluginPolicy {
             .collect()
     }
 
-    /// Asks one plugin to rank `candidates`; `Err` carries the message for a failure.
-    fn ask(placer: &mut Placer, request: ScheduleRequest) -> Result<Vec<String>, String> {
+    /// Asks one plugin to rank `candidates`.
+    fn ask(
+        placer: &mut Placer,
+        request: ScheduleRequest,
+    ) -> Result<Vec<String>, ScheduleCallError> {
         if placer.hung {
-            return Err(format!(
-                "an earlier call did not answer within {} s",
-                HOOK_TIMEOUT.as_secs()
-            ));
+            return Err(ScheduleCallError::HungBefore);
         }
         let worker = placer
             .worker
             .get_or_insert_with(|| Worker::start(placer.plugin.clone()));
         let candidates = request.candidates.clone();
         if worker.requests.send(request).is_err() {
-            return Err("its thread ended".to_string());
+            return Err(ScheduleCallError::ThreadEnded);
         }
         let decision = match worker.answers.recv_timeout(HOOK_TIMEOUT) {
             Ok(Ok(decision)) => decision,
-            Ok(Err(error)) => return Err(error.to_string()),
+            Ok(Err(error)) => return Err(ScheduleCallError::Hook(error)),
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 placer.worker = None;
                 placer.hung = true;
-                return Err(format!(
-                    "did not answer within {} s",
-                    HOOK_TIMEOUT.as_secs()
-                ));
+                return Err(ScheduleCallError::TimedOut);
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => {
                 placer.worker = None;
-                return Err("its thread ended".to_string());
+                return Err(ScheduleCallError::ThreadEnded);
             }
         };
         decision
             .ranked(&candidates)
             .map(|names| names.into_iter().map(str::to_string).collect())
-            .map_err(|error| format!("answered {error}"))
+            .map_err(ScheduleCallError::BadAnswer)
     }
 }
 
@@ -335,7 +355,7 @@ impl PlacementPolicy for PluginPolicy {
         service: &ServiceDemand,
         replica: u32,
         candidates: &[scheduler::Candidate<'_>],
-    ) -> Result<Option<String>, String> {
+    ) -> Result<Option<String>, PolicyError> {
         // Nap's order, narrowed and reordered by each plugin in turn.
         let mut ranked: Vec<&scheduler::Candidate<'_>> = candidates.iter().collect();
         for placer in &mut self.placers {
@@ -365,7 +385,7 @@ impl PlacementPolicy for PluginPolicy {
                     let name = placer.plugin.loaded.name();
                     if !placer.plugin.optional {
                         self.at_fault = name.to_string();
-                        return Err(message);
+                        return Err(PolicyError::new(message.to_string()));
                     }
                     match self.warnings.iter_mut().find(|(plugin, ..)| plugin == name) {
                         Some((_, _, count)) => *count += 1,

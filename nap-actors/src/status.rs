@@ -19,6 +19,7 @@ use nap_core::plan::{LABEL_PROJECT, LABEL_REPLICA, LABEL_SERVICE};
 use serde::Serialize;
 use tokio::sync::mpsc;
 
+use crate::actors::host::docker_message;
 use crate::observe;
 
 /// One row of `nap ps`.
@@ -58,7 +59,7 @@ fn health_from_status(status: &str) -> &'static str {
 async fn list(
     project: &str,
     docker: &Docker,
-) -> Result<Vec<bollard::models::ContainerSummary>, String> {
+) -> Result<Vec<bollard::models::ContainerSummary>, bollard::errors::Error> {
     let filters = HashMap::from([(
         "label".to_string(),
         vec![format!("{LABEL_PROJECT}={project}")],
@@ -67,10 +68,7 @@ async fn list(
         .all(true)
         .filters(&filters)
         .build();
-    docker
-        .list_containers(Some(options))
-        .await
-        .map_err(|error| crate::host_actor::docker_message(&error))
+    docker.list_containers(Some(options)).await
 }
 
 fn label(summary: &bollard::models::ContainerSummary, key: &str) -> String {
@@ -97,7 +95,9 @@ pub async fn ps(project: &str, inventory: &Inventory) -> Vec<PsEntry> {
         let docker = observe::connect(host)
             .await
             .map_err(|error| error.message)?;
-        list(project, &docker).await
+        list(project, &docker)
+            .await
+            .map_err(|error| docker_message(&error))
     }))
     .await;
     let mut rows = Vec::new();
@@ -194,7 +194,7 @@ pub async fn logs(
                 .map_err(|error| error.to_string())?;
             let containers = list(project, &docker)
                 .await
-                .map_err(|error| format!("{}: {error}", host.name))?;
+                .map_err(|error| format!("{}: {}", host.name, docker_message(&error)))?;
             let streams = containers
                 .into_iter()
                 .filter(|summary| {

@@ -196,7 +196,7 @@ async fn deploy_once(
             .as_ref()
             .is_some_and(|old| old.generation == new.generation);
         if !same && let Some(old) = actors.replace(new) {
-            old.stop();
+            old.stop().await;
         }
     }
     for failed in &report.execution.failed {
@@ -315,7 +315,7 @@ pub async fn watch(
         }
     }
     if let Some(actors) = actors {
-        actors.stop();
+        actors.stop().await;
     }
     Ok(summary)
 }

@@ -16,8 +16,8 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use nap_core::scheduler::{
-    Candidate, Constraint, DefaultPolicy, HostSpec, Placement, PlacementPolicy, PublishedPort,
-    Resources, ScheduleInput, ServiceDemand, Strategy, schedule,
+    Candidate, Constraint, DefaultPolicy, HostSpec, Placement, PlacementPolicy, PolicyError,
+    PublishedPort, Resources, ScheduleInput, ServiceDemand, Strategy, schedule,
 };
 
 const HOSTS: usize = 5_000;
@@ -114,7 +114,7 @@ impl PlacementPolicy for InspectingPolicy {
         _service: &ServiceDemand,
         _replica: u32,
         candidates: &[Candidate<'_>],
-    ) -> Result<Option<String>, String> {
+    ) -> Result<Option<String>, PolicyError> {
         self.candidates_seen += candidates.len() as u64;
         Ok(None)
     }

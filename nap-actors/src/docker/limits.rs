@@ -50,7 +50,7 @@ pub fn answer_limit(method: &Method, path: &str) -> Option<u64> {
             true
         }
         ["containers", _, "export"] => true,
-        // Exec output is bounded by its reader (host_actor), after the connection upgrade.
+        // Exec output is bounded by its reader (actors/host/hosts_file.rs), after the connection upgrade.
         ["exec", _, "start"] => true,
         _ => false,
     };

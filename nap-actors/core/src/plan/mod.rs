@@ -5,7 +5,9 @@
 //! container and the complete name table every container gets as `extra_hosts`.
 //! [`reconcile`] compares that with the [`ObservedState`] read from the daemons' labels and
 //! returns a [`Plan`]: a DAG of operations, each one Docker or SSH call, in dependency
-//! order. Nothing here performs an operation; the actors do.
+//! order. Nothing here performs an operation; the actors do. The few choices an actor makes
+//! while carrying one out (a replacement's steps, what follows a failed replica, pull or
+//! copy, SSH or exec) are [`decide`]'s.
 
 use crate::scheduler::ScheduleError;
 
@@ -38,6 +40,7 @@ pub enum PlanError {
     Cycle(String),
 }
 
+pub mod decide;
 mod desired;
 mod hash;
 mod labels;

@@ -6,22 +6,28 @@
 //! `up` creates, because nap assigns addresses before anything starts: then the patcher never
 //! touches a file. When they differ (replicas added or removed while a peer kept running, an
 //! address that changed), it rewrites the running container's hosts file through the
-//! container's host actor — and again each time the host actor reports that the container
-//! started, since Docker then rewrites the file from `extra_hosts`.
+//! container's host actor — and again each time the host actor's event stream reports that
+//! the container started ([`ContainerRestarted`]), since Docker then rewrites the file from
+//! `extra_hosts`.
 //!
 //! State: `tables` is filled by [`Track`] before the plan runs and changed by plan
-//! operations ([`PatchHosts`]); `patches` counts files actually rewritten. Both live as long
-//! as the deployment.
+//! operations ([`PatchHosts`]); `patches` counts files actually rewritten; both live as long
+//! as the deployment. `repatches` holds the rewrites started by restarts, the patcher's own
+//! tasks: [`Stop`] aborts them and answers once they have ended.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use actix::prelude::*;
 use nap_core::plan::HostEntry;
+use tokio::task::JoinSet;
 
-use crate::host_actor::{
-    ContainerRestarted, HostActor, HostOperationError, PatchHostsFile, PatchResult, Stop,
+use crate::actors::host::{
+    HostActor, HostErrorKind, HostOperationError, OperationResult, PatchHostsFile, PatchResult,
 };
+use crate::actors::{Outcome, Stop, ask};
 use crate::progress::{Event, Progress};
 
 /// A container's two tables.
@@ -36,10 +42,17 @@ struct Table {
 
 /// The patcher actor. See the module documentation.
 pub struct PatcherActor {
+    /// The host actors, by inventory host name; fixed.
     hosts: HashMap<String, Addr<HostActor>>,
+    /// Per (host, container name), the container's two tables.
     tables: HashMap<(String, String), Table>,
+    /// Hosts files rewritten so far (not counting ones that held the table).
     patches: usize,
+    /// Where rewrites are reported.
     progress: Progress,
+    /// Rewrites started by a container's restart, until they end (finished ones are reaped
+    /// when the next starts); aborted and awaited by [`Stop`].
+    repatches: JoinSet<()>,
 }
 
 impl PatcherActor {
@@ -50,6 +63,7 @@ impl PatcherActor {
             tables: HashMap::new(),
             patches: 0,
             progress,
+            repatches: JoinSet::new(),
         }
     }
 }
@@ -89,7 +103,7 @@ impl Handler<Track> for PatcherActor {
 
 /// A plan operation: make a running container resolve `entries`.
 #[derive(Debug, Clone, Message)]
-#[rtype(result = "Result<String, HostOperationError>")]
+#[rtype(result = "OperationResult")]
 pub struct PatchHosts {
     /// Host.
     pub host: String,
@@ -99,22 +113,15 @@ pub struct PatchHosts {
     pub entries: Vec<HostEntry>,
 }
 
-/// A container of the project started and has its address (reported by its service actor).
+/// A container on a host started (by anyone): Docker rewrote its hosts file. Sent by the
+/// host actor's event stream.
 #[derive(Debug, Clone, Message)]
 #[rtype(result = "()")]
-pub struct ContainerStarted {
-    /// Service.
-    pub service: String,
-    /// Replica.
-    pub replica: u32,
+pub struct ContainerRestarted {
     /// Host.
     pub host: String,
     /// Container name.
     pub container: String,
-    /// Container id.
-    pub container_id: String,
-    /// Address on its first network.
-    pub ip: Option<std::net::Ipv4Addr>,
 }
 
 /// How many hosts files were rewritten so far.
@@ -131,85 +138,95 @@ impl Handler<PatchCount> for PatcherActor {
 }
 
 impl Handler<Stop> for PatcherActor {
-    type Result = ();
+    type Result = ResponseActFuture<Self, ()>;
 
-    fn handle(&mut self, _: Stop, ctx: &mut Context<Self>) {
-        ctx.stop();
+    /// Aborts the rewrites under way and answers once they have ended; then the actor stops.
+    fn handle(&mut self, _: Stop, _: &mut Context<Self>) -> Self::Result {
+        let mut repatches = std::mem::take(&mut self.repatches);
+        repatches.abort_all();
+        let ended = async move { while repatches.join_next().await.is_some() {} };
+        Box::pin(ended.into_actor(self).map(|(), _, ctx| ctx.stop()))
     }
 }
 
 /// A rewrite finished (sent by the patcher to itself, so the count lives in the actor).
 #[derive(Message)]
 #[rtype(result = "()")]
-struct Patched(PatchResult, String, String, usize, &'static str);
+struct Patched {
+    /// How the file was rewritten (or that it held the table already).
+    result: PatchResult,
+    /// Host.
+    host: String,
+    /// Container name.
+    container: String,
+    /// How many entries the table has.
+    entries: usize,
+    /// Why it was patched: `plan` or `restart`.
+    reason: &'static str,
+}
 
 impl Handler<Patched> for PatcherActor {
     type Result = ();
 
     fn handle(&mut self, message: Patched, _: &mut Context<Self>) {
-        let Patched(result, host, container, entries, reason) = message;
-        let via = match result {
+        let via = match message.result {
             PatchResult::UpToDate => return,
             PatchResult::Ssh => "ssh",
             PatchResult::Exec => "exec",
         };
         self.patches += 1;
         self.progress.emit(Event::HostsPatched {
-            host,
-            container,
-            entries,
+            host: message.host,
+            container: message.container,
+            entries: message.entries,
             via: via.to_string(),
-            reason: reason.to_string(),
+            reason: message.reason.to_string(),
         });
     }
 }
 
+/// A rewrite under way: a future that does not borrow the actor.
+type PatchWork = Pin<Box<dyn Future<Output = OperationResult>>>;
+
 impl PatcherActor {
+    /// Has `container`'s host actor make its hosts file resolve `table.wanted`; the result is
+    /// reported back to the patcher ([`Patched`]) and answered as the operation's outcome.
     fn patch(
-        &mut self,
+        &self,
         host: String,
         container: String,
+        table: Table,
         reason: &'static str,
         ctx: &mut Context<Self>,
-    ) -> ResponseActFuture<Self, Result<String, HostOperationError>> {
-        let table = self.tables.get(&(host.clone(), container.clone())).cloned();
+    ) -> PatchWork {
         let Some(actor) = self.hosts.get(&host).cloned() else {
-            let error = HostOperationError {
-                host,
-                message: "not in the inventory".to_string(),
-            };
-            return Box::pin(fut::ready(Err(error)));
-        };
-        let Some(table) = table else {
-            return Box::pin(fut::ready(Ok("not tracked".to_string())));
+            let error =
+                HostOperationError::new(host, HostErrorKind::Unavailable, "not in the inventory");
+            return Box::pin(std::future::ready(Err(error)));
         };
         let me = ctx.address();
         let entries = table.wanted.len();
-        let work = async move {
-            let result = actor
-                .send(PatchHostsFile {
-                    container: container.clone(),
-                    baked: table.baked,
-                    wanted: table.wanted,
-                })
-                .await
-                .map_err(|error| HostOperationError {
-                    host: host.clone(),
-                    message: format!("host actor gone: {error}"),
-                })??;
-            me.do_send(Patched(result, host, container, entries, reason));
-            Ok(match result {
-                PatchResult::UpToDate => "up to date".to_string(),
-                PatchResult::Ssh => "patched over ssh".to_string(),
-                PatchResult::Exec => "patched by exec".to_string(),
-            })
-        };
-        Box::pin(work.into_actor(self))
+        Box::pin(async move {
+            let patch = PatchHostsFile {
+                container: container.clone(),
+                baked: table.baked,
+                wanted: table.wanted,
+            };
+            let result = ask(&actor, &host, patch).await??;
+            me.do_send(Patched {
+                result,
+                host,
+                container,
+                entries,
+                reason,
+            });
+            Ok(Outcome::from(result))
+        })
     }
 }
 
 impl Handler<PatchHosts> for PatcherActor {
-    type Result = ResponseActFuture<Self, Result<String, HostOperationError>>;
+    type Result = ResponseFuture<OperationResult>;
 
     fn handle(&mut self, message: PatchHosts, ctx: &mut Context<Self>) -> Self::Result {
         let key = (message.host.clone(), message.container.clone());
@@ -218,25 +235,8 @@ impl Handler<PatchHosts> for PatcherActor {
             wanted: Arc::from(Vec::new()),
         });
         table.wanted = message.entries.into();
-        self.patch(message.host, message.container, "plan", ctx)
-    }
-}
-
-impl Handler<ContainerStarted> for PatcherActor {
-    type Result = ();
-
-    fn handle(&mut self, message: ContainerStarted, _: &mut Context<Self>) {
-        // Addresses are assigned before creation in routed mode and come from the inventory in
-        // published mode, so a start changes no table; the event is kept for plugins and
-        // progress. (Where Docker picks the address — local mode — Docker's DNS resolves.)
-        tracing::debug!(
-            service = %message.service,
-            replica = message.replica,
-            host = %message.host,
-            container = %message.container,
-            ip = ?message.ip,
-            "container started"
-        );
+        let table = table.clone();
+        self.patch(message.host, message.container, table, "plan", ctx)
     }
 }
 
@@ -246,17 +246,18 @@ impl Handler<ContainerRestarted> for PatcherActor {
     fn handle(&mut self, message: ContainerRestarted, ctx: &mut Context<Self>) {
         tracing::debug!(host = %message.host, container = %message.container, "container started (event)");
         let key = (message.host.clone(), message.container.clone());
-        let Some(table) = self.tables.get(&key) else {
+        let Some(table) = self.tables.get(&key).cloned() else {
             return;
         };
         if table.baked.as_ref() == Some(&table.wanted) {
             return;
         }
-        let work = self.patch(message.host, message.container, "restart", ctx);
-        ctx.spawn(work.map(|result, _, _| {
-            if let Err(error) = result {
+        let work = self.patch(message.host, message.container, table, "restart", ctx);
+        while self.repatches.try_join_next().is_some() {}
+        self.repatches.spawn_local(async move {
+            if let Err(error) = work.await {
                 tracing::warn!("re-patching after a restart failed: {error}");
             }
-        }));
+        });
     }
 }

@@ -1,40 +1,40 @@
 //! The service actor: one per compose service, driving its replicas through
-//! create → start → healthy (or completed).
+//! create → start, and replacing them under the service's rollout policy.
 //!
 //! Asked by the coordinator, it builds each replica's Docker create body from the compose
 //! model ([`crate::spec`]), has the replica's host actor create and start it, and reports every
-//! start as [`ContainerStarted`] — with the container's id and address — to the hosts-file
-//! patcher and the progress output. Waits for `service_healthy` and
-//! `service_completed_successfully` go through the host actor too. It decides nothing about
-//! order or placement.
+//! start — with the container's id and address — to the progress output
+//! (`Event::ContainerStarted`) and the plugins' `post_start` hooks. It decides nothing about
+//! order or placement; the waits for `service_healthy` and `service_completed_successfully`
+//! are the host actor's (the coordinator asks it directly). The hosts-file patcher learns of
+//! starts from the host actor's event stream, not from here.
 //!
 //! State: `created` maps a container name to its id from its creation until its start (so
-//! the start need not ask the daemon for it); `started` maps each replica's container name to
-//! its id and address once it has started in this deployment; both live as long as the actor.
+//! the start need not ask the daemon for it). The actor owns no task of its own; it ends when
+//! the coordinator's run drops the last address.
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
 use nap_core::compose::Project;
-use nap_core::plan::DesiredContainer;
+use nap_core::plan::decide::{self, AfterFailedReplica};
+use nap_core::plan::{DesiredContainer, RolloutPolicy};
 
-use crate::host_actor::{
-    CreateContainer, HostActor, HostOperationError, MonitorContainer, RemoveContainer,
-    RenameContainer, StartContainer, StartedContainer, StopContainer, WaitCondition, WaitContainer,
+use crate::actors::host::{
+    CreateContainer, HostActor, HostErrorKind, HostOperationError, MonitorContainer,
+    OperationResult, RemoveContainer, RenameContainer, StartContainer, StartedContainer,
+    StopContainer, WaitCondition, WaitContainer,
 };
-use crate::patcher::{ContainerStarted, PatcherActor};
+use crate::actors::{Outcome, ask};
 use crate::plugins::Plugins;
 use crate::progress::{Event, Progress};
 use crate::spec;
 
-/// Reports a started container: to the patcher, the progress output and the plugins'
-/// `post_start` hooks (a failing hook is a warning naming the plugin).
-#[allow(clippy::too_many_arguments)]
+/// Reports a started container: to the progress output and the plugins' `post_start` hooks
+/// (a failing hook is a warning naming the plugin).
 async fn announce(
-    patcher: &Addr<PatcherActor>,
     progress: &Progress,
     plugins: &Plugins,
     project: &str,
@@ -42,14 +42,6 @@ async fn announce(
     container: &DesiredContainer,
     started: &StartedContainer,
 ) {
-    patcher.do_send(ContainerStarted {
-        service: service.to_string(),
-        replica: container.replica,
-        host: container.host.clone(),
-        container: container.name.clone(),
-        container_id: started.id.clone(),
-        ip: started.ip,
-    });
     progress.emit(Event::ContainerStarted {
         service: service.to_string(),
         replica: container.replica,
@@ -84,18 +76,21 @@ async fn announce(
         progress.emit(Event::Warning { message });
     }
 }
-use nap_core::plan::{FailureAction, RolloutPolicy};
 
 /// The service actor. See the module documentation.
 pub struct ServiceActor {
+    /// The compose service's name; fixed.
     service: String,
+    /// The compose project (create bodies come from it); fixed.
     project: Arc<Project>,
+    /// The host actors, by inventory host name; fixed.
     hosts: HashMap<String, Addr<HostActor>>,
-    patcher: Addr<PatcherActor>,
+    /// Where started containers and warnings are reported.
     progress: Progress,
+    /// The plugins whose `post_start` hooks hear of every start; fixed.
     plugins: Plugins,
+    /// Container name → id, from its creation until its start.
     created: BTreeMap<String, String>,
-    started: BTreeMap<String, (String, Option<Ipv4Addr>)>,
 }
 
 impl ServiceActor {
@@ -104,18 +99,15 @@ impl ServiceActor {
         service: &str,
         project: Arc<Project>,
         hosts: HashMap<String, Addr<HostActor>>,
-        patcher: Addr<PatcherActor>,
         progress: Progress,
     ) -> ServiceActor {
         ServiceActor {
             service: service.to_string(),
             project,
             hosts,
-            patcher,
             progress,
             plugins: Plugins::default(),
             created: BTreeMap::new(),
-            started: BTreeMap::new(),
         }
     }
 
@@ -126,13 +118,9 @@ impl ServiceActor {
     }
 
     fn host(&self, name: &str) -> Result<Addr<HostActor>, HostOperationError> {
-        self.hosts
-            .get(name)
-            .cloned()
-            .ok_or_else(|| HostOperationError {
-                host: name.to_string(),
-                message: "not in the inventory".to_string(),
-            })
+        self.hosts.get(name).cloned().ok_or_else(|| {
+            HostOperationError::new(name, HostErrorKind::Unavailable, "not in the inventory")
+        })
     }
 }
 
@@ -140,23 +128,21 @@ impl Actor for ServiceActor {
     type Context = Context<Self>;
 }
 
-fn gone(host: &str, error: MailboxError) -> HostOperationError {
-    HostOperationError {
-        host: host.to_string(),
-        message: format!("host actor gone: {error}"),
-    }
+/// A create body that cannot be built from the compose model.
+fn spec_error(host: &str, error: spec::SpecError) -> HostOperationError {
+    HostOperationError::new(host, HostErrorKind::Invalid, error.to_string()).with_source(error)
 }
 
 /// Create one replica's container.
 #[derive(Message)]
-#[rtype(result = "Result<String, HostOperationError>")]
+#[rtype(result = "OperationResult")]
 pub struct CreateReplica {
     /// The replica as the desired state has it.
     pub container: DesiredContainer,
 }
 
 impl Handler<CreateReplica> for ServiceActor {
-    type Result = ResponseFuture<Result<String, HostOperationError>>;
+    type Result = ResponseFuture<OperationResult>;
 
     fn handle(&mut self, message: CreateReplica, ctx: &mut Context<Self>) -> Self::Result {
         let container = message.container;
@@ -165,20 +151,14 @@ impl Handler<CreateReplica> for ServiceActor {
         let me = ctx.address();
         Box::pin(async move {
             let host = host?;
-            let spec = spec.map_err(|error| HostOperationError {
-                host: container.host.clone(),
-                message: error.to_string(),
-            })?;
-            let id = host
-                .send(CreateContainer { spec })
-                .await
-                .map_err(|error| gone(&container.host, error))??;
+            let spec = spec.map_err(|error| spec_error(&container.host, error))?;
+            let id = ask(&host, &container.host, CreateContainer { spec }).await??;
             // Recorded before the coordinator hears of the creation, so before the start.
             me.do_send(Created {
                 container: container.name.clone(),
                 id,
             });
-            Ok("created".to_string())
+            Ok(Outcome::Created)
         })
     }
 }
@@ -201,104 +181,45 @@ impl Handler<Created> for ServiceActor {
 
 /// Start one replica's container and report it started.
 #[derive(Message)]
-#[rtype(result = "Result<String, HostOperationError>")]
+#[rtype(result = "OperationResult")]
 pub struct StartReplica {
     /// The replica.
     pub container: DesiredContainer,
 }
 
-/// A start finished (the actor records it).
-#[derive(Message)]
-#[rtype(result = "()")]
-struct Started {
-    container: String,
-    id: String,
-    ip: Option<Ipv4Addr>,
-}
-
-impl Handler<Started> for ServiceActor {
-    type Result = ();
-
-    fn handle(&mut self, message: Started, _: &mut Context<Self>) {
-        self.started
-            .insert(message.container, (message.id, message.ip));
-    }
-}
-
 impl Handler<StartReplica> for ServiceActor {
-    type Result = ResponseFuture<Result<String, HostOperationError>>;
+    type Result = ResponseFuture<OperationResult>;
 
-    fn handle(&mut self, message: StartReplica, ctx: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, message: StartReplica, _: &mut Context<Self>) -> Self::Result {
         let container = message.container;
         let host = self.host(&container.host);
-        let patcher = self.patcher.clone();
         let progress = self.progress.clone();
         let plugins = self.plugins.clone();
         let project = self.project.name.clone();
-        let me = ctx.address();
         let service = self.service.clone();
         let id = self.created.remove(&container.name);
         Box::pin(async move {
             let host = host?;
             let first = container.networks.first();
-            let started = host
-                .send(StartContainer {
-                    container: container.name.clone(),
-                    network: first.map(|n| n.network.clone()),
-                    id,
-                    address: first.and_then(|n| n.ipv4_address),
-                })
-                .await
-                .map_err(|error| gone(&container.host, error))??;
-            me.do_send(Started {
+            let start = StartContainer {
                 container: container.name.clone(),
-                id: started.id.clone(),
-                ip: started.ip,
-            });
+                network: first.map(|n| n.network.clone()),
+                id,
+                address: first.and_then(|n| n.ipv4_address),
+            };
+            let started = ask(&host, &container.host, start).await??;
             announce(
-                &patcher, &progress, &plugins, &project, &service, &container, &started,
+                &progress, &plugins, &project, &service, &container, &started,
             )
             .await;
-            Ok("started".to_string())
-        })
-    }
-}
-
-/// Wait for one replica to be healthy or to have completed.
-#[derive(Message)]
-#[rtype(result = "Result<String, HostOperationError>")]
-pub struct WaitReplica {
-    /// Host.
-    pub host: String,
-    /// Container name.
-    pub container: String,
-    /// For what.
-    pub condition: WaitCondition,
-    /// How long at most.
-    pub timeout: Duration,
-}
-
-impl Handler<WaitReplica> for ServiceActor {
-    type Result = ResponseFuture<Result<String, HostOperationError>>;
-
-    fn handle(&mut self, message: WaitReplica, _: &mut Context<Self>) -> Self::Result {
-        let host = self.host(&message.host);
-        Box::pin(async move {
-            host?
-                .send(WaitContainer {
-                    container: message.container,
-                    condition: message.condition,
-                    timeout: message.timeout,
-                })
-                .await
-                .map_err(|error| gone(&message.host, error))?
+            Ok(Outcome::Started)
         })
     }
 }
 
 /// Replace one replica under its service's rollout policy (`deploy.update_config`).
 #[derive(Message)]
-#[rtype(result = "Result<String, HostOperationError>")]
+#[rtype(result = "OperationResult")]
 pub struct ReplaceReplica {
     /// The replica's new container.
     pub container: DesiredContainer,
@@ -312,40 +233,21 @@ pub struct ReplaceReplica {
     pub wait_timeout: Duration,
 }
 
-/// Sends `message` to the host actor and flattens the mailbox error.
-async fn ask<M>(
-    host: &Addr<HostActor>,
-    name: &str,
-    message: M,
-) -> Result<M::Result, HostOperationError>
-where
-    M: Message + Send + 'static,
-    M::Result: Send,
-    HostActor: Handler<M>,
-{
-    host.send(message).await.map_err(|error| gone(name, error))
-}
-
 impl Handler<ReplaceReplica> for ServiceActor {
-    type Result = ResponseFuture<Result<String, HostOperationError>>;
+    type Result = ResponseFuture<OperationResult>;
 
-    fn handle(&mut self, message: ReplaceReplica, ctx: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, message: ReplaceReplica, _: &mut Context<Self>) -> Self::Result {
         let container = message.container;
         let host = self.host(&container.host);
         let spec = spec::container_spec(&self.project, &container);
-        let patcher = self.patcher.clone();
         let progress = self.progress.clone();
         let plugins = self.plugins.clone();
         let project = self.project.name.clone();
-        let me = ctx.address();
         let service = self.service.clone();
         Box::pin(async move {
             let host = host?;
             let on = container.host.clone();
-            let spec = spec.map_err(|error| HostOperationError {
-                host: on.clone(),
-                message: error.to_string(),
-            })?;
+            let spec = spec.map_err(|error| spec_error(&on, error))?;
             let has_healthcheck = spec
                 .body
                 .healthcheck
@@ -353,6 +255,7 @@ impl Handler<ReplaceReplica> for ServiceActor {
                 .and_then(|check| check.test.as_ref())
                 .is_some_and(|test| test.first().is_some_and(|word| word != "NONE"));
             let policy = message.policy;
+            let steps = decide::replace_steps(&policy, has_healthcheck);
             let name = container.name.clone();
             let aside = message.aside;
             tokio::time::sleep(message.delay).await;
@@ -365,7 +268,7 @@ impl Handler<ReplaceReplica> for ServiceActor {
                 },
             )
             .await??;
-            if !policy.start_first {
+            if steps.stop_old_first {
                 ask(
                     &host,
                     &on,
@@ -389,7 +292,7 @@ impl Handler<ReplaceReplica> for ServiceActor {
                     },
                 )
                 .await??;
-                if has_healthcheck {
+                if steps.wait_healthy {
                     ask(
                         &host,
                         &on,
@@ -415,7 +318,7 @@ impl Handler<ReplaceReplica> for ServiceActor {
             .await;
             match attempt {
                 Ok(started) => {
-                    if !policy.start_first {
+                    if steps.remove_old_after {
                         ask(
                             &host,
                             &on,
@@ -426,23 +329,16 @@ impl Handler<ReplaceReplica> for ServiceActor {
                         )
                         .await??;
                     }
-                    me.do_send(Started {
-                        container: name.clone(),
-                        id: started.id.clone(),
-                        ip: started.ip,
-                    });
                     announce(
-                        &patcher, &progress, &plugins, &project, &service, &container, &started,
+                        &progress, &plugins, &project, &service, &container, &started,
                     )
                     .await;
-                    Ok(if policy.start_first {
-                        "replaced (the old one serves until every peer has switched)".to_string()
-                    } else {
-                        "replaced".to_string()
+                    Ok(Outcome::Replaced {
+                        old_serves: policy.start_first,
                     })
                 }
-                Err(cause) => match policy.failure_action {
-                    FailureAction::Rollback => {
+                Err(cause) => match decide::after_failed_replica(&policy) {
+                    AfterFailedReplica::RollBack { restart_old } => {
                         // Put the previous container back under its name.
                         let _ = ask(
                             &host,
@@ -462,7 +358,7 @@ impl Handler<ReplaceReplica> for ServiceActor {
                             },
                         )
                         .await??;
-                        if !policy.start_first {
+                        if restart_old {
                             ask(
                                 &host,
                                 &on,
@@ -475,28 +371,36 @@ impl Handler<ReplaceReplica> for ServiceActor {
                             )
                             .await??;
                         }
-                        Err(HostOperationError {
-                            host: cause.host,
-                            message: format!(
-                                "{name}: the update failed and was rolled back to the previous configuration (failure_action: rollback): {}",
-                                cause.message
-                            ),
-                        })
+                        let message = format!(
+                            "{name}: the update failed and was rolled back to the previous configuration (failure_action: rollback): {}",
+                            cause.message
+                        );
+                        Err(HostOperationError::new(
+                            cause.host.clone(),
+                            HostErrorKind::Rollout,
+                            message,
+                        )
+                        .with_source(cause))
                     }
-                    FailureAction::Pause => Err(HostOperationError {
-                        host: cause.host,
-                        message: format!(
+                    AfterFailedReplica::Pause => {
+                        let message = format!(
                             "{name}: the update failed and the rollout of {service} is paused (failure_action: pause); the previous container is kept as {aside}: {}",
                             cause.message
-                        ),
-                    }),
-                    FailureAction::Continue => {
+                        );
+                        Err(HostOperationError::new(
+                            cause.host.clone(),
+                            HostErrorKind::Rollout,
+                            message,
+                        )
+                        .with_source(cause))
+                    }
+                    AfterFailedReplica::Continue => {
                         progress.emit(Event::Warning {
                             message: format!(
                                 "{name}: the update failed; going on with the next replicas (failure_action: continue): {cause}"
                             ),
                         });
-                        Ok("update failed, continuing".to_string())
+                        Ok(Outcome::UpdateFailedContinuing)
                     }
                 },
             }

@@ -1,9 +1,10 @@
 //! The coordinator: walks a plan's operation graph and hands each operation, once everything
 //! it waits for has succeeded, to the actor that carries it out.
 //!
-//! Host-level operations (networks, volumes, images, routes, removals) go to the host's
-//! [`HostActor`]; a replica's create, start and waits go to its service's [`ServiceActor`];
-//! hosts-file patches go to the [`PatcherActor`]. Operations whose dependencies are done run
+//! Host-level operations (networks, volumes, images, routes, removals, and the waits for
+//! healthy or completed) go to the host's [`HostActor`]; a replica's create, start and
+//! replacement go to its service's [`ServiceActor`]; hosts-file patches go to the
+//! [`PatcherActor`]. Operations whose dependencies are done run
 //! at once, so independent services and different hosts proceed in parallel. When an
 //! operation fails, everything that waits on it (directly or not) is skipped and reported;
 //! the rest of the plan still runs, so one bad host does not stop the others. The plan itself
@@ -29,12 +30,15 @@ use nap_core::plan::{
 use serde::Serialize;
 use tokio::sync::oneshot;
 
-use crate::host_actor::{self, HostActor, HostOperationError, ImageSource, WaitCondition};
-use crate::patcher::{PatchCount, PatchHosts, PatcherActor};
-use crate::progress::{Event, Progress};
-use crate::service_actor::{
-    CreateReplica, ReplaceReplica, ServiceActor, StartReplica, WaitReplica,
+use crate::actors::ask;
+use crate::actors::host::{
+    CreateNetwork, CreateVolume, EnsureImage, EnsureRoutes, HostActor, HostErrorKind,
+    HostOperationError, ImageSource, OperationResult, RemoveContainer, RemoveNetwork, RemoveRoutes,
+    RemoveVolume, WaitCondition, WaitContainer,
 };
+use crate::actors::patcher::{PatchCount, PatchHosts, PatcherActor};
+use crate::actors::service::{CreateReplica, ReplaceReplica, ServiceActor, StartReplica};
+use crate::progress::{Event, Progress};
 use crate::spec;
 
 /// Everything the coordinator hands work to, and the settings operations need.
@@ -110,27 +114,44 @@ impl ExecutionReport {
     }
 }
 
+/// Where an operation is in its run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Status {
+    /// Some operation it waits for has not succeeded yet.
     Waiting,
+    /// Handed to its actor.
     Running,
+    /// Done.
     Succeeded,
+    /// Its actor answered an error.
     Failed,
+    /// Not run: an operation it waits for failed.
     Skipped,
 }
 
 /// The coordinator actor. See the module documentation.
 pub struct CoordinatorActor {
+    /// The plan being walked; fixed.
     plan: Plan,
+    /// The actors and settings operations are handed to; fixed.
     executors: Arc<Executors>,
+    /// The desired state's containers by name (empty for a teardown); fixed.
     containers: HashMap<String, DesiredContainer>,
+    /// Per operation, how many operations it waits for have not succeeded yet; counts down.
     remaining: BTreeMap<usize, usize>,
+    /// Per operation, the operations that wait for it; fixed.
     dependents: BTreeMap<usize, Vec<usize>>,
+    /// Per operation, where it is (see [`Status`]).
     status: BTreeMap<usize, Status>,
+    /// Operations whose dependencies have all succeeded, not yet handed out.
     ready: Vec<usize>,
+    /// Operations neither finished nor skipped; the run ends at 0.
     unfinished: usize,
+    /// What happened so far; handed out when the run ends.
     report: ExecutionReport,
+    /// When the run began.
     started: Instant,
+    /// Where the report goes; taken when the last operation is done.
     done: Option<oneshot::Sender<ExecutionReport>>,
 }
 
@@ -219,7 +240,7 @@ impl CoordinatorActor {
     fn finish(
         &mut self,
         id: usize,
-        result: Result<String, HostOperationError>,
+        result: OperationResult,
         seconds: f64,
         ctx: &mut Context<Self>,
     ) {
@@ -231,11 +252,7 @@ impl CoordinatorActor {
                 self.status.insert(id, Status::Succeeded);
                 self.unfinished -= 1;
                 self.report.succeeded += 1;
-                let did_nothing = matches!(
-                    outcome.as_str(),
-                    "up to date" | "exists" | "present" | "already gone"
-                );
-                if planned.operation.is_mutating() && !did_nothing {
+                if planned.operation.is_mutating() && !outcome.changed_nothing() {
                     self.report.mutations += 1;
                 }
                 self.executors.progress.emit(Event::Finished {
@@ -244,7 +261,7 @@ impl CoordinatorActor {
                     op: op.to_string(),
                     subject,
                     ok: true,
-                    outcome,
+                    outcome: outcome.to_string(),
                     error: None,
                     seconds,
                 });
@@ -355,35 +372,36 @@ pub fn describe(operation: &Operation) -> (&'static str, String) {
     }
 }
 
-type Work = Pin<Box<dyn Future<Output = Result<String, HostOperationError>>>>;
+type Work = Pin<Box<dyn Future<Output = OperationResult>>>;
 
 /// How long an old container of a start-first rollout keeps running after every peer has
 /// switched to its replacement: a client that resolved the name just before the switch still
 /// reaches it, and requests in flight finish.
 const RETIRE_DRAIN: Duration = Duration::from_secs(1);
 
-fn failure(host: &str, message: impl Into<String>) -> HostOperationError {
-    HostOperationError {
-        host: host.to_string(),
-        message: message.into(),
-    }
+/// The operation cannot be handed to an actor (none for the host or service, or what it
+/// names is not in the desired state).
+fn failure(host: &str, kind: HostErrorKind, message: impl Into<String>) -> HostOperationError {
+    HostOperationError::new(host, kind, message)
 }
 
-/// Sends `message` to `actor` and flattens the mailbox error into the operation's error.
-fn ask<A, M>(actor: Option<&Addr<A>>, host: &str, message: M) -> Work
+/// Hands `message` to `actor` (the host's, or the service's) and waits for the outcome.
+fn hand_to<A, M>(actor: Option<&Addr<A>>, host: &str, message: M) -> Work
 where
     A: Actor<Context = Context<A>> + Handler<M>,
-    M: Message<Result = Result<String, HostOperationError>> + Send + 'static,
+    M: Message<Result = OperationResult> + Send + 'static,
 {
     let host = host.to_string();
-    let Some(actor) = actor.cloned() else {
-        return Box::pin(async move { Err(failure(&host, "no actor for this host or service")) });
-    };
+    let actor = actor.cloned();
     Box::pin(async move {
-        actor
-            .send(message)
-            .await
-            .map_err(|error| failure(&host, format!("actor gone: {error}")))?
+        let Some(actor) = actor else {
+            return Err(failure(
+                &host,
+                HostErrorKind::Unavailable,
+                "no actor for this host or service",
+            ));
+        };
+        ask(&actor, &host, message).await?
     })
 }
 
@@ -400,6 +418,7 @@ fn run(
         containers.get(name).cloned().ok_or_else(|| {
             failure(
                 &host_name,
+                HostErrorKind::Invalid,
                 format!("container {name} is not in the desired state"),
             )
         })
@@ -416,44 +435,41 @@ fn run(
             let Some(network) = network else {
                 return Box::pin(std::future::ready(Err(failure(
                     &host_name,
+                    HostErrorKind::Invalid,
                     format!("network {name} is not in the desired state"),
                 ))));
             };
             let request = spec::network_spec(&executors.project, &network);
-            ask(host, &host_name, host_actor::CreateNetwork { request })
+            hand_to(host, &host_name, CreateNetwork { request })
         }
-        Operation::RemoveNetwork { name, .. } => ask(
-            host,
-            &host_name,
-            host_actor::RemoveNetwork { name: name.clone() },
-        ),
+        Operation::RemoveNetwork { name, .. } => {
+            hand_to(host, &host_name, RemoveNetwork { name: name.clone() })
+        }
         Operation::CreateVolume { name, .. } => {
             let request = spec::volume_spec(&executors.project, name);
-            ask(host, &host_name, host_actor::CreateVolume { request })
+            hand_to(host, &host_name, CreateVolume { request })
         }
-        Operation::RemoveVolume { name, .. } => ask(
-            host,
-            &host_name,
-            host_actor::RemoveVolume { name: name.clone() },
-        ),
+        Operation::RemoveVolume { name, .. } => {
+            hand_to(host, &host_name, RemoveVolume { name: name.clone() })
+        }
         Operation::EnsureRoutes {
             routes,
             pool,
             local_subnets,
             ..
-        } => ask(
+        } => hand_to(
             host,
             &host_name,
-            host_actor::EnsureRoutes {
+            EnsureRoutes {
                 routes: routes.clone(),
                 pool: *pool,
                 local_subnets: local_subnets.clone(),
             },
         ),
-        Operation::RemoveRoutes { subnets, .. } => ask(
+        Operation::RemoveRoutes { subnets, .. } => hand_to(
             host,
             &host_name,
-            host_actor::RemoveRoutes {
+            RemoveRoutes {
                 subnets: subnets.clone(),
             },
         ),
@@ -464,20 +480,20 @@ fn run(
                 .filter(|source| source.name != host_name)
                 .cloned()
                 .collect();
-            ask(
+            hand_to(
                 host,
                 &host_name,
-                host_actor::EnsureImage {
+                EnsureImage {
                     image: image.clone(),
                     ship: executors.ship_images,
                     sources,
                 },
             )
         }
-        Operation::RemoveContainer { container, .. } => ask(
+        Operation::RemoveContainer { container, .. } => hand_to(
             host,
             &host_name,
-            host_actor::RemoveContainer {
+            RemoveContainer {
                 container: container.clone(),
                 volumes: executors.remove_volumes,
             },
@@ -485,7 +501,7 @@ fn run(
         Operation::CreateContainer {
             service, container, ..
         } => match desired_container(container) {
-            Ok(container) => ask(
+            Ok(container) => hand_to(
                 executors.services.get(service),
                 &host_name,
                 CreateReplica { container },
@@ -501,7 +517,7 @@ fn run(
         } => match desired_container(container) {
             Ok(desired) => {
                 let service = desired.service.clone();
-                ask(
+                hand_to(
                     executors.services.get(&service),
                     &host_name,
                     ReplaceReplica {
@@ -516,10 +532,10 @@ fn run(
             Err(error) => Box::pin(std::future::ready(Err(error))),
         },
         Operation::RetireContainer { container, .. } => {
-            let remove = ask(
+            let remove = hand_to(
                 host,
                 &host_name,
-                host_actor::RemoveContainer {
+                RemoveContainer {
                     container: container.clone(),
                     volumes: false,
                 },
@@ -533,7 +549,7 @@ fn run(
         Operation::StartContainer { container, .. } => match desired_container(container) {
             Ok(container) => {
                 let service = container.service.clone();
-                ask(
+                hand_to(
                     executors.services.get(&service),
                     &host_name,
                     StartReplica { container },
@@ -548,11 +564,10 @@ fn run(
                 WaitCondition::Completed
             };
             match desired_container(container) {
-                Ok(desired) => ask(
-                    executors.services.get(&desired.service),
+                Ok(_) => hand_to(
+                    host,
                     &host_name,
-                    WaitReplica {
-                        host: host_name.clone(),
+                    WaitContainer {
                         container: container.clone(),
                         condition,
                         timeout: executors.wait_timeout,
@@ -563,7 +578,7 @@ fn run(
         }
         Operation::PatchHosts {
             container, entries, ..
-        } => ask(
+        } => hand_to(
             Some(&executors.patcher),
             &host_name,
             PatchHosts {
