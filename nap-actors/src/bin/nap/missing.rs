@@ -82,10 +82,7 @@ mod tests {
     #[test]
     fn a_missing_verb_is_named_after_global_flags() {
         let text = message(&args("nap -f c.yaml --hosts h.yml run web sh")).unwrap();
-        assert!(
-            text.contains("`run` is a docker compose command"),
-            "{text}"
-        );
+        assert!(text.contains("`run` is a docker compose command"), "{text}");
         assert!(
             message(&args("nap -f run up")).is_none(),
             "-f's value is not the verb"
