@@ -335,7 +335,7 @@ impl PlacementPolicy for PluginPolicy {
         service: &ServiceDemand,
         replica: u32,
         candidates: &[scheduler::Candidate<'_>],
-    ) -> Result<Option<String>, String> {
+    ) -> Result<Option<String>, scheduler::PolicyError> {
         // Nap's order, narrowed and reordered by each plugin in turn.
         let mut ranked: Vec<&scheduler::Candidate<'_>> = candidates.iter().collect();
         for placer in &mut self.placers {
@@ -365,7 +365,7 @@ impl PlacementPolicy for PluginPolicy {
                     let name = placer.plugin.loaded.name();
                     if !placer.plugin.optional {
                         self.at_fault = name.to_string();
-                        return Err(message);
+                        return Err(scheduler::PolicyError::new(message));
                     }
                     match self.warnings.iter_mut().find(|(plugin, ..)| plugin == name) {
                         Some((_, _, count)) => *count += 1,

@@ -114,7 +114,7 @@ impl PlacementPolicy for InspectingPolicy {
         _service: &ServiceDemand,
         _replica: u32,
         candidates: &[Candidate<'_>],
-    ) -> Result<Option<String>, String> {
+    ) -> Result<Option<String>, nap_core::scheduler::PolicyError> {
         self.candidates_seen += candidates.len() as u64;
         Ok(None)
     }

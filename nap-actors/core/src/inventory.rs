@@ -66,27 +66,68 @@ impl fmt::Display for DockerEndpoint {
     }
 }
 
+/// Why a Docker host URL cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EndpointError {
+    /// The port is not a number from 0 to 65535.
+    #[error("{url:?} has an invalid port {port:?}")]
+    Port {
+        /// The URL.
+        url: String,
+        /// The port as written.
+        port: String,
+    },
+    /// `tcp://` or `https://` without a host.
+    #[error("{url:?} has no host")]
+    NoHost {
+        /// The URL.
+        url: String,
+    },
+    /// `unix://` without a path.
+    #[error("{url:?} has no socket path")]
+    NoSocketPath {
+        /// The URL.
+        url: String,
+    },
+    /// An `ssh://` URL whose target is wrong.
+    #[error(transparent)]
+    Ssh(#[from] SshTargetError),
+    /// Another scheme.
+    #[error("{url:?} is not a Docker host URL (expected unix://, tcp://, https:// or ssh://)")]
+    Scheme {
+        /// The URL.
+        url: String,
+    },
+}
+
 impl DockerEndpoint {
     /// Parses a Docker host URL as `DOCKER_HOST` spells it.
-    pub fn parse(url: &str) -> Result<DockerEndpoint, String> {
-        let split_host_port = |rest: &str, default_port: u16| -> Result<(String, u16), String> {
-            let rest = rest.trim_end_matches('/');
-            let (host, port) = match rest.rsplit_once(':') {
-                Some((host, port)) => (
-                    host,
-                    port.parse::<u16>()
-                        .map_err(|_| format!("{url:?} has an invalid port {port:?}"))?,
-                ),
-                None => (rest, default_port),
+    pub fn parse(url: &str) -> Result<DockerEndpoint, EndpointError> {
+        let split_host_port =
+            |rest: &str, default_port: u16| -> Result<(String, u16), EndpointError> {
+                let rest = rest.trim_end_matches('/');
+                let (host, port) = match rest.rsplit_once(':') {
+                    Some((host, port)) => (
+                        host,
+                        port.parse::<u16>().map_err(|_| EndpointError::Port {
+                            url: url.to_string(),
+                            port: port.to_string(),
+                        })?,
+                    ),
+                    None => (rest, default_port),
+                };
+                if host.is_empty() {
+                    return Err(EndpointError::NoHost {
+                        url: url.to_string(),
+                    });
+                }
+                Ok((host.to_string(), port))
             };
-            if host.is_empty() {
-                return Err(format!("{url:?} has no host"));
-            }
-            Ok((host.to_string(), port))
-        };
         if let Some(path) = url.strip_prefix("unix://") {
             if path.is_empty() {
-                return Err(format!("{url:?} has no socket path"));
+                return Err(EndpointError::NoSocketPath {
+                    url: url.to_string(),
+                });
             }
             return Ok(DockerEndpoint::Unix {
                 path: PathBuf::from(path),
@@ -108,9 +149,9 @@ impl DockerEndpoint {
                 target: SshTarget::parse(rest.trim_end_matches('/'))?,
             });
         }
-        Err(format!(
-            "{url:?} is not a Docker host URL (expected unix://, tcp://, https:// or ssh://)"
-        ))
+        Err(EndpointError::Scheme {
+            url: url.to_string(),
+        })
     }
 
     /// The host part, for deriving the host's address.
@@ -134,24 +175,57 @@ pub struct SshTarget {
     pub port: u16,
 }
 
+/// Why an SSH target cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SshTargetError {
+    /// `@address` with nothing before the `@`.
+    #[error("{text:?} has an empty user")]
+    EmptyUser {
+        /// The target as written.
+        text: String,
+    },
+    /// The port is not a number from 0 to 65535.
+    #[error("{text:?} has an invalid port {port:?}")]
+    Port {
+        /// The target as written.
+        text: String,
+        /// The port as written.
+        port: String,
+    },
+    /// No address.
+    #[error("{text:?} has no address")]
+    NoAddress {
+        /// The target as written.
+        text: String,
+    },
+}
+
 impl SshTarget {
     /// Parses `[user@]address[:port]`.
-    pub fn parse(text: &str) -> Result<SshTarget, String> {
+    pub fn parse(text: &str) -> Result<SshTarget, SshTargetError> {
         let (user, rest) = match text.split_once('@') {
             Some((user, rest)) if !user.is_empty() => (user.to_string(), rest),
-            Some(_) => return Err(format!("{text:?} has an empty user")),
+            Some(_) => {
+                return Err(SshTargetError::EmptyUser {
+                    text: text.to_string(),
+                });
+            }
             None => ("root".to_string(), text),
         };
         let (address, port) = match rest.rsplit_once(':') {
             Some((address, port)) if !address.contains(':') => (
                 address.to_string(),
-                port.parse::<u16>()
-                    .map_err(|_| format!("{text:?} has an invalid port {port:?}"))?,
+                port.parse::<u16>().map_err(|_| SshTargetError::Port {
+                    text: text.to_string(),
+                    port: port.to_string(),
+                })?,
             ),
             _ => (rest.to_string(), 22),
         };
         if address.is_empty() {
-            return Err(format!("{text:?} has no address"));
+            return Err(SshTargetError::NoAddress {
+                text: text.to_string(),
+            });
         }
         Ok(SshTarget {
             user,
@@ -227,29 +301,63 @@ pub struct Ipv4Cidr {
     pub prefix: u8,
 }
 
+/// Why a network in CIDR form cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CidrError {
+    /// No `/`.
+    #[error("{text:?} is not in CIDR form (a.b.c.d/n)")]
+    NotCidr {
+        /// The text.
+        text: String,
+    },
+    /// The part before `/` is not an IPv4 address.
+    #[error("{text:?} has an invalid address")]
+    Address {
+        /// The text.
+        text: String,
+    },
+    /// The part after `/` is not a number from 0 to 32.
+    #[error("{text:?} has an invalid prefix length")]
+    Prefix {
+        /// The text.
+        text: String,
+    },
+    /// The address has bits set past the prefix.
+    #[error("{text:?} has host bits set (did you mean {network}?)")]
+    HostBits {
+        /// The text.
+        text: String,
+        /// The network the text probably meant.
+        network: Ipv4Cidr,
+    },
+}
+
 impl Ipv4Cidr {
     /// Parses `a.b.c.d/n`; host bits must be zero.
-    pub fn parse(text: &str) -> Result<Ipv4Cidr, String> {
-        let (address, prefix) = text
-            .split_once('/')
-            .ok_or_else(|| format!("{text:?} is not in CIDR form (a.b.c.d/n)"))?;
-        let network: Ipv4Addr = address
-            .parse()
-            .map_err(|_| format!("{text:?} has an invalid address"))?;
-        let prefix: u8 = prefix
-            .parse()
-            .ok()
-            .filter(|p| *p <= 32)
-            .ok_or_else(|| format!("{text:?} has an invalid prefix length"))?;
+    pub fn parse(text: &str) -> Result<Ipv4Cidr, CidrError> {
+        let (address, prefix) = text.split_once('/').ok_or_else(|| CidrError::NotCidr {
+            text: text.to_string(),
+        })?;
+        let network: Ipv4Addr = address.parse().map_err(|_| CidrError::Address {
+            text: text.to_string(),
+        })?;
+        let prefix: u8 =
+            prefix
+                .parse()
+                .ok()
+                .filter(|p| *p <= 32)
+                .ok_or_else(|| CidrError::Prefix {
+                    text: text.to_string(),
+                })?;
         let cidr = Ipv4Cidr { network, prefix };
         if u32::from(network) & !cidr.mask() != 0 {
-            return Err(format!(
-                "{text:?} has host bits set (did you mean {}?)",
-                Ipv4Cidr {
+            return Err(CidrError::HostBits {
+                text: text.to_string(),
+                network: Ipv4Cidr {
                     network: Ipv4Addr::from(u32::from(network) & cidr.mask()),
-                    prefix
-                }
-            ));
+                    prefix,
+                },
+            });
         }
         Ok(cidr)
     }
@@ -437,11 +545,22 @@ pub fn default_pool() -> Ipv4Cidr {
     }
 }
 
+/// Why the implicit local inventory cannot be made: `DOCKER_HOST` is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("DOCKER_HOST: {source}")]
+pub struct LocalInventoryError {
+    /// What is wrong with the URL.
+    #[source]
+    pub source: EndpointError,
+}
+
 impl Inventory {
     /// The implicit inventory: the local daemon (`DOCKER_HOST` or the default socket).
-    pub fn local(docker_host: Option<&str>) -> Result<Inventory, String> {
+    pub fn local(docker_host: Option<&str>) -> Result<Inventory, LocalInventoryError> {
         let docker = match docker_host.filter(|host| !host.is_empty()) {
-            Some(url) => DockerEndpoint::parse(url).map_err(|e| format!("DOCKER_HOST: {e}"))?,
+            Some(url) => {
+                DockerEndpoint::parse(url).map_err(|source| LocalInventoryError { source })?
+            }
             None => DockerEndpoint::Unix {
                 path: PathBuf::from("/var/run/docker.sock"),
             },
@@ -704,22 +823,36 @@ impl Inventory {
     }
 }
 
+/// Why a host label is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum LabelError {
+    /// The key holds something other than letters, digits, `.`, `_` and `-`.
+    #[error("label key {key:?} may use only letters, digits, '.', '_' and '-'")]
+    Key { key: String },
+    /// The value is too long or holds a control character.
+    #[error(
+        "label {key:?}: value {value:?} must be at most 1024 characters without control characters"
+    )]
+    Value { key: String, value: String },
+}
+
 /// A host label: the key letters, digits, `.`, `_` and `-` (what `node.labels.<key>` can
 /// name); the value at most 1024 characters, without control characters (no line breaks).
-fn check_label(key: &str, value: &str) -> Result<(), String> {
+fn check_label(key: &str, value: &str) -> Result<(), LabelError> {
     if key.is_empty()
         || !key
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
     {
-        return Err(format!(
-            "label key {key:?} may use only letters, digits, '.', '_' and '-'"
-        ));
+        return Err(LabelError::Key {
+            key: key.to_string(),
+        });
     }
     if value.chars().count() > 1024 || value.chars().any(char::is_control) {
-        return Err(format!(
-            "label {key:?}: value {value:?} must be at most 1024 characters without control characters"
-        ));
+        return Err(LabelError::Value {
+            key: key.to_string(),
+            value: value.to_string(),
+        });
     }
     Ok(())
 }
@@ -729,11 +862,11 @@ struct Reader<'a> {
 }
 
 impl Reader<'_> {
-    fn invalid(&self, path: &str, message: impl Into<String>) -> InventoryError {
+    fn invalid(&self, path: &str, message: impl fmt::Display) -> InventoryError {
         InventoryError::Invalid {
             location: self.map.locate(path),
             field: path.to_string(),
-            message: message.into(),
+            message: message.to_string(),
         }
     }
 

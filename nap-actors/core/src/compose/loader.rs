@@ -528,7 +528,7 @@ impl Loader<'_> {
                             LoadError::Invalid {
                                 location: map.locate(&format!("services.{service_name}")),
                                 key: format!("services.{}", service_name.escape_debug()),
-                                message,
+                                message: message.to_string(),
                             }
                         })?;
                         let service = parse_service(&mut ctx, &service_name, service)?;

@@ -141,11 +141,11 @@ const UNSUPPORTED_SERVICE_KEYS: &[&str] = &[
 ];
 
 impl FileContext<'_> {
-    fn invalid(&self, path: &str, message: impl Into<String>) -> LoadError {
+    fn invalid(&self, path: &str, message: impl std::fmt::Display) -> LoadError {
         LoadError::Invalid {
             location: self.map.locate(path),
             key: path.to_string(),
-            message: message.into(),
+            message: message.to_string(),
         }
     }
 
@@ -357,9 +357,20 @@ fn json(value: &Value) -> serde_json::Value {
     serde_json::to_value(value).unwrap_or(serde_json::Value::Null)
 }
 
+/// Why a command line cannot be split into words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ShellSplitError {
+    /// A `'` without its closing `'`.
+    #[error("unterminated single quote")]
+    SingleQuote,
+    /// A `"` without its closing `"`.
+    #[error("unterminated double quote")]
+    DoubleQuote,
+}
+
 /// Splits a command line the way a POSIX shell splits words (quotes and backslashes),
 /// as compose does for string `command` and `entrypoint`.
-pub fn shell_split(line: &str) -> Result<Vec<String>, String> {
+pub fn shell_split(line: &str) -> Result<Vec<String>, ShellSplitError> {
     let mut words = Vec::new();
     let mut word = String::new();
     let mut in_word = false;
@@ -372,7 +383,7 @@ pub fn shell_split(line: &str) -> Result<Vec<String>, String> {
                     match chars.next() {
                         Some('\'') => break,
                         Some(inner) => word.push(inner),
-                        None => return Err("unterminated single quote".to_string()),
+                        None => return Err(ShellSplitError::SingleQuote),
                     }
                 }
             }
@@ -388,10 +399,10 @@ pub fn shell_split(line: &str) -> Result<Vec<String>, String> {
                                 word.push('\\');
                                 word.push(other);
                             }
-                            None => return Err("unterminated double quote".to_string()),
+                            None => return Err(ShellSplitError::DoubleQuote),
                         },
                         Some(inner) => word.push(inner),
-                        None => return Err("unterminated double quote".to_string()),
+                        None => return Err(ShellSplitError::DoubleQuote),
                     }
                 }
             }

@@ -402,12 +402,12 @@ impl<'a> Scheduler<'a> {
                 }
                 let demand = self.services[service].demand;
                 match policy.choose(demand, replica, &candidate_list) {
-                    Err(message) => {
+                    Err(error) => {
                         return Err(ScheduleError::PolicyFailed {
                             policy: policy.name().to_string(),
                             service: demand.name.clone(),
                             replica,
-                            message,
+                            message: error.message,
                         });
                     }
                     Ok(None) => best,

@@ -14,6 +14,24 @@ pub struct Candidate<'a> {
     pub containers: u64,
 }
 
+/// Why a placement policy gave no answer: its own message, which the scheduler's error
+/// quotes after naming the policy, the service and the replica.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct PolicyError {
+    /// What went wrong, in the policy's words.
+    pub message: String,
+}
+
+impl PolicyError {
+    /// An error with this message.
+    pub fn new(message: impl Into<String>) -> PolicyError {
+        PolicyError {
+            message: message.into(),
+        }
+    }
+}
+
 /// A hook for plugins: overrides nap's choice of host for a replica.
 pub trait PlacementPolicy {
     /// The policy's name, used in error messages.
@@ -22,7 +40,7 @@ pub trait PlacementPolicy {
     /// Given the candidates that passed nap's own filters, ordered best-first
     /// by nap's strategy (never empty), returns the chosen host's name, which
     /// must be one of the candidates, or `None` to keep nap's choice (the first
-    /// candidate). An `Err` aborts scheduling with the message.
+    /// candidate). An `Err` aborts scheduling with its message.
     ///
     /// Called once for each replica that is not kept where it runs, in the
     /// order the scheduler places them; not called for replicas of colocated
@@ -32,7 +50,7 @@ pub trait PlacementPolicy {
         service: &ServiceDemand,
         replica: u32,
         candidates: &[Candidate<'_>],
-    ) -> Result<Option<String>, String>;
+    ) -> Result<Option<String>, PolicyError>;
 
     /// Whether [`PlacementPolicy::choose`] needs to be called at all. A
     /// policy that always keeps nap's choice returns `false`, which spares the
@@ -56,7 +74,7 @@ impl PlacementPolicy for DefaultPolicy {
         _service: &ServiceDemand,
         _replica: u32,
         _candidates: &[Candidate<'_>],
-    ) -> Result<Option<String>, String> {
+    ) -> Result<Option<String>, PolicyError> {
         Ok(None)
     }
 

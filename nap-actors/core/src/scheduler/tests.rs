@@ -703,7 +703,7 @@ impl PlacementPolicy for LastCandidate {
         _service: &ServiceDemand,
         _replica: u32,
         candidates: &[Candidate<'_>],
-    ) -> Result<Option<String>, String> {
+    ) -> Result<Option<String>, PolicyError> {
         self.offered.push(
             candidates
                 .iter()
@@ -728,7 +728,7 @@ impl PlacementPolicy for LastCandidate {
 }
 
 /// Returns a fixed answer.
-struct FixedAnswer(Result<Option<String>, String>);
+struct FixedAnswer(Result<Option<String>, PolicyError>);
 
 impl PlacementPolicy for FixedAnswer {
     fn name(&self) -> &str {
@@ -740,7 +740,7 @@ impl PlacementPolicy for FixedAnswer {
         _service: &ServiceDemand,
         _replica: u32,
         _candidates: &[Candidate<'_>],
-    ) -> Result<Option<String>, String> {
+    ) -> Result<Option<String>, PolicyError> {
         self.0.clone()
     }
 }
@@ -837,7 +837,7 @@ fn policy_choosing_outside_the_candidates_is_an_error() {
 #[test]
 fn policy_error_names_the_policy() {
     let services = vec![service("web", 1)];
-    let mut policy = FixedAnswer(Err("plugin crashed".to_string()));
+    let mut policy = FixedAnswer(Err(PolicyError::new("plugin crashed")));
     let error = run_with_policy(&services, &hosts(&["h1"]), &mut policy).expect_err("fails");
     assert_eq!(
         error.to_string(),
