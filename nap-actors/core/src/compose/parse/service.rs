@@ -10,10 +10,10 @@ use std::path::{Component, Path, PathBuf};
 
 use serde_yaml::Value;
 
-use super::LoadError;
-use super::model::*;
-use super::names;
-use super::source::{Location, SourceMap};
+use crate::compose::LoadError;
+use crate::compose::model::*;
+use crate::compose::names;
+use crate::compose::source::{Location, SourceMap};
 use crate::units;
 
 /// A non-fatal finding, printed as a warning.
