@@ -1,0 +1,5 @@
+//! The host inventory (see `parse`).
+
+mod parse;
+
+pub use parse::*;
