@@ -8,8 +8,9 @@
 //! desired state by [`deployed`], so each test plans against what a previous plan produced.
 //!
 //! A plan is checked as data: [`check`] compares its text form (`Plan::to_text`, what
-//! `nap plan` prints) with an `expect![[...]]` snapshot (`UPDATE_EXPECT=1 cargo test` rewrites
-//! them; review the diff). What the text does not show (addresses, name tables, hashes,
+//! `nap plan` prints) with an `expect![[...]]` snapshot. `UPDATE_EXPECT=1 cargo test -p
+//! nap-core --test reconcile` rewrites them (cargo test, not nextest, whose processes would
+//! overwrite each other's edits); review the diff. What the text does not show (addresses, name tables, hashes,
 //! delays, the order of ids) is asserted beside it.
 
 use std::collections::{BTreeMap, BTreeSet};
