@@ -98,7 +98,8 @@ pub fn load_inventory(
             // The local daemon by the Docker CLI's rules (DOCKER_HOST, contexts, TLS).
             let daemon = crate::docker::resolve_local_daemon(&|key| environment.get(key).cloned())
                 .map_err(|e| DeploymentError::DockerHost(e.to_string()))?;
-            let mut inventory = Inventory::local(None).map_err(DeploymentError::DockerHost)?;
+            let mut inventory =
+                Inventory::local(None).map_err(|e| DeploymentError::DockerHost(e.to_string()))?;
             for message in &daemon.warnings {
                 warnings.push(nap_core::compose::Warning {
                     location: nap_core::compose::Location {

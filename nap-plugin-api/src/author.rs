@@ -42,6 +42,36 @@ impl Hooks {
     };
 }
 
+/// Why a hook failed: the plugin's message, which nap prints naming the plugin. Build one from
+/// text with `.into()` or [`PluginError::new`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct PluginError {
+    /// What went wrong, in the plugin's words.
+    pub message: String,
+}
+
+impl PluginError {
+    /// An error with this message.
+    pub fn new(message: impl Into<String>) -> PluginError {
+        PluginError {
+            message: message.into(),
+        }
+    }
+}
+
+impl From<String> for PluginError {
+    fn from(message: String) -> PluginError {
+        PluginError { message }
+    }
+}
+
+impl From<&str> for PluginError {
+    fn from(message: &str) -> PluginError {
+        PluginError::new(message)
+    }
+}
+
 /// A nap plugin written in Rust. Export it with [`nap_plugin!`](crate::nap_plugin).
 ///
 /// One instance serves every call, possibly from several threads at once. Hooks may block
@@ -67,13 +97,13 @@ pub trait Plugin: Send + Sync + 'static {
     }
 
     /// Answers where a replica should go. The default keeps nap's order.
-    fn schedule(&self, request: &ScheduleRequest) -> Result<ScheduleDecision, String> {
+    fn schedule(&self, request: &ScheduleRequest) -> Result<ScheduleDecision, PluginError> {
         let _ = request;
         Ok(ScheduleDecision::Keep)
     }
 
     /// Reacts to a started container. The default does nothing.
-    fn post_start(&self, event: &ContainerStarted) -> Result<(), String> {
+    fn post_start(&self, event: &ContainerStarted) -> Result<(), PluginError> {
         let _ = event;
         Ok(())
     }
@@ -198,7 +228,7 @@ pub mod private {
                 let request: ScheduleRequest = serde_json::from_slice(bytes)
                     .map_err(|error| format!("invalid schedule request: {error}"))?;
                 let decision = instance().schedule(&request)?;
-                serde_json::to_vec(&decision).map_err(|error| error.to_string())
+                serde_json::to_vec(&decision).map_err(|error| PluginError::new(error.to_string()))
             })
         }
     }
@@ -232,7 +262,7 @@ pub mod private {
         input: *const u8,
         input_len: usize,
         out: *mut Buffer,
-        hook: impl FnOnce(&[u8]) -> Result<Vec<u8>, String>,
+        hook: impl FnOnce(&[u8]) -> Result<Vec<u8>, PluginError>,
     ) -> i32 {
         if out.is_null() {
             return HOOK_ERROR;
@@ -245,7 +275,7 @@ pub mod private {
         };
         let (code, answer) = match catch_unwind(AssertUnwindSafe(|| hook(bytes))) {
             Ok(Ok(answer)) => (HOOK_OK, answer),
-            Ok(Err(message)) => (HOOK_ERROR, message.into_bytes()),
+            Ok(Err(error)) => (HOOK_ERROR, error.message.into_bytes()),
             Err(payload) => (HOOK_PANICKED, panic_message(payload.as_ref()).into_bytes()),
         };
         // SAFETY: `out` is non-null and valid for a write (the caller's guarantee).

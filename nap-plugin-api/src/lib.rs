@@ -53,10 +53,13 @@ pub use abi::{
     ABI_VERSION, Buffer, ENTRY_SYMBOL, FLAG_OPTIONAL, HOOK_ERROR, HOOK_OK, HOOK_PANICKED, HookFn,
     MIN_VTABLE_SIZE, PluginVTable,
 };
-pub use author::{Hooks, Plugin};
+pub use author::{Hooks, Plugin, PluginError};
 #[cfg(feature = "host")]
 pub use host::{HookError, LoadError, LoadedPlugin};
-pub use payload::{Candidate, ContainerStarted, DecisionError, ScheduleDecision, ScheduleRequest};
+pub use payload::{
+    Candidate, ContainerStarted, DecisionError, DecisionFormError, ScheduleDecision,
+    ScheduleRequest,
+};
 
 #[doc(hidden)]
 pub use author::private as __private;

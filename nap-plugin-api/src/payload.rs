@@ -66,16 +66,27 @@ struct DecisionWire {
     scores: Option<BTreeMap<String, f64>>,
 }
 
-impl TryFrom<DecisionWire> for ScheduleDecision {
-    type Error = String;
+/// Why a decision's JSON object is not one of the three forms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum DecisionFormError {
+    /// `{"keep": false}`.
+    #[error("`keep` must be true")]
+    KeepFalse,
+    /// None of the keys, or more than one.
+    #[error("expected exactly one of `keep`, `pick` or `scores`")]
+    NotOneKey,
+}
 
-    fn try_from(wire: DecisionWire) -> Result<Self, String> {
+impl TryFrom<DecisionWire> for ScheduleDecision {
+    type Error = DecisionFormError;
+
+    fn try_from(wire: DecisionWire) -> Result<Self, DecisionFormError> {
         match (wire.keep, wire.pick, wire.scores) {
             (Some(true), None, None) => Ok(ScheduleDecision::Keep),
-            (Some(false), None, None) => Err("`keep` must be true".to_owned()),
+            (Some(false), None, None) => Err(DecisionFormError::KeepFalse),
             (None, Some(host), None) => Ok(ScheduleDecision::Pick(host)),
             (None, None, Some(scores)) => Ok(ScheduleDecision::Scores(scores)),
-            _ => Err("expected exactly one of `keep`, `pick` or `scores`".to_owned()),
+            _ => Err(DecisionFormError::NotOneKey),
         }
     }
 }

@@ -148,11 +148,10 @@ pub fn resolve_local_daemon(
         return Err(LocalDaemonError::UnverifiedTls);
     }
     if let Some(url) = set(get("DOCKER_HOST")) {
-        let endpoint =
-            DockerEndpoint::parse(&url).map_err(|message| LocalDaemonError::BadHost {
-                source_name: "DOCKER_HOST".to_string(),
-                message,
-            })?;
+        let endpoint = DockerEndpoint::parse(&url).map_err(|error| LocalDaemonError::BadHost {
+            source_name: "DOCKER_HOST".to_string(),
+            message: error.to_string(),
+        })?;
         let wants_tls = matches!(endpoint, DockerEndpoint::Https { .. })
             || (verify && matches!(endpoint, DockerEndpoint::Tcp { .. }));
         let tls = if wants_tls {
@@ -270,9 +269,9 @@ fn context_daemon(config_dir: &Path, name: &str) -> Result<LocalDaemon, LocalDae
         });
     }
     let source_name = format!("docker context {name:?}");
-    let endpoint = DockerEndpoint::parse(host).map_err(|message| LocalDaemonError::BadHost {
+    let endpoint = DockerEndpoint::parse(host).map_err(|error| LocalDaemonError::BadHost {
         source_name: source_name.clone(),
-        message,
+        message: error.to_string(),
     })?;
     let tls_dir = config_dir
         .join("contexts")

@@ -11,7 +11,7 @@ use std::io::Write;
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use nap_plugin_api::{ContainerStarted, Hooks, Plugin, nap_plugin};
+use nap_plugin_api::{ContainerStarted, Hooks, Plugin, PluginError, nap_plugin};
 
 /// The plugin; the lock serialises appends from concurrent hook calls.
 struct JsonlLog {
@@ -31,11 +31,13 @@ impl Plugin for JsonlLog {
         Hooks::POST_START
     }
 
-    fn post_start(&self, event: &ContainerStarted) -> Result<(), String> {
+    fn post_start(&self, event: &ContainerStarted) -> Result<(), PluginError> {
         let path = match event.config.get("path") {
             Some(serde_json::Value::String(path)) if !path.is_empty() => path,
-            Some(other) => return Err(format!("config.path must be a file name, got {other}")),
-            None => return Err("config.path is required (the file to append to)".to_owned()),
+            Some(other) => {
+                return Err(format!("config.path must be a file name, got {other}").into());
+            }
+            None => return Err("config.path is required (the file to append to)".into()),
         };
         let mut record = serde_json::to_value(event).map_err(|error| error.to_string())?;
         if let serde_json::Value::Object(fields) = &mut record {
@@ -54,7 +56,7 @@ impl Plugin for JsonlLog {
             .open(path)
             .map_err(|error| format!("{path}: cannot open for appending: {error}"))?;
         file.write_all(&line)
-            .map_err(|error| format!("{path}: cannot write: {error}"))
+            .map_err(|error| format!("{path}: cannot write: {error}").into())
     }
 }
 

@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use nap_plugin_api::{Hooks, Plugin, ScheduleDecision, ScheduleRequest, nap_plugin};
+use nap_plugin_api::{Hooks, Plugin, PluginError, ScheduleDecision, ScheduleRequest, nap_plugin};
 
 /// The label read when `config.label` is not set.
 const DEFAULT_LABEL: &str = "zone";
@@ -32,11 +32,11 @@ impl Plugin for ZoneSpread {
         Hooks::SCHEDULE
     }
 
-    fn schedule(&self, request: &ScheduleRequest) -> Result<ScheduleDecision, String> {
+    fn schedule(&self, request: &ScheduleRequest) -> Result<ScheduleDecision, PluginError> {
         let label = match request.config.get("label") {
             None | Some(serde_json::Value::Null) => DEFAULT_LABEL,
             Some(serde_json::Value::String(label)) => label.as_str(),
-            Some(other) => return Err(format!("config.label must be a string, got {other}")),
+            Some(other) => return Err(format!("config.label must be a string, got {other}").into()),
         };
         // Hosts without the label share one zone (the empty one).
         let zone_of = |labels: &BTreeMap<String, String>| -> String {

@@ -66,8 +66,43 @@ pub enum InterpolationError {
         /// The whole string being interpolated.
         input: String,
         /// What is wrong, and where.
-        reason: String,
+        reason: FormatError,
     },
+}
+
+/// What is wrong with a malformed `${...}` expression.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FormatError {
+    /// `${` with no name after it.
+    #[error(r#"missing variable name after "${{""#)]
+    MissingName,
+    /// A name that starts with a digit.
+    #[error("variable name {name:?} must start with a letter or an underscore")]
+    LeadingDigit {
+        /// The name.
+        name: String,
+    },
+    /// No closing `}` (on the same line, when `on_line`).
+    #[error("missing \"}}\" to close \"${{{name}\"{}", if *.on_line { " on the same line" } else { "" })]
+    Unclosed {
+        /// The variable's name.
+        name: String,
+        /// Whether the line ended first (a `}` on a later line does not count).
+        on_line: bool,
+    },
+    /// Something other than `}` or an operator after the name.
+    #[error(
+        "unexpected {found:?} after \"${{{name}\" (expected \"}}\" or one of :-, -, :?, ?, :+, +)"
+    )]
+    UnexpectedAfterName {
+        /// The variable's name.
+        name: String,
+        /// What follows it.
+        found: String,
+    },
+    /// More than `MAX_NESTING` expressions inside one another.
+    #[error("expressions are nested more than {MAX_NESTING} deep")]
+    TooDeep,
 }
 
 /// The `: msg` part of a [`InterpolationError::Required`] message, or nothing.
@@ -199,15 +234,15 @@ impl<'s> Tokens<'s> {
     }
 
     /// Parses what follows a `${`: returns the token and what follows it.
-    fn braced(&mut self, body: &'s str) -> Result<(Token<'s>, &'s str), String> {
+    fn braced(&mut self, body: &'s str) -> Result<(Token<'s>, &'s str), FormatError> {
         let (name, after_name) = split_name(body);
         if name.is_empty() {
-            return Err(r#"missing variable name after "${""#.to_owned());
+            return Err(FormatError::MissingName);
         }
         if name.starts_with(|c: char| c.is_ascii_digit()) {
-            return Err(format!(
-                "variable name {name:?} must start with a letter or an underscore"
-            ));
+            return Err(FormatError::LeadingDigit {
+                name: name.to_owned(),
+            });
         }
         if let Some(rest) = after_name.strip_prefix('}') {
             return Ok((Token::Variable(name), rest));
@@ -216,11 +251,10 @@ impl<'s> Tokens<'s> {
             return Err(Unclosed::AtEnd.reason(name));
         }
         let Some((operator, word_and_rest)) = Operator::split_prefix(after_name) else {
-            return Err(format!(
-                "unexpected {:?} after \"${{{name}\" (expected \"}}\" or one of \
-                 :-, -, :?, ?, :+, +)",
-                unexpected_prefix(after_name)
-            ));
+            return Err(FormatError::UnexpectedAfterName {
+                name: name.to_owned(),
+                found: unexpected_prefix(after_name).to_owned(),
+            });
         };
         let split = match self.unclosed_line {
             Some(unclosed) => Err(unclosed),
@@ -244,7 +278,7 @@ impl<'s> Tokens<'s> {
 }
 
 impl<'s> Iterator for Tokens<'s> {
-    type Item = Result<Token<'s>, String>;
+    type Item = Result<Token<'s>, FormatError>;
 
     fn next(&mut self) -> Option<Self::Item> {
         if self.rest.is_empty() {
@@ -305,12 +339,11 @@ enum Unclosed {
 
 impl Unclosed {
     /// The reason to give for an unclosed expression on `name`.
-    fn reason(self, name: &str) -> String {
-        let where_ = match self {
-            Self::AtEnd => "",
-            Self::AtNewline => " on the same line",
-        };
-        format!("missing \"}}\" to close \"${{{name}\"{where_}")
+    fn reason(self, name: &str) -> FormatError {
+        FormatError::Unclosed {
+            name: name.to_owned(),
+            on_line: self == Self::AtNewline,
+        }
     }
 }
 
@@ -368,9 +401,7 @@ impl Interpolator<'_> {
     /// Interpolates `template`, which is nested `depth` expressions deep in the input.
     fn expand(&self, template: &str, depth: usize) -> Result<String, InterpolationError> {
         if depth > MAX_NESTING {
-            return Err(self.invalid(format!(
-                "expressions are nested more than {MAX_NESTING} deep"
-            )));
+            return Err(self.invalid(FormatError::TooDeep));
         }
         let mut out = String::with_capacity(template.len());
         for token in Tokens::new(template) {
@@ -422,7 +453,7 @@ impl Interpolator<'_> {
     }
 
     /// An [`InterpolationError::InvalidFormat`] for this input.
-    fn invalid(&self, reason: String) -> InterpolationError {
+    fn invalid(&self, reason: FormatError) -> InterpolationError {
         InterpolationError::InvalidFormat {
             input: self.input.to_owned(),
             reason,
@@ -480,7 +511,7 @@ mod tests {
                 reason,
             }) => {
                 assert_eq!(whole, input);
-                reason
+                reason.to_string()
             }
             other => panic!("{input:?} gave {other:?}, not an invalid format error"),
         }

@@ -207,7 +207,8 @@ pub enum ScheduleError {
         service: String,
         /// The replica, from 1.
         replica: u32,
-        /// The policy's message.
+        /// The policy's message ([`super::PolicyError`]'s text: kept as text, not as a
+        /// `source`, because the message holds it and an error chain would print it twice).
         message: String,
     },
 }

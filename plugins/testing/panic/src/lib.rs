@@ -1,7 +1,7 @@
 //! Test plugin: its schedule hook panics, to check that the panic is caught inside the plugin
 //! and reaches nap as an error.
 
-use nap_plugin_api::{Hooks, Plugin, ScheduleDecision, ScheduleRequest, nap_plugin};
+use nap_plugin_api::{Hooks, Plugin, PluginError, ScheduleDecision, ScheduleRequest, nap_plugin};
 
 /// Panics on every schedule call.
 struct Panics;
@@ -19,7 +19,7 @@ impl Plugin for Panics {
         Hooks::SCHEDULE
     }
 
-    fn schedule(&self, request: &ScheduleRequest) -> Result<ScheduleDecision, String> {
+    fn schedule(&self, request: &ScheduleRequest) -> Result<ScheduleDecision, PluginError> {
         panic!("deliberate panic placing {}", request.service);
     }
 }

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use nap_plugin_api::{Hooks, Plugin, ScheduleDecision, ScheduleRequest, nap_plugin};
+use nap_plugin_api::{Hooks, Plugin, PluginError, ScheduleDecision, ScheduleRequest, nap_plugin};
 
 /// Sleeps, then keeps nap's order.
 struct Sleeps;
@@ -20,7 +20,7 @@ impl Plugin for Sleeps {
         Hooks::SCHEDULE
     }
 
-    fn schedule(&self, _request: &ScheduleRequest) -> Result<ScheduleDecision, String> {
+    fn schedule(&self, _request: &ScheduleRequest) -> Result<ScheduleDecision, PluginError> {
         std::thread::sleep(Duration::from_secs(10));
         Ok(ScheduleDecision::Keep)
     }

@@ -126,8 +126,13 @@ pub struct DesiredState {
     pub rollouts: BTreeMap<String, RolloutPolicy>,
 }
 
+/// An `x-nap.strategy` that is neither `spread` nor `binpack`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("x-nap.strategy {0:?} is not spread or binpack")]
+struct UnknownStrategy(String);
+
 /// `x-nap` service settings.
-fn service_strategy(service: &Service) -> Result<Option<Strategy>, String> {
+fn service_strategy(service: &Service) -> Result<Option<Strategy>, UnknownStrategy> {
     let Some(settings) = service.extensions.get("x-nap") else {
         return Ok(None);
     };
@@ -135,7 +140,7 @@ fn service_strategy(service: &Service) -> Result<Option<Strategy>, String> {
         None => Ok(None),
         Some("spread") => Ok(Some(Strategy::Spread)),
         Some("binpack") => Ok(Some(Strategy::Binpack)),
-        Some(other) => Err(format!("x-nap.strategy {other:?} is not spread or binpack")),
+        Some(other) => Err(UnknownStrategy(other.to_string())),
     }
 }
 
@@ -195,7 +200,7 @@ fn service_demand(
         constraints,
         published_ports,
         reservation,
-        strategy: service_strategy(service).map_err(error)?,
+        strategy: service_strategy(service).map_err(|e| error(e.to_string()))?,
         colocate_with: service.colocated_with().map(str::to_string),
     })
 }
