@@ -419,6 +419,7 @@ pub async fn up_reusing(
         goal,
         options,
         progress,
+        keep: None,
     };
     run.go(previous).await
 }
@@ -448,6 +449,37 @@ pub async fn down(
             ..UpOptions::default()
         },
         progress,
+        keep: None,
+    };
+    let report = run.go(None).await?;
+    if let Some(actors) = &report.actors {
+        actors.stop().await;
+    }
+    Ok(DeployReport {
+        actors: None,
+        ..report
+    })
+}
+
+/// Re-applies the name tables of `containers` (host, container name) that Docker rewrote when
+/// it started them again (`nap start`, `nap restart`): the deployment's plan, cut down to the
+/// hosts-file rewrites of those containers, carried out by the actors. Nothing else changes.
+pub async fn refresh_names(
+    deployment: &Deployment,
+    containers: &BTreeSet<(String, String)>,
+    progress: &Progress,
+) -> Result<DeployReport, DeployError> {
+    let keep = |operation: &Operation| {
+        matches!(operation, Operation::PatchHosts { host, container, .. }
+            if containers.contains(&(host.clone(), container.clone())))
+    };
+    let run = Run {
+        project: &deployment.project,
+        inventory: &deployment.inventory,
+        goal: Goal::Deploy(ReconcileOptions::default()),
+        options: &UpOptions::default(),
+        progress,
+        keep: Some(&keep),
     };
     let report = run.go(None).await?;
     if let Some(actors) = &report.actors {
@@ -472,6 +504,8 @@ struct Run<'a> {
     options: &'a UpOptions,
     /// Where events go.
     progress: &'a Progress,
+    /// Only the operations this accepts are carried out (`None`: the whole plan).
+    keep: Option<&'a (dyn Fn(&Operation) -> bool + Sync)>,
 }
 
 impl Run<'_> {
@@ -486,7 +520,7 @@ impl Run<'_> {
             None => pipeline::connect(inventory).await?,
         };
         let observed = pipeline::observe(&project.name, inventory, &clients, self.goal).await?;
-        let planned = pipeline::plan_blocking(
+        let mut planned = pipeline::plan_blocking(
             project,
             inventory,
             observed,
@@ -494,6 +528,9 @@ impl Run<'_> {
             self.goal,
         )
         .await?;
+        if let Some(keep) = self.keep {
+            planned.plan = planned.plan.only(keep);
+        }
         for message in &planned.warnings {
             progress.emit(Event::Warning {
                 message: message.clone(),

@@ -20,6 +20,7 @@ pub mod deploy;
 pub mod deployment;
 pub mod docker;
 pub mod exec;
+pub mod lifecycle;
 pub mod lock;
 pub mod observe;
 pub mod pipeline;

@@ -296,6 +296,43 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// The plan of only the operations `keep` accepts, renumbered from 1; each keeps waiting
+    /// for the kept operations it waited for, directly or through removed ones. Used by verbs
+    /// that need one part of a deployment's plan (`nap restart` re-applying hosts files).
+    pub fn only(&self, keep: impl Fn(&Operation) -> bool) -> Plan {
+        let mut new_id = vec![0usize; self.operations.len() + 1];
+        // For every old id, the kept ids it waits for (transitively through removed ones).
+        let mut waits: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); self.operations.len() + 1];
+        let mut operations = Vec::new();
+        for planned in &self.operations {
+            let mut after = BTreeSet::new();
+            for &dependency in &planned.after {
+                if new_id[dependency] != 0 {
+                    after.insert(new_id[dependency]);
+                } else {
+                    after.extend(waits[dependency].iter().copied());
+                }
+            }
+            if keep(&planned.operation) {
+                let id = operations.len() + 1;
+                new_id[planned.id] = id;
+                operations.push(PlannedOperation {
+                    id,
+                    operation: planned.operation.clone(),
+                    after: after.iter().copied().collect(),
+                });
+            } else {
+                waits[planned.id] = after;
+            }
+        }
+        Plan {
+            project: self.project.clone(),
+            placements: self.placements.clone(),
+            operations,
+            notes: Vec::new(),
+        }
+    }
+
     /// Whether the plan changes nothing.
     pub fn is_empty(&self) -> bool {
         self.operations.iter().all(|op| !op.operation.is_mutating())
@@ -369,5 +406,58 @@ impl PlanBuilder {
             after,
         });
         id
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn network(id: usize, name: &str, after: &[usize]) -> PlannedOperation {
+        PlannedOperation {
+            id,
+            operation: Operation::RemoveNetwork {
+                host: "h1".into(),
+                name: name.into(),
+            },
+            after: after.to_vec(),
+        }
+    }
+
+    #[test]
+    fn a_part_of_a_plan_keeps_its_order_through_removed_operations() {
+        let plan = Plan {
+            project: "p".into(),
+            placements: Vec::new(),
+            operations: vec![
+                network(1, "keep-a", &[]),
+                network(2, "drop-b", &[1]),
+                network(3, "keep-c", &[2]),
+                network(4, "keep-d", &[]),
+            ],
+            notes: vec!["a note".into()],
+        };
+        let part = plan.only(|operation| {
+            matches!(operation, Operation::RemoveNetwork { name, .. } if name.starts_with("keep"))
+        });
+        let shape: Vec<(usize, String, Vec<usize>)> = part
+            .operations
+            .iter()
+            .map(|planned| match &planned.operation {
+                Operation::RemoveNetwork { name, .. } => {
+                    (planned.id, name.clone(), planned.after.clone())
+                }
+                _ => unreachable!(),
+            })
+            .collect();
+        assert_eq!(
+            shape,
+            vec![
+                (1, "keep-a".to_string(), vec![]),
+                (2, "keep-c".to_string(), vec![1]),
+                (3, "keep-d".to_string(), vec![]),
+            ]
+        );
+        assert!(part.notes.is_empty());
     }
 }

@@ -6,6 +6,7 @@
 mod config;
 mod down;
 mod exec;
+mod lifecycle;
 mod logs;
 mod missing;
 mod plan;
@@ -132,6 +133,20 @@ enum Command {
     Down(down::DownArgs),
     /// Run a command in a running replica of a service, on whatever host runs it.
     Exec(exec::ExecArgs),
+    /// Stop the services' running containers on every host (they keep their identity).
+    Stop(lifecycle::StopArgs),
+    /// Start the services' stopped containers (their names are re-applied).
+    Start(lifecycle::PlainArgs),
+    /// Restart the services' containers (their names are re-applied).
+    Restart(lifecycle::RestartArgs),
+    /// Send a signal (default SIGKILL) to the services' running containers.
+    Kill(lifecycle::KillArgs),
+    /// Pause the services' running containers.
+    Pause(lifecycle::PlainArgs),
+    /// Unpause the services' paused containers.
+    Unpause(lifecycle::PlainArgs),
+    /// Remove the services' stopped containers.
+    Rm(lifecycle::RmArgs),
     /// Print nap's version.
     Version(version::VersionArgs),
 }
@@ -228,6 +243,28 @@ fn main() -> ExitCode {
         Command::Logs(args) => logs::run(&cli.global, args),
         Command::Down(args) => down::run(&cli.global, args),
         Command::Exec(args) => exec::run(&cli.global, args),
+        Command::Stop(args) => lifecycle::stop(&cli.global, args),
+        Command::Start(args) => lifecycle::plain(
+            &cli.global,
+            args,
+            nap_actors::lifecycle::Action::Start,
+            "start",
+        ),
+        Command::Restart(args) => lifecycle::restart(&cli.global, args),
+        Command::Kill(args) => lifecycle::kill(&cli.global, args),
+        Command::Pause(args) => lifecycle::plain(
+            &cli.global,
+            args,
+            nap_actors::lifecycle::Action::Pause,
+            "pause",
+        ),
+        Command::Unpause(args) => lifecycle::plain(
+            &cli.global,
+            args,
+            nap_actors::lifecycle::Action::Unpause,
+            "unpause",
+        ),
+        Command::Rm(args) => lifecycle::rm(&cli.global, args),
         Command::Version(args) => version::run(args),
     };
     match result {

@@ -13,26 +13,13 @@ const MISSING: &[(&str, &str)] = &[
     ("create", "nap up"),
     ("events", "nap watch --format json"),
     ("images", "nap ps"),
-    ("kill", "docker kill on the host that `nap ps` shows"),
     ("ls", "nap ps"),
-    ("pause", "docker pause on the host that `nap ps` shows"),
     ("port", "nap ps"),
     ("pull", "nap up (it pulls what is missing)"),
     ("push", "docker push"),
-    (
-        "restart",
-        "docker restart on the host that `nap ps` shows (nap watch re-applies its names)",
-    ),
-    ("rm", "nap down"),
     ("run", "docker run on a host, or nap up"),
     ("scale", "deploy.replicas in the compose file, then nap up"),
-    ("start", "nap up"),
-    (
-        "stop",
-        "docker stop on the host that `nap ps` shows, or nap down",
-    ),
     ("top", "nap ps"),
-    ("unpause", "docker unpause on the host that `nap ps` shows"),
     ("wait", "nap up (it waits for dependencies)"),
 ];
 

@@ -1,0 +1,147 @@
+//! End-to-end: the lifecycle verbs against the lab — `stop`, `start` and `restart` keep every
+//! container's id and name, act only on the services named, and a restarted container
+//! resolves the peers added after it was created (nap re-applies its names: Docker rewrote its
+//! hosts file from the create-time table); `pause`/`unpause`, `kill -s`, and `rm -f -s` do what
+//! Compose's do.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+mod common;
+
+use common::*;
+
+fn compose(web: u32) -> String {
+    format!(
+        "services:
+  web:
+    image: nap/busybox:lab
+    command: [sleep, '3600']
+    init: true
+    deploy: {{replicas: {web}}}
+  api:
+    image: nap/busybox:lab
+    command: [sleep, '3600']
+    init: true
+"
+    )
+}
+
+/// Container name → (host, state, id) for the project, from `nap ps -a` and the hosts.
+fn containers(project: &LabProject) -> BTreeMap<String, (String, String, String)> {
+    project
+        .ps()
+        .iter()
+        .map(|row: &Value| {
+            let name = row["container"].as_str().unwrap().to_string();
+            let host = row["host"].as_str().unwrap().to_string();
+            let id = text(&docker(&host, &["inspect", "-f", "{{.Id}}", &name]).stdout)
+                .trim()
+                .to_string();
+            (name, (host, row["state"].as_str().unwrap().to_string(), id))
+        })
+        .collect()
+}
+
+fn states(project: &LabProject) -> BTreeMap<String, String> {
+    containers(project)
+        .into_iter()
+        .map(|(name, (_, state, _))| (name, state))
+        .collect()
+}
+
+fn ok(project: &LabProject, args: &[&str]) {
+    let output = project.nap(args);
+    assert!(
+        output.status.success(),
+        "nap {args:?}: {}",
+        text(&output.stderr)
+    );
+}
+
+#[test]
+fn stop_start_and_restart_keep_identity_and_act_on_the_services_named() {
+    let project = LabProject::new("e2elife", 27, None);
+    project.write_compose(&compose(2));
+    project.up(&[]);
+    let before = containers(&project);
+    assert_eq!(before.len(), 3, "{before:?}");
+    let web = ["e2elife-web-1", "e2elife-web-2"];
+
+    ok(&project, &["stop", "-t", "1", "web"]);
+    let now = states(&project);
+    for name in web {
+        assert_eq!(now[name], "exited", "{now:?}");
+    }
+    assert_eq!(
+        now["e2elife-api-1"], "running",
+        "only web was stopped: {now:?}"
+    );
+
+    ok(&project, &["start", "web"]);
+    ok(&project, &["restart", "-t", "1"]);
+    let after = containers(&project);
+    for (name, (host, state, id)) in &before {
+        let (host_now, state_now, id_now) = &after[name];
+        assert_eq!(
+            (host_now, id_now),
+            (host, id),
+            "{name} kept its host and id"
+        );
+        assert_eq!(state_now, "running", "{name}: {state}");
+    }
+
+    ok(&project, &["pause", "api"]);
+    assert_eq!(states(&project)["e2elife-api-1"], "paused");
+    ok(&project, &["unpause", "api"]);
+    assert_eq!(states(&project)["e2elife-api-1"], "running");
+
+    ok(&project, &["kill", "-s", "SIGKILL", "api"]);
+    assert_eq!(states(&project)["e2elife-api-1"], "exited");
+
+    let refused = project.nap(&["rm", "api"]);
+    assert!(
+        !refused.status.success(),
+        "rm without -f and no terminal must ask"
+    );
+    assert!(
+        text(&refused.stderr).contains("pass -f"),
+        "{}",
+        text(&refused.stderr)
+    );
+    ok(&project, &["rm", "-f", "-s", "web"]);
+    let left = states(&project);
+    assert_eq!(
+        left.keys().collect::<Vec<_>>(),
+        vec!["e2elife-api-1"],
+        "{left:?}"
+    );
+}
+
+#[test]
+fn a_restarted_container_resolves_the_peers_added_after_it_was_created() {
+    let project = LabProject::new("e2erenames", 28, None);
+    project.write_compose(&compose(1));
+    project.up(&[]);
+    project.write_compose(&compose(2));
+    project.up(&[]);
+    let api = containers(&project)["e2erenames-api-1"].clone();
+    let holds_web_2 = |host: &str| {
+        let (_, hosts) = exec_in(host, "e2erenames-api-1", "cat /etc/hosts");
+        hosts.contains("e2erenames-web-2")
+    };
+    assert!(holds_web_2(&api.0), "patched after the scale-up");
+
+    // What a crash, a restart policy or `docker restart` does: the file is rewritten from
+    // the create-time table, which did not have web-2.
+    let output = docker(&api.0, &["restart", "-t", "1", "e2erenames-api-1"]);
+    assert!(output.status.success());
+    assert!(
+        !holds_web_2(&api.0),
+        "docker restart forgets names added later"
+    );
+
+    ok(&project, &["restart", "-t", "1", "api"]);
+    assert!(holds_web_2(&api.0), "nap restart re-applies the names");
+}
