@@ -50,6 +50,10 @@ pub struct UpOptions {
     pub wait_timeout: Duration,
     /// Loaded plugins (their `post_start` hooks are called for every started container).
     pub plugins: Plugins,
+    /// Only these services (and, unless `no_deps`, what they depend on); empty: all.
+    pub services: Vec<String>,
+    /// With `services`: leave their dependencies as they are.
+    pub no_deps: bool,
 }
 
 impl Default for UpOptions {
@@ -60,6 +64,8 @@ impl Default for UpOptions {
             ship_images: false,
             wait_timeout: Duration::from_secs(300),
             plugins: Plugins::default(),
+            services: Vec::new(),
+            no_deps: false,
         }
     }
 }
@@ -530,6 +536,22 @@ impl Run<'_> {
         .await?;
         if let Some(keep) = self.keep {
             planned.plan = planned.plan.only(keep);
+        }
+        if let (Goal::Deploy(_), Some(desired)) = (self.goal, &planned.desired)
+            && !self.options.services.is_empty()
+        {
+            let graph = nap_core::graph::DependencyGraph::from_project(project);
+            let services = nap_core::plan::select::with_dependencies(
+                &graph,
+                &self.options.services,
+                !self.options.no_deps,
+            );
+            planned.plan = nap_core::plan::select::only_services(
+                &planned.plan,
+                desired,
+                &planned.observed,
+                &services,
+            );
         }
         for message in &planned.warnings {
             progress.emit(Event::Warning {

@@ -25,6 +25,8 @@ use crate::observe;
 /// One row of `nap ps`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PsEntry {
+    /// Container id (empty for an unreachable host's row).
+    pub id: String,
     /// Service (empty for an unreachable host's row).
     pub service: String,
     /// Replica number.
@@ -41,6 +43,91 @@ pub struct PsEntry {
     pub health: String,
     /// Docker's status text (`Up 3 minutes (healthy)`), or why the host is unreachable.
     pub status: String,
+    /// Published ports, each reachable at the host's address.
+    pub ports: Vec<PublishedPort>,
+}
+
+/// A published port of a container: where to reach it, and what it is inside.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PublishedPort {
+    /// The host's address (the inventory's, else the one Docker bound).
+    pub host_address: String,
+    /// The port on the host.
+    pub host_port: u16,
+    /// The container's port.
+    pub container_port: u16,
+    /// `tcp`, `udp` or `sctp`.
+    pub protocol: String,
+}
+
+impl std::fmt::Display for PublishedPort {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}:{}->{}/{}",
+            self.host_address, self.host_port, self.container_port, self.protocol
+        )
+    }
+}
+
+/// Which rows `nap ps` shows.
+#[derive(Debug, Clone, Default)]
+pub struct PsOptions {
+    /// Stopped containers too (`-a`); by default only running ones, as Compose.
+    pub all: bool,
+    /// Only these services (empty: all).
+    pub services: Vec<String>,
+    /// Only containers in these states (`--status`, `--filter status=`); implies `all`.
+    pub statuses: Vec<String>,
+}
+
+impl PsOptions {
+    /// Whether a row in `state` of `service` is shown.
+    pub fn shows(&self, service: &str, state: &str) -> bool {
+        let by_service = self.services.is_empty() || self.services.iter().any(|s| s == service);
+        let by_state = if self.statuses.is_empty() {
+            self.all || state == "running"
+        } else {
+            self.statuses.iter().any(|s| s == state)
+        };
+        by_service && by_state
+    }
+}
+
+/// The published ports of a listed container; `host_address` is where the host is reached.
+fn published_ports(
+    summary: &bollard::models::ContainerSummary,
+    host_address: Option<&str>,
+) -> Vec<PublishedPort> {
+    let mut ports: Vec<PublishedPort> = summary
+        .ports
+        .iter()
+        .flatten()
+        .filter_map(|port| {
+            let host_port = port.public_port?;
+            let bound = port.ip.as_deref().unwrap_or("0.0.0.0");
+            // IPv6 duplicates of an IPv4 binding say nothing more.
+            if bound.contains(':') {
+                return None;
+            }
+            let host_address = match (bound, host_address) {
+                ("0.0.0.0", Some(address)) => address.to_string(),
+                (bound, _) => bound.to_string(),
+            };
+            Some(PublishedPort {
+                host_address,
+                host_port,
+                container_port: port.private_port,
+                protocol: port
+                    .typ
+                    .map(|typ| typ.to_string())
+                    .unwrap_or_else(|| "tcp".to_string()),
+            })
+        })
+        .collect();
+    ports.sort_by_key(|port| (port.container_port, port.host_port));
+    ports.dedup();
+    ports
 }
 
 /// The health Docker prints inside a status text.
@@ -88,9 +175,9 @@ fn name(summary: &bollard::models::ContainerSummary) -> String {
         .unwrap_or_default()
 }
 
-/// Every container of `project` on every host of `inventory`, in (service, replica, host)
-/// order; unreachable hosts last, one row each.
-pub async fn ps(project: &str, inventory: &Inventory) -> Vec<PsEntry> {
+/// The containers of `project` on every host of `inventory` that `options` shows, in
+/// (service, replica, host) order; unreachable hosts last, one row each.
+pub async fn ps(project: &str, inventory: &Inventory, options: &PsOptions) -> Vec<PsEntry> {
     let results = join_all(inventory.hosts.iter().map(|host| async move {
         let docker = observe::connect(host)
             .await
@@ -118,23 +205,32 @@ pub async fn ps(project: &str, inventory: &Inventory) -> Vec<PsEntry> {
                                 endpoint.ip_address.as_deref()?.parse().ok()
                             })
                         });
+                    let state = summary
+                        .state
+                        .as_ref()
+                        .map(|state| state.to_string())
+                        .unwrap_or_default();
+                    let service = label(&summary, LABEL_SERVICE);
+                    if !options.shows(&service, &state) {
+                        continue;
+                    }
                     rows.push(PsEntry {
-                        service: label(&summary, LABEL_SERVICE),
+                        id: summary.id.clone().unwrap_or_default(),
+                        ports: published_ports(&summary, host.address.as_deref()),
+                        service,
                         replica: label(&summary, LABEL_REPLICA).parse().unwrap_or(0),
                         container: name(&summary),
                         host: host.name.clone(),
                         ip,
-                        state: summary
-                            .state
-                            .as_ref()
-                            .map(|state| state.to_string())
-                            .unwrap_or_default(),
+                        state,
                         health: health_from_status(&status).to_string(),
                         status,
                     });
                 }
             }
             Err(message) => unreachable.push(PsEntry {
+                id: String::new(),
+                ports: Vec::new(),
                 service: String::new(),
                 replica: 0,
                 container: String::new(),
@@ -160,6 +256,14 @@ pub struct LogsOptions {
     pub tail: Option<u64>,
     /// Only these services (empty: all).
     pub services: Vec<String>,
+    /// Only lines since this Unix time (`--since`).
+    pub since: Option<i64>,
+    /// Only lines before this Unix time (`--until`).
+    pub until: Option<i64>,
+    /// Docker's timestamp before each line (`-t`).
+    pub timestamps: bool,
+    /// Only this replica of each service (`--index`).
+    pub index: Option<u32>,
 }
 
 /// One line of a merged log.
@@ -201,6 +305,11 @@ pub async fn logs(
                     options.services.is_empty()
                         || options.services.contains(&label(summary, LABEL_SERVICE))
                 })
+                .filter(|summary| {
+                    options
+                        .index
+                        .is_none_or(|index| label(summary, LABEL_REPLICA) == index.to_string())
+                })
                 .map(|summary| {
                     let docker = docker.clone();
                     let lines = lines.clone();
@@ -212,9 +321,16 @@ pub async fn logs(
                     let mut builder = LogsOptionsBuilder::default()
                         .stdout(true)
                         .stderr(true)
-                        .follow(options.follow);
+                        .follow(options.follow)
+                        .timestamps(options.timestamps);
                     if let Some(tail) = options.tail {
                         builder = builder.tail(&tail.to_string());
+                    }
+                    if let Some(since) = options.since {
+                        builder = builder.since(i32::try_from(since).unwrap_or(i32::MAX));
+                    }
+                    if let Some(until) = options.until {
+                        builder = builder.until(i32::try_from(until).unwrap_or(i32::MAX));
                     }
                     let log_options = builder.build();
                     async move {

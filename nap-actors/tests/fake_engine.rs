@@ -207,7 +207,7 @@ fn nap_deploys_a_hundred_containers_on_twenty_fake_hosts_and_takes_them_down() {
 
     // ps lists them all, healthy.
     let ps: Vec<Value> =
-        serde_json::from_slice(&nap(dir.path(), &["ps", "--format", "json"]).stdout).unwrap();
+        serde_json::from_slice(&nap(dir.path(), &["ps", "-a", "--format", "json"]).stdout).unwrap();
     assert_eq!(ps.len(), 101);
     assert_eq!(
         ps.iter()
@@ -318,7 +318,7 @@ fn starts_ask_the_daemon_only_what_the_plan_does_not_know() {
         waits_healthy + waits_completed
     );
     let ps: Vec<Value> =
-        serde_json::from_slice(&nap(dir.path(), &["ps", "--format", "json"]).stdout).unwrap();
+        serde_json::from_slice(&nap(dir.path(), &["ps", "-a", "--format", "json"]).stdout).unwrap();
     assert!(
         ps.iter()
             .filter(|row| row["state"] == "running")

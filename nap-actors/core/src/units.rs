@@ -1,4 +1,5 @@
-//! Compose's units: durations (`1m30s`), byte sizes (`512m`, `1.5GB`) and CPU counts.
+//! Compose's units: durations (`1m30s`), byte sizes (`512m`, `1.5GB`), CPU counts, and the
+//! points in time `logs --since/--until` take.
 //!
 //! Pure parsing; a [`UnitError`] is a short lowercase reason that callers wrap with the key
 //! at fault.
@@ -46,6 +47,92 @@ pub enum UnitError {
         /// As written.
         text: String,
     },
+}
+
+/// A point in time as `docker compose logs --since/--until` take it, in Unix seconds: a Unix
+/// timestamp (`1700000000`, `1700000000.5`), an RFC 3339 date or date-time (`2026-12-03`,
+/// `2026-12-03T10:00:00Z`, `…+01:00`; no zone is UTC), or a duration before `now`
+/// (`42m`, `1h30m`).
+pub fn parse_log_time(text: &str, now: i64) -> Result<i64, UnitError> {
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        return Err(UnitError::Empty { what: "time" });
+    }
+    let invalid = || UnitError::Invalid {
+        what: "time",
+        text: text.to_string(),
+    };
+    if let Some(whole) = trimmed.split('.').next()
+        && trimmed.chars().all(|c| c.is_ascii_digit() || c == '.')
+        && trimmed.matches('.').count() <= 1
+    {
+        return whole.parse::<i64>().map_err(|_| invalid());
+    }
+    if trimmed.len() >= 10 && trimmed.as_bytes()[4] == b'-' {
+        return parse_rfc3339(trimmed).ok_or_else(invalid);
+    }
+    let ago = parse_duration(trimmed).map_err(|_| invalid())?;
+    let ago = i64::try_from(ago.as_secs()).map_err(|_| invalid())?;
+    Ok(now.saturating_sub(ago))
+}
+
+/// `YYYY-MM-DD[THH:MM[:SS[.fff]]][Z|±HH:MM]` → Unix seconds.
+fn parse_rfc3339(text: &str) -> Option<i64> {
+    let number = |part: &str| -> Option<i64> {
+        (!part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| part.parse().ok())
+            .flatten()
+    };
+    let (date, rest) = text.split_at(10);
+    let mut fields = date.split('-');
+    let (year, month, day) = (
+        number(fields.next()?)?,
+        number(fields.next()?)?,
+        number(fields.next()?)?,
+    );
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+        return None;
+    }
+    let mut seconds = days_from_civil(year, month, day) * 86_400;
+    let rest = rest.strip_prefix(['T', 't', ' ']).unwrap_or(rest);
+    if rest.is_empty() {
+        return Some(seconds);
+    }
+    // The zone: `Z`, `+HH:MM` or `-HH:MM` at the end.
+    let (clock, offset) = if let Some(clock) = rest.strip_suffix(['Z', 'z']) {
+        (clock, 0)
+    } else if let Some(at) = rest.rfind(['+', '-']) {
+        let (clock, zone) = rest.split_at(at);
+        let sign = if zone.starts_with('-') { -1 } else { 1 };
+        let (hours, minutes) = zone[1..].split_once(':')?;
+        (
+            clock,
+            sign * (number(hours)? * 3600 + number(minutes)? * 60),
+        )
+    } else {
+        (rest, 0)
+    };
+    let clock = clock.split('.').next()?;
+    let mut parts = clock.split(':');
+    let hours = number(parts.next()?)?;
+    let minutes = number(parts.next()?)?;
+    let secs = parts.next().map(number).unwrap_or(Some(0))?;
+    if parts.next().is_some() || hours > 23 || minutes > 59 || secs > 60 {
+        return None;
+    }
+    seconds += hours * 3600 + minutes * 60 + secs - offset;
+    Some(seconds)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let month_index = (month + 9) % 12;
+    let day_of_year = (153 * month_index + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
 }
 
 /// Parses a Go-style duration as compose writes them: `10s`, `1m30s`, `500ms`, `1h`, `2us`.
@@ -179,6 +266,30 @@ pub fn format_bytes(bytes: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_times_are_timestamps_dates_or_durations_ago() {
+        let now = 1_764_756_000; // 2025-12-03T10:00:00Z
+        let cases: [(&str, Option<i64>); 9] = [
+            ("1700000000", Some(1_700_000_000)),
+            ("1700000000.75", Some(1_700_000_000)),
+            ("1970-01-01", Some(0)),
+            ("2025-12-03T10:00:00Z", Some(now)),
+            ("2025-12-03T11:00:00+01:00", Some(now)),
+            ("2025-12-03T09:59", Some(now - 60)),
+            ("42m", Some(now - 42 * 60)),
+            ("1h30m", Some(now - 5400)),
+            ("yesterday", None),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(parse_log_time(text, now).ok(), expected, "{text}");
+        }
+        assert_eq!(parse_log_time("2025-13-01", now).ok(), None);
+        assert_eq!(
+            parse_log_time("", now),
+            Err(UnitError::Empty { what: "time" })
+        );
+    }
 
     #[test]
     fn durations() {

@@ -1687,3 +1687,83 @@ fn a_containers_fate_follows_what_its_host_holds() {
     "#]]
     .assert_eq(&table);
 }
+
+// ---------------------------------------------------------------------------------------
+// `nap up SERVICE…`: the part of the plan for some services
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn up_of_some_services_plans_them_and_their_dependencies_only() {
+    use nap_core::graph::DependencyGraph;
+    use nap_core::plan::select::{only_services, with_dependencies};
+
+    let (shop, _, first, _) = fresh(SHOP, ROUTED);
+    let graph = DependencyGraph::from_project(&shop);
+    let named = ["migrate".to_string()];
+    assert_eq!(
+        with_dependencies(&graph, &named, true),
+        BTreeSet::from(["db".to_string(), "migrate".to_string()])
+    );
+    assert_eq!(
+        with_dependencies(&graph, &named, false),
+        BTreeSet::from(["migrate".to_string()])
+    );
+
+    // Every service changed: `up migrate` recreates migrate and db, not api or web.
+    let observed = deployed(&first);
+    let changed = SHOP
+        .replace("postgres:16", "postgres:17")
+        .replace("command: migrate", "command: [migrate, --all]");
+    let desired = desired(&project(&changed), &inventory(ROUTED), &observed);
+    let plan = reconcile(&desired, &observed, ReconcileOptions::default());
+    let part = only_services(
+        &plan,
+        &desired,
+        &observed,
+        &with_dependencies(&graph, &named, true),
+    );
+    expect![[r#"
+        project shop: 6 containers on 3 hosts
+        placements:
+          api[1]                         h1         shop-api-1
+          api[2]                         h2         shop-api-2
+          api[3]                         h3         shop-api-3
+          db[1]                          h1         shop-db-1
+          migrate[1]                     h2         shop-migrate-1
+          web[1]                         h3         shop-web-1
+        operations:
+          #1   h1       ensure routes [172.30.1.0/24 via 10.0.0.2, 172.30.2.0/24 via 10.0.0.3]
+          #2   h2       ensure routes [172.30.0.0/24 via 10.0.0.1, 172.30.2.0/24 via 10.0.0.3]
+          #3   h1       ensure image postgres:17
+          #4   h1       remove container shop-db-1 (config changed)
+          #5   h1       create container shop-db-1 (config changed)  after #3 #4
+          #6   h2       remove container shop-migrate-1 (config changed)
+          #7   h2       create container shop-migrate-1 (config changed)  after #6
+          #8   h1       start shop-db-1  after #1 #5
+          #9   h1       wait for shop-db-1 healthy  after #8
+          #10  h2       start shop-migrate-1  after #2 #7 #9
+          #11  h2       wait for shop-migrate-1 to complete  after #10
+    "#]]
+    .assert_eq(&part.to_text());
+    let no_deps = only_services(
+        &plan,
+        &desired,
+        &observed,
+        &with_dependencies(&graph, &named, false),
+    );
+    assert!(
+        no_deps
+            .operations
+            .iter()
+            .all(|planned| !format!("{:?}", planned.operation).contains("shop-db-1")),
+        "--no-deps leaves db alone: {}",
+        no_deps.to_text()
+    );
+    assert!(
+        no_deps
+            .to_text()
+            .contains("create container shop-migrate-1"),
+        "{}",
+        no_deps.to_text()
+    );
+}

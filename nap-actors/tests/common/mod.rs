@@ -98,7 +98,7 @@ impl LabProject {
     }
 
     pub fn ps(&self) -> Vec<Value> {
-        let output = self.nap(&["ps", "--format", "json"]);
+        let output = self.nap(&["ps", "-a", "--format", "json"]);
         assert!(output.status.success(), "nap ps: {}", text(&output.stderr));
         serde_json::from_slice::<Value>(&output.stdout)
             .unwrap()

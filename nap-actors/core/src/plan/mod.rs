@@ -48,6 +48,7 @@ mod observed;
 mod operation;
 mod reconcile;
 mod rollout;
+pub mod select;
 mod teardown;
 
 pub use desired::name_table::{HostEntry, extra_hosts_match, holds_table};

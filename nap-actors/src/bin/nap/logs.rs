@@ -23,8 +23,41 @@ pub struct LogsArgs {
     /// `text`: prefixed lines on stdout; `json`: one JSON object per line on stdout.
     #[arg(long, value_enum, default_value = "text")]
     format: crate::up::ProgressFormat,
+    /// Only lines since a time: a Unix timestamp, an RFC 3339 date-time, or a duration ago
+    /// (`42m`).
+    #[arg(long, value_name = "TIME")]
+    since: Option<String>,
+    /// Only lines before a time (same forms as --since).
+    #[arg(long, value_name = "TIME")]
+    until: Option<String>,
+    /// Show Docker's timestamp before each line.
+    #[arg(short = 't', long)]
+    timestamps: bool,
+    /// Print the lines without the `service-n@host |` prefix.
+    #[arg(long)]
+    no_log_prefix: bool,
+    /// Print without colours.
+    #[arg(long)]
+    no_color: bool,
+    /// Only this replica of each service.
+    #[arg(long, value_name = "N")]
+    index: Option<u32>,
     /// Only these services.
     services: Vec<String>,
+}
+
+/// `--since`/`--until` as Unix seconds, or an error naming the flag.
+fn log_time(flag: &str, value: Option<&str>) -> anyhow::Result<Option<i64>> {
+    let Some(value) = value else {
+        return Ok(None);
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_secs() as i64)
+        .unwrap_or(0);
+    nap_core::units::parse_log_time(value, now)
+        .map(Some)
+        .map_err(|error| anyhow::anyhow!("{flag}: {error} (a Unix timestamp, an RFC 3339 date-time like 2026-12-03T10:00:00Z, or a duration like 42m)"))
 }
 
 const COLOURS: [&str; 6] = ["36", "33", "32", "35", "34", "31"];
@@ -42,12 +75,16 @@ pub fn run(global: &GlobalArgs, args: &LogsArgs) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let colour = std::io::stdout().is_terminal();
+    let colour = std::io::stdout().is_terminal() && !args.no_color;
     let json = args.format == crate::up::ProgressFormat::Json;
     let log_options = LogsOptions {
         follow: args.follow,
         tail: args.tail,
         services: args.services.clone(),
+        since: log_time("--since", args.since.as_deref())?,
+        until: log_time("--until", args.until.as_deref())?,
+        timestamps: args.timestamps,
+        index: args.index,
     };
     let errors = runtime.block_on(async {
         let (sender, mut receiver) = tokio::sync::mpsc::channel::<status::LogLine>(1024);
@@ -77,6 +114,10 @@ pub fn run(global: &GlobalArgs, args: &LogsArgs) -> anyhow::Result<ExitCode> {
                 let code = *colours
                     .entry(line.source.clone())
                     .or_insert(COLOURS[next % COLOURS.len()]);
+                if args.no_log_prefix {
+                    let _ = writeln!(out, "{}", line.line);
+                    continue;
+                }
                 let prefix = format!("{:width$} |", line.source);
                 if colour {
                     let _ = writeln!(out, "\x1b[{code}m{prefix}\x1b[0m {}", line.line);

@@ -52,9 +52,17 @@ pub struct UpArgs {
     /// Seconds to wait for a dependency to be healthy or to complete.
     #[arg(long, value_name = "SECONDS", default_value_t = 300)]
     wait_timeout: u64,
-    /// Accepted for compatibility with `docker compose up -d`: nap always detaches.
-    #[arg(short = 'd', long, hide = true)]
+    /// Detached mode: accepted for `docker compose up -d`; nap always returns once the
+    /// project is up.
+    #[arg(short = 'd', long)]
     detach: bool,
+    /// Do not start the services the named ones depend on.
+    #[arg(long)]
+    no_deps: bool,
+    /// Only these services and, unless --no-deps, what they depend on (default: all); the
+    /// others are left as they are.
+    #[arg(value_name = "SERVICE")]
+    services: Vec<String>,
 }
 
 impl UpArgs {
@@ -66,6 +74,8 @@ impl UpArgs {
             force_recreate: self.force_recreate,
             ship_images: self.ship_images,
             wait_timeout: Duration::from_secs(self.wait_timeout),
+            services: self.services.clone(),
+            no_deps: self.no_deps,
         }
     }
 }
@@ -75,6 +85,13 @@ pub fn run(global: &GlobalArgs, args: &UpArgs) -> anyhow::Result<ExitCode> {
     let options = global.deployment_options()?;
     let deployment = deployment::load(&options)?;
     print_loaded(&deployment);
+    if let Some(unknown) = args
+        .services
+        .iter()
+        .find(|service| !deployment.project.services.contains_key(*service))
+    {
+        anyhow::bail!("no such service: {unknown:?}");
+    }
     let _lock = nap_actors::lock::lock_project(&deployment.project.name, "up")?;
     let progress = args.format.progress();
     let up_options = args.up_options(global.load_plugins(&deployment.inventory)?);
