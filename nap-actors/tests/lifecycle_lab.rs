@@ -145,3 +145,70 @@ fn a_restarted_container_resolves_the_peers_added_after_it_was_created() {
     ok(&project, &["restart", "-t", "1", "api"]);
     assert!(holds_web_2(&api.0), "nap restart re-applies the names");
 }
+
+#[test]
+fn up_of_one_service_leaves_the_others_untouched_and_no_deps_its_dependencies() {
+    let project = LabProject::new("e2eupone", 30, None);
+    let compose = |version: &str| {
+        format!(
+            "services:
+  db:
+    image: nap/busybox:lab
+    command: [sleep, '3600']
+    init: true
+    environment: {{VERSION: '{version}'}}
+  api:
+    image: nap/busybox:lab
+    command: [sleep, '3600']
+    init: true
+    environment: {{VERSION: '{version}'}}
+    depends_on: [db]
+  web:
+    image: nap/busybox:lab
+    command: [sleep, '3600']
+    init: true
+    environment: {{VERSION: '{version}'}}
+"
+        )
+    };
+    let ids = |project: &LabProject| -> BTreeMap<String, String> {
+        containers(project)
+            .into_iter()
+            .map(|(name, (_, _, id))| (name, id))
+            .collect()
+    };
+    project.write_compose(&compose("1"));
+    project.up(&[]);
+    let first = ids(&project);
+
+    project.write_compose(&compose("2"));
+    project.up(&["--no-deps", "api"]);
+    let second = ids(&project);
+    assert_ne!(
+        second["e2eupone-api-1"], first["e2eupone-api-1"],
+        "api recreated"
+    );
+    assert_eq!(
+        second["e2eupone-db-1"], first["e2eupone-db-1"],
+        "--no-deps: db untouched"
+    );
+    assert_eq!(
+        second["e2eupone-web-1"], first["e2eupone-web-1"],
+        "web untouched"
+    );
+
+    project.up(&["api"]);
+    let third = ids(&project);
+    assert_ne!(
+        third["e2eupone-db-1"], first["e2eupone-db-1"],
+        "api's dependency db updated"
+    );
+    assert_eq!(
+        third["e2eupone-web-1"], first["e2eupone-web-1"],
+        "web still untouched"
+    );
+
+    let unknown = project.nap(&["up", "nosuch"]);
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(text(&unknown.stderr).contains("no such service: \"nosuch\""));
+}
