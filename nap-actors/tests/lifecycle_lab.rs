@@ -212,3 +212,39 @@ fn up_of_one_service_leaves_the_others_untouched_and_no_deps_its_dependencies() 
     assert_eq!(unknown.status.code(), Some(1));
     assert!(text(&unknown.stderr).contains("no such service: \"nosuch\""));
 }
+
+#[test]
+fn scale_adds_and_removes_replicas_and_recreates_nothing() {
+    let project = LabProject::new("e2escaleverb", 31, None);
+    project.write_compose(&compose(1));
+    project.up(&[]);
+    let first = containers(&project);
+
+    ok(&project, &["scale", "web=3"]);
+    let scaled = containers(&project);
+    let web: Vec<&String> = scaled
+        .keys()
+        .filter(|name| name.contains("-web-"))
+        .collect();
+    assert_eq!(web.len(), 3, "{scaled:?}");
+    for name in ["e2escaleverb-web-1", "e2escaleverb-api-1"] {
+        assert_eq!(scaled[name].2, first[name].2, "{name} kept its id");
+    }
+    let api_host = &scaled["e2escaleverb-api-1"].0;
+    let (_, hosts) = exec_in(api_host, "e2escaleverb-api-1", "cat /etc/hosts");
+    assert!(
+        hosts.contains("e2escaleverb-web-3"),
+        "api resolves the new replica: {hosts}"
+    );
+
+    ok(&project, &["scale", "web=1"]);
+    let back = containers(&project);
+    assert_eq!(
+        back.keys().filter(|name| name.contains("-web-")).count(),
+        1,
+        "{back:?}"
+    );
+    let bad = project.nap(&["scale", "web"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(text(&bad.stderr).contains("expected SERVICE=REPLICAS"));
+}

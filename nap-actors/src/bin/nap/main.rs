@@ -12,6 +12,7 @@ mod missing;
 mod plan;
 mod plugins;
 mod ps;
+mod scale;
 mod up;
 mod version;
 mod watch;
@@ -147,6 +148,8 @@ enum Command {
     Unpause(lifecycle::PlainArgs),
     /// Remove the services' stopped containers.
     Rm(lifecycle::RmArgs),
+    /// Set the services' replica counts (`SERVICE=N`) and apply them; nothing else changes.
+    Scale(scale::ScaleArgs),
     /// Print nap's version.
     Version(version::VersionArgs),
 }
@@ -265,6 +268,7 @@ fn main() -> ExitCode {
             "unpause",
         ),
         Command::Rm(args) => lifecycle::rm(&cli.global, args),
+        Command::Scale(args) => scale::run(&cli.global, args),
         Command::Version(args) => version::run(args),
     };
     match result {

@@ -18,7 +18,6 @@ const MISSING: &[(&str, &str)] = &[
     ("pull", "nap up (it pulls what is missing)"),
     ("push", "docker push"),
     ("run", "docker run on a host, or nap up"),
-    ("scale", "deploy.replicas in the compose file, then nap up"),
     ("top", "nap ps"),
     ("wait", "nap up (it waits for dependencies)"),
 ];
