@@ -26,6 +26,7 @@ pub mod observe;
 pub mod pipeline;
 pub mod plugins;
 pub mod progress;
+pub mod query;
 pub mod spec;
 pub mod ssh;
 pub mod status;

@@ -165,3 +165,83 @@ fn lab_host_address(host: &str) -> String {
         .unwrap_or_else(|| panic!("lab.env has no {key}"))
         .to_string()
 }
+
+#[test]
+fn top_images_ls_and_port_answer_across_hosts() {
+    let project = LabProject::new("e2equery", 32, None);
+    project.write_compose(COMPOSE);
+    project.up(&[]);
+
+    let web = rows(&project, &["web"]);
+    let host_address = lab_host_address(web[0]["host"].as_str().unwrap());
+    assert_eq!(
+        stdout_of(&project, &["port", "web", "80"]),
+        format!("{host_address}:18080\n")
+    );
+    let missing = project.nap(&["port", "web", "81"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        text(&missing.stderr).contains("publishes no 81/tcp"),
+        "{}",
+        text(&missing.stderr)
+    );
+
+    let tops: Value =
+        serde_json::from_str(&stdout_of(&project, &["top", "--format", "json", "worker"])).unwrap();
+    let tops = tops.as_array().unwrap();
+    assert_eq!(tops.len(), 2, "{tops:#?}");
+    assert!(
+        tops.iter().all(|top| top["processes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|process| process.to_string().contains("sleep 3600"))),
+        "{tops:#?}"
+    );
+    let table = stdout_of(&project, &["top", "web"]);
+    assert!(
+        table.starts_with("e2equery-web-1 @h") && table.contains("httpd"),
+        "{table}"
+    );
+
+    let images: Value =
+        serde_json::from_str(&stdout_of(&project, &["images", "--format", "json"])).unwrap();
+    let images = images.as_array().unwrap();
+    assert_eq!(
+        images.len(),
+        4,
+        "every container, the exited one too: {images:#?}"
+    );
+    assert!(images.iter().all(|row| row["image"] == "nap/busybox:lab"
+        && row["id"].as_str().unwrap().starts_with("sha256:")));
+    // One line per distinct image id (each lab host imported the image itself).
+    let distinct: std::collections::BTreeSet<&str> = images
+        .iter()
+        .map(|row| row["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        stdout_of(&project, &["images", "-q"])
+            .lines()
+            .collect::<Vec<_>>(),
+        distinct.into_iter().collect::<Vec<_>>()
+    );
+
+    let listed: Value =
+        serde_json::from_str(&stdout_of(&project, &["ls", "--format", "json"])).unwrap();
+    let ours = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|row| row["name"] == "e2equery")
+        .unwrap_or_else(|| panic!("{listed:#}"))
+        .clone();
+    assert!(
+        ours["status"].as_str().unwrap().contains("running(3)"),
+        "{ours:#}"
+    );
+    assert!(
+        stdout_of(&project, &["ls", "-q"])
+            .lines()
+            .any(|line| line == "e2equery")
+    );
+}

@@ -12,6 +12,7 @@ mod missing;
 mod plan;
 mod plugins;
 mod ps;
+mod query;
 mod scale;
 mod up;
 mod version;
@@ -148,6 +149,14 @@ enum Command {
     Unpause(lifecycle::PlainArgs),
     /// Remove the services' stopped containers.
     Rm(lifecycle::RmArgs),
+    /// Show the processes running in the services' containers, on every host.
+    Top(query::TopArgs),
+    /// List the images the project's containers run, per host.
+    Images(query::ImagesArgs),
+    /// List the projects nap finds on the inventory's hosts.
+    Ls(query::LsArgs),
+    /// Print the host address and port where a service's published port is reached.
+    Port(query::PortArgs),
     /// Set the services' replica counts (`SERVICE=N`) and apply them; nothing else changes.
     Scale(scale::ScaleArgs),
     /// Print nap's version.
@@ -269,6 +278,10 @@ fn main() -> ExitCode {
         ),
         Command::Rm(args) => lifecycle::rm(&cli.global, args),
         Command::Scale(args) => scale::run(&cli.global, args),
+        Command::Top(args) => query::top(&cli.global, args),
+        Command::Images(args) => query::images(&cli.global, args),
+        Command::Ls(args) => query::ls(&cli.global, args),
+        Command::Port(args) => query::port(&cli.global, args),
         Command::Version(args) => version::run(args),
     };
     match result {

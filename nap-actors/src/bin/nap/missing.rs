@@ -12,13 +12,9 @@ const MISSING: &[(&str, &str)] = &[
     ),
     ("create", "nap up"),
     ("events", "nap watch --format json"),
-    ("images", "nap ps"),
-    ("ls", "nap ps"),
-    ("port", "nap ps"),
     ("pull", "nap up (it pulls what is missing)"),
     ("push", "docker push"),
     ("run", "docker run on a host, or nap up"),
-    ("top", "nap ps"),
     ("wait", "nap up (it waits for dependencies)"),
 ];
 
