@@ -253,3 +253,79 @@ pub async fn projects(inventory: &Inventory, all: bool) -> Result<Vec<ProjectRow
         })
         .collect())
 }
+
+/// One container event of the project, from one host (`nap events`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ContainerEvent {
+    /// When, as the host's daemon reports it (Unix seconds).
+    pub time: i64,
+    /// The host.
+    pub host: String,
+    /// Service.
+    pub service: String,
+    /// Container name.
+    pub container: String,
+    /// Docker's action (`create`, `start`, `die`, `stop`, `health_status: healthy`…).
+    pub action: String,
+    /// Container id.
+    pub id: String,
+}
+
+/// Streams the project's container events from every host into `sender` until the receiver
+/// is dropped; a host whose stream fails is reported on `sender`'s side by the returned
+/// errors once every stream has ended.
+pub async fn events(
+    project: &str,
+    inventory: &Inventory,
+    sender: tokio::sync::mpsc::Sender<ContainerEvent>,
+) -> Result<Vec<String>, QueryError> {
+    use futures_util::StreamExt;
+    let clients = observe::connect_all(inventory).await?;
+    let filters = HashMap::from([
+        ("type".to_string(), vec!["container".to_string()]),
+        (
+            "label".to_string(),
+            vec![format!("{LABEL_PROJECT}={project}")],
+        ),
+    ]);
+    let options = bollard::query_parameters::EventsOptionsBuilder::default()
+        .filters(&filters)
+        .build();
+    let streams: Vec<_> = clients
+        .iter()
+        .map(|(host, docker)| {
+            let (sender, options) = (sender.clone(), options.clone());
+            async move {
+                let mut stream = docker.events(Some(options));
+                while let Some(event) = stream.next().await {
+                    let event = match event {
+                        Ok(event) => event,
+                        Err(error) => return Err(format!("host {host:?}: {error}")),
+                    };
+                    let attributes = event
+                        .actor
+                        .as_ref()
+                        .and_then(|actor| actor.attributes.clone())
+                        .unwrap_or_default();
+                    let sent = sender
+                        .send(ContainerEvent {
+                            time: event.time.unwrap_or(0),
+                            host: host.clone(),
+                            service: attributes.get(LABEL_SERVICE).cloned().unwrap_or_default(),
+                            container: attributes.get("name").cloned().unwrap_or_default(),
+                            action: event.action.clone().unwrap_or_default(),
+                            id: event.actor.and_then(|actor| actor.id).unwrap_or_default(),
+                        })
+                        .await;
+                    if sent.is_err() {
+                        return Ok(());
+                    }
+                }
+                Ok(())
+            }
+        })
+        .collect();
+    drop(sender);
+    let ended = join_all(streams).await;
+    Ok(ended.into_iter().filter_map(Result::err).collect())
+}

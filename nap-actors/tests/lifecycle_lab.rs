@@ -248,3 +248,35 @@ fn scale_adds_and_removes_replicas_and_recreates_nothing() {
     assert_eq!(bad.status.code(), Some(1));
     assert!(text(&bad.stderr).contains("expected SERVICE=REPLICAS"));
 }
+
+#[test]
+fn events_merge_every_hosts_container_events_with_the_host() {
+    let project = LabProject::new("e2eevents", 33, None);
+    project.write_compose(&compose(2));
+    project.up(&[]);
+    let hosts: std::collections::BTreeSet<String> = containers(&project)
+        .values()
+        .map(|(host, _, _)| host.clone())
+        .collect();
+    assert!(hosts.len() >= 2, "spread over hosts: {hosts:?}");
+
+    let mut events = Running::start(&project, &["events", "--json"]);
+    // The streams are open once nap has connected; a restart then shows on every host.
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    ok(&project, &["restart", "-t", "1"]);
+    let mut started_on = std::collections::BTreeSet::new();
+    while started_on != hosts {
+        let batch = events.until_matching("start", |event| event["action"] == "start");
+        let event = batch.last().unwrap();
+        assert!(
+            event["container"]
+                .as_str()
+                .unwrap()
+                .starts_with("e2eevents-"),
+            "{event}"
+        );
+        assert!(!event["service"].as_str().unwrap().is_empty(), "{event}");
+        started_on.insert(event["host"].as_str().unwrap().to_string());
+    }
+    let _ = events.child.kill();
+}

@@ -155,6 +155,8 @@ enum Command {
     Images(query::ImagesArgs),
     /// List the projects nap finds on the inventory's hosts.
     Ls(query::LsArgs),
+    /// Stream the project's container events from every host, with the host, until Ctrl-C.
+    Events(query::EventsArgs),
     /// Print the host address and port where a service's published port is reached.
     Port(query::PortArgs),
     /// Set the services' replica counts (`SERVICE=N`) and apply them; nothing else changes.
@@ -282,6 +284,7 @@ fn main() -> ExitCode {
         Command::Images(args) => query::images(&cli.global, args),
         Command::Ls(args) => query::ls(&cli.global, args),
         Command::Port(args) => query::port(&cli.global, args),
+        Command::Events(args) => query::events(&cli.global, args),
         Command::Version(args) => version::run(args),
     };
     match result {

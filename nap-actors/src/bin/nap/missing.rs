@@ -11,7 +11,6 @@ const MISSING: &[(&str, &str)] = &[
         "nap exec SERVICE cat FILE, or docker cp on the host that `nap ps` shows",
     ),
     ("create", "nap up"),
-    ("events", "nap watch --format json"),
     ("pull", "nap up (it pulls what is missing)"),
     ("push", "docker push"),
     ("run", "docker run on a host, or nap up"),

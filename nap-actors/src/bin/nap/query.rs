@@ -229,3 +229,57 @@ pub fn port(global: &GlobalArgs, args: &PortArgs) -> anyhow::Result<ExitCode> {
     println!("{}:{}", published.host_address, published.host_port);
     Ok(ExitCode::SUCCESS)
 }
+
+/// Flags of `nap events`.
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    /// One JSON object per line (with the host).
+    #[arg(long)]
+    json: bool,
+    /// Only these services.
+    services: Vec<String>,
+}
+
+/// Runs `nap events`: the project's container events from every host, merged as they come,
+/// until Ctrl-C.
+pub fn events(global: &GlobalArgs, args: &EventsArgs) -> anyhow::Result<ExitCode> {
+    use std::io::Write;
+    let deployment = deployment::load(&global.deployment_options()?)?;
+    print_loaded(&deployment);
+    let errors = runtime()?.block_on(async {
+        let (sender, mut receiver) = tokio::sync::mpsc::channel(256);
+        let printer = async {
+            let mut out = std::io::stdout();
+            while let Some(event) = receiver.recv().await {
+                let event: query::ContainerEvent = event;
+                if !args.services.is_empty() && !args.services.contains(&event.service) {
+                    continue;
+                }
+                let line = if args.json {
+                    serde_json::to_string(&event).unwrap_or_default()
+                } else {
+                    format!(
+                        "{} container {} {} (host={}, service={})",
+                        event.time, event.action, event.container, event.host, event.service
+                    )
+                };
+                if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
+                    break;
+                }
+            }
+        };
+        let streams = query::events(&deployment.project.name, &deployment.inventory, sender);
+        tokio::select! {
+            result = async { tokio::join!(streams, printer).0 } => result,
+            _ = tokio::signal::ctrl_c() => Ok(Vec::new()),
+        }
+    })?;
+    for error in &errors {
+        eprintln!("nap: {error}");
+    }
+    Ok(if errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
