@@ -50,6 +50,10 @@ pub struct Inventory {
     /// Plugins to load (`.so` files), in order.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub plugins: Vec<PluginEntry>,
+    /// `allow_plain_tcp: true`: the inventory's `tcp://` daemons are a lab's on this machine,
+    /// so plain HTTP is not warned about.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub allow_plain_tcp: bool,
     /// The file it came from; `None` for the implicit local host.
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -127,6 +131,7 @@ impl Inventory {
             },
             strategy: Strategy::Spread,
             plugins: Vec::new(),
+            allow_plain_tcp: false,
             source: None,
             origin: InventoryOrigin::Local,
         })

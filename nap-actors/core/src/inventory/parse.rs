@@ -57,6 +57,7 @@ impl Inventory {
             },
             strategy: Strategy::Spread,
             plugins: Vec::new(),
+            allow_plain_tcp: false,
             source: Some(path.to_path_buf()),
             origin: InventoryOrigin::Discovered,
         };
@@ -67,9 +68,7 @@ impl Inventory {
                 "hosts" => {
                     saw_hosts = true;
                     for (name, host) in reader.mapping("hosts", entry)? {
-                        inventory
-                            .hosts
-                            .push(reader.host(&name, host, &resolve, &mut warnings)?);
+                        inventory.hosts.push(reader.host(&name, host, &resolve)?);
                     }
                 }
                 "ssh" => {
@@ -132,8 +131,13 @@ impl Inventory {
                     }
                 }
                 "plugins" => inventory.plugins = reader.plugins(entry, &resolve)?,
+                "allow_plain_tcp" => {
+                    inventory.allow_plain_tcp = entry.as_bool().ok_or_else(|| {
+                        reader.invalid("allow_plain_tcp", "expected true or false".to_string())
+                    })?;
+                }
                 other => {
-                    return Err(reader.invalid(other, format!("unknown top-level field {other:?} (expected hosts, ssh, network, strategy or plugins)")));
+                    return Err(reader.invalid(other, format!("unknown top-level field {other:?} (expected hosts, ssh, network, strategy, plugins or allow_plain_tcp)")));
                 }
             }
         }
@@ -141,6 +145,27 @@ impl Inventory {
             return Err(reader.invalid("hosts", "the inventory lists no hosts".to_string()));
         }
         inventory.hosts.sort_by(|a, b| a.name.cmp(&b.name));
+        // One warning for every plain-HTTP daemon, at the first one's line.
+        let plain: Vec<&Host> = inventory
+            .hosts
+            .iter()
+            .filter(|host| matches!(host.docker, DockerEndpoint::Tcp { .. }))
+            .collect();
+        if let Some(first) = plain.first()
+            && !inventory.allow_plain_tcp
+        {
+            let names: Vec<String> = plain
+                .iter()
+                .map(|host| format!("{:?} ({})", host.name, host.docker))
+                .collect();
+            warnings.push(Warning {
+                location: reader.map.locate(&format!("hosts.{}.docker", first.name)),
+                message: format!(
+                    "plain, unauthenticated HTTP to the Docker API of {}; use https:// with tls: or ssh:// outside a lab, or set `allow_plain_tcp: true` in the inventory of a lab on this machine",
+                    names.join(", ")
+                ),
+            });
+        }
         if inventory.network.mode == NetworkMode::Local && inventory.hosts.len() > 1 {
             return Err(reader.invalid(
                 "network.mode",
@@ -269,7 +294,6 @@ impl Reader<'_> {
         name: &str,
         value: &Value,
         resolve: &dyn Fn(&str) -> PathBuf,
-        warnings: &mut Vec<Warning>,
     ) -> Result<Host, InventoryError> {
         let base = format!("hosts.{name}");
         if let Err(reason) = names::check_host_name(name) {
@@ -390,14 +414,6 @@ impl Reader<'_> {
             }
             (docker, _) => docker,
         };
-        if let DockerEndpoint::Tcp { .. } = docker {
-            warnings.push(Warning {
-                location: self.map.locate(&format!("{base}.docker")),
-                message: format!(
-                    "host {name:?}: {docker} is plain, unauthenticated HTTP; use https:// with tls: or ssh:// outside a lab"
-                ),
-            });
-        }
         let address = address
             .or_else(|| {
                 ssh.as_ref()

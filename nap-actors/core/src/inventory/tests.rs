@@ -167,3 +167,32 @@ fn the_origin_says_whether_the_user_named_the_inventory() {
     assert!(InventoryOrigin::Environment.named_by_user());
     assert!(!InventoryOrigin::Discovered.named_by_user());
 }
+
+#[test]
+fn plain_tcp_daemons_are_one_warning_unless_the_inventory_is_a_lab() {
+    let text = "hosts:\n  h1: {docker: 'tcp://10.0.0.1:2375', ssh: root@10.0.0.1}\n  h2: {docker: 'tcp://10.0.0.2:2375', ssh: root@10.0.0.2}\n";
+    let (_, warnings) = Inventory::parse(Path::new("/lab/nap-hosts.yml"), text).unwrap();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    let warning = warnings[0].to_string();
+    for needle in [
+        "nap-hosts.yml:2",
+        "\"h1\" (tcp://10.0.0.1:2375)",
+        "\"h2\"",
+        "allow_plain_tcp: true",
+    ] {
+        assert!(warning.contains(needle), "{needle}: {warning}");
+    }
+    let lab = format!("{text}allow_plain_tcp: true\n");
+    let (inventory, warnings) = Inventory::parse(Path::new("/lab/nap-hosts.yml"), &lab).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert!(inventory.allow_plain_tcp);
+    let bad = Inventory::parse(
+        Path::new("/lab/nap-hosts.yml"),
+        &format!("{text}allow_plain_tcp: yes please\n"),
+    );
+    assert!(
+        bad.unwrap_err()
+            .to_string()
+            .contains("allow_plain_tcp: expected true or false")
+    );
+}
