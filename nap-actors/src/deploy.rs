@@ -164,7 +164,7 @@ async fn local_image_source(inventory: &Inventory) -> Option<ImageSource> {
     .ok()?;
     Some(ImageSource {
         name: "the local daemon".to_string(),
-        docker,
+        docker: crate::docker::BollardDocker::shared(docker),
         trusted: true,
     })
 }
@@ -280,7 +280,8 @@ fn start_actors(
                 .host(name)
                 .expect("clients come from the inventory")
                 .clone();
-            let mut actor = HostActor::new(host, project, docker.clone(), ssh_settings.clone())
+            let docker = crate::docker::BollardDocker::shared(docker.clone());
+            let mut actor = HostActor::new(host, project, docker, ssh_settings.clone())
                 .with_restart_events(ctx.address().recipient());
             if let Some((session, shell)) = sessions.remove(name) {
                 actor = actor.with_ssh_session(session);
@@ -571,7 +572,7 @@ impl Run<'_> {
             .iter()
             .map(|(name, docker)| ImageSource {
                 name: name.clone(),
-                docker: docker.clone(),
+                docker: crate::docker::BollardDocker::shared(docker.clone()),
                 trusted: false,
             })
             .collect();

@@ -16,12 +16,12 @@
 use std::sync::{Arc, Mutex};
 
 use actix::prelude::*;
-use bollard::Docker;
 use nap_core::inventory::Host;
 use tokio::sync::OnceCell;
 use tokio::task::JoinHandle;
 
 use crate::actors::patcher::ContainerRestarted;
+use crate::docker::DockerApi;
 use crate::ssh::{RemoteShell, SshSession};
 
 pub mod container;
@@ -57,8 +57,9 @@ pub struct HostActor {
     host: Host,
     /// The compose project's name (labels, route rule tags); fixed.
     project: String,
-    /// The host's Docker client, connected before the actor starts; lives as long as it.
-    docker: Docker,
+    /// The host's Docker calls (a client connected before the actor starts, or a fake);
+    /// lives as long as the actor.
+    docker: Arc<dyn DockerApi>,
     /// Where SSH keys and known_hosts come from, for a connection made on first use.
     ssh_settings: SshSettings,
     /// The SSH session: set before the plan runs by the preflight (or remembered as
@@ -76,8 +77,14 @@ pub struct HostActor {
 }
 
 impl HostActor {
-    /// An actor for `host`, using an already connected Docker client.
-    pub fn new(host: Host, project: &str, docker: Docker, ssh_settings: SshSettings) -> HostActor {
+    /// An actor for `host`, making its Docker calls through `docker` (an already connected
+    /// client wrapped in [`crate::docker::BollardDocker`], or a fake).
+    pub fn new(
+        host: Host,
+        project: &str,
+        docker: Arc<dyn DockerApi>,
+        ssh_settings: SshSettings,
+    ) -> HostActor {
         HostActor {
             host,
             project: project.to_string(),
@@ -179,8 +186,8 @@ struct HostContext {
     name: String,
     /// The project's name.
     project: String,
-    /// The Docker client.
-    docker: Docker,
+    /// The Docker calls.
+    docker: Arc<dyn DockerApi>,
     /// The inventory host.
     host: Host,
     /// See [`HostActor`].
@@ -210,6 +217,7 @@ mod tests {
 
     use super::*;
     use crate::docker::transport::{Dialer, NapTransport};
+    use bollard::Docker;
 
     /// Stands in for the patcher: hears of restarts and does nothing.
     struct Sink;
@@ -254,6 +262,7 @@ mod tests {
                 agent_socket: None,
                 home: PathBuf::from("/nonexistent"),
             };
+            let docker = crate::docker::BollardDocker::shared(docker);
             let actor = HostActor::new(host, "demo", docker, settings)
                 .with_restart_events(Sink.start().recipient())
                 .start();
