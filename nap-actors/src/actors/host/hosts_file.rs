@@ -190,8 +190,8 @@ async fn patch_hosts_file(
     let next = hosts_file::padded(next, current.len());
     // Over SSH when the host has it and answers; by exec when it has none or its sshd is down
     // (preflight found it unreachable and said so).
-    let has_ssh = host.host.ssh.is_some();
-    let ssh_answers = has_ssh && host.ssh().await.is_ok();
+    let has_ssh = host.shell.configured();
+    let ssh_answers = has_ssh && host.shell.connect().await.is_ok();
     if decide::hosts_file_writer(has_ssh, ssh_answers) == HostsFileWriter::Ssh {
         let path = inspect.hosts_path.clone().unwrap_or_default();
         let id = inspect.id.clone().unwrap_or_default();
