@@ -1,7 +1,7 @@
 //! In-process tests of the actors over the recording fakes (`docker::fake::FakeDocker`,
 //! `host::fake_shell::FakeShell`): the coordinator's failure handling, the patcher's re-patch
-//! after a restart, and the service actor's rollout decisions, each in milliseconds without
-//! Docker, SSH or the lab. The lab tests stay the end-to-end truth; these pin the actors'
+//! after a restart, the service actor's rollout decisions, and the host actor's routes and
+//! hosts-file writer choice, each in milliseconds without Docker, SSH or the lab. The lab tests stay the end-to-end truth; these pin the actors'
 //! logic.
 
 use std::collections::HashMap;
@@ -81,6 +81,10 @@ async fn eventually(what: &str, done: impl Fn() -> bool) {
         assert!(std::time::Instant::now() < deadline, "timed out: {what}");
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
+}
+
+fn cidr(text: &str) -> nap_core::inventory::Ipv4Cidr {
+    nap_core::inventory::Ipv4Cidr::parse(text).unwrap()
 }
 
 fn planned(id: usize, operation: Operation, after: &[usize]) -> PlannedOperation {
@@ -369,4 +373,89 @@ async fn a_failed_replacement_with_pause_keeps_the_old_container_aside() {
     assert_eq!(old.body.image.as_deref(), Some("nap/web:1"));
     assert!(!old.running);
     assert!(docker.calls_of("remove_container").is_empty());
+}
+
+#[actix::test]
+async fn a_route_script_that_fails_is_an_error_naming_it_and_removal_reads_rules_first() {
+    use crate::actors::host::{EnsureRoutes, RemoveRoutes};
+
+    let docker = FakeDocker::new();
+    let shell = FakeShell::new("h1");
+    shell.answer("ip route replace", 2, "");
+    let host = host_actor("h1", &docker, &shell).start();
+    let route = nap_core::plan::Route {
+        subnet: cidr("172.30.1.0/24"),
+        via: "10.0.0.2".to_string(),
+    };
+    let error = host
+        .send(EnsureRoutes {
+            routes: vec![route],
+            pool: cidr("172.30.0.0/16"),
+            local_subnets: vec![cidr("172.30.0.0/24")],
+        })
+        .await
+        .unwrap()
+        .expect_err("the script fails");
+    assert_eq!(error.kind, HostErrorKind::Ssh);
+    assert!(error.message.contains("failed with status 2"), "{error}");
+    // A removal lists the host's rules first and deletes only what it parsed from them.
+    host.send(RemoveRoutes {
+        subnets: vec![cidr("172.30.1.0/24")],
+    })
+    .await
+    .unwrap()
+    .expect("nothing to remove is fine");
+    let calls = shell.calls();
+    assert_eq!(calls.len(), 3, "{calls:?}");
+    assert_eq!(
+        calls[1],
+        ShellCall::Script(nap_core::routes::LIST_RULES.to_string())
+    );
+    assert!(docker.calls().is_empty(), "no Docker call for routes");
+}
+
+#[actix::test]
+async fn without_ssh_a_hosts_file_is_patched_by_exec_with_the_file_on_stdin() {
+    use crate::actors::host::{PatchHostsFile, PatchResult};
+
+    let docker = FakeDocker::new();
+    let shell = FakeShell::none("h2");
+    let body = bollard::models::ContainerCreateBody {
+        hostname: Some("web-1".to_string()),
+        ..Default::default()
+    };
+    docker.add_container("p-web-1", body, true);
+    let host = host_actor("h2", &docker, &shell).start();
+    let wanted: Arc<[HostEntry]> = Arc::from(vec![HostEntry {
+        name: "db".to_string(),
+        address: "172.30.0.3".parse().unwrap(),
+    }]);
+    let result = host
+        .send(PatchHostsFile {
+            container: "p-web-1".to_string(),
+            baked: Some(Arc::from(Vec::new())),
+            wanted: wanted.clone(),
+        })
+        .await
+        .unwrap()
+        .expect("the patch succeeds");
+    assert_eq!(result, PatchResult::Exec);
+    let execs = docker.execs();
+    assert_eq!(execs.len(), 1, "{execs:?}");
+    assert_eq!(execs[0].cmd[..2], ["sh".to_string(), "-c".to_string()]);
+    let written = String::from_utf8_lossy(&execs[0].stdin).into_owned();
+    assert!(written.contains("172.30.0.3\tdb"), "{written}");
+    assert!(shell.calls().is_empty());
+    // The file now holds the table: a second patch changes nothing.
+    let again = host
+        .send(PatchHostsFile {
+            container: "p-web-1".to_string(),
+            baked: Some(Arc::from(Vec::new())),
+            wanted,
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again, PatchResult::UpToDate);
+    assert_eq!(docker.execs().len(), 1);
 }
