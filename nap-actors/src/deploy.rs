@@ -25,7 +25,7 @@ use serde::Serialize;
 
 use crate::coordinator::{CoordinatorActor, ExecutionReport, Executors};
 use crate::deployment::Deployment;
-use crate::host_actor::{self, HostActor, ImageSource, SshSettings, Stop};
+use crate::host_actor::{self, HostActor, ImageSource, SshSettings, SshShell, Stop};
 use crate::observe::ObserveError;
 use crate::patcher::{PatcherActor, Track};
 use crate::pipeline::{self, Goal, Planned};
@@ -170,7 +170,7 @@ async fn local_image_source(inventory: &Inventory) -> Option<ImageSource> {
     .ok()?;
     Some(ImageSource {
         name: "the local daemon".to_string(),
-        docker,
+        docker: crate::docker::BollardDocker::shared(docker),
         trusted: true,
     })
 }
@@ -286,16 +286,18 @@ fn start_actors(
                 .host(name)
                 .expect("clients come from the inventory")
                 .clone();
-            let mut actor = HostActor::new(host, project, docker.clone(), ssh_settings.clone())
-                .with_restart_events(ctx.address().recipient());
-            if let Some((session, shell)) = sessions.remove(name) {
-                actor = actor.with_ssh_session(session);
-                if let Some(shell) = shell {
-                    actor = actor.with_shell(shell);
+            let mut shell = SshShell::new(host.clone(), ssh_settings.clone());
+            if let Some((session, kept)) = sessions.remove(name) {
+                shell = shell.with_session(session);
+                if let Some(kept) = kept {
+                    shell = shell.with_shell(kept);
                 }
             } else if let Some((_, error)) = unreachable.iter().find(|(host, _)| host == name) {
-                actor = actor.with_ssh_unreachable(error.clone());
+                shell = shell.with_unreachable(error.clone());
             }
+            let docker = crate::docker::BollardDocker::shared(docker.clone());
+            let actor = HostActor::new(host, project, docker, Arc::new(shell))
+                .with_restart_events(ctx.address().recipient());
             hosts.insert(name.clone(), actor.start());
         }
         PatcherActor::new(hosts.clone(), progress.clone())
@@ -630,7 +632,7 @@ impl Run<'_> {
             .iter()
             .map(|(name, docker)| ImageSource {
                 name: name.clone(),
-                docker: docker.clone(),
+                docker: crate::docker::BollardDocker::shared(docker.clone()),
                 trusted: false,
             })
             .collect();

@@ -18,7 +18,8 @@
 //! hosts) as it is, and tries the latest files again every [`RETRY_UNREACHABLE`] until the host
 //! answers, then reconciles.
 //!
-//! The file watcher sits behind [`FolderWatcher`], so the loop can be driven by a fake.
+//! The file watcher sits behind [`FolderWatcher`] and the deployment behind [`Deployer`]
+//! ([`ActorDeployer`] is the real one), so the loop can be driven by fakes ([`watch_with`]).
 
 use std::collections::BTreeSet;
 use std::future::Future;
@@ -182,29 +183,69 @@ pub struct WatchSummary {
     pub failed: usize,
 }
 
-/// Runs one deployment with the previous one's actors where they can be reused, keeping
-/// the actors in `actors` (stopping the previous ones when they were replaced).
-async fn deploy_once(
-    deployment: &Deployment,
-    options: &UpOptions,
-    progress: &Progress,
-    actors: &mut Option<DeploymentActors>,
-) -> Result<bool, deploy::DeployError> {
-    let report = deploy::up_reusing(deployment, options, progress, actors.as_ref()).await?;
-    if let Some(new) = report.actors {
-        let same = actors
-            .as_ref()
-            .is_some_and(|old| old.generation == new.generation);
-        if !same && let Some(old) = actors.replace(new) {
-            old.stop().await;
-        }
+/// A deployment under way, as [`Deployer::deploy`] answers it.
+pub type DeployFuture<'a> = Pin<Box<dyn Future<Output = Result<bool, deploy::DeployError>> + 'a>>;
+
+/// What a watch runs for its first deployment and for every change.
+pub trait Deployer {
+    /// Deploys `deployment`; answers whether every operation succeeded.
+    fn deploy<'a>(
+        &'a mut self,
+        deployment: &'a Deployment,
+        options: &'a UpOptions,
+        progress: &'a Progress,
+    ) -> DeployFuture<'a>;
+
+    /// The watch ends: stops what the deployments left running, and waits until it has.
+    fn finish(&mut self) -> Pin<Box<dyn Future<Output = ()> + '_>>;
+}
+
+/// [`Deployer`] through [`deploy::up_reusing`]: each deployment reuses the previous one's
+/// actors where it can; the last ones are kept (so restarted containers are re-patched) until
+/// the next deployment replaces them or the watch ends.
+#[derive(Default)]
+pub struct ActorDeployer {
+    /// The last deployment's actors, from its end until the next one replaces them (the old
+    /// ones are stopped then) or [`Deployer::finish`] stops them.
+    actors: Option<DeploymentActors>,
+}
+
+impl Deployer for ActorDeployer {
+    /// Runs one deployment with the previous one's actors where they can be reused, keeping
+    /// its actors (stopping the previous ones when they were replaced).
+    fn deploy<'a>(
+        &'a mut self,
+        deployment: &'a Deployment,
+        options: &'a UpOptions,
+        progress: &'a Progress,
+    ) -> DeployFuture<'a> {
+        Box::pin(async move {
+            let actors = &mut self.actors;
+            let report = deploy::up_reusing(deployment, options, progress, actors.as_ref()).await?;
+            if let Some(new) = report.actors {
+                let same = actors
+                    .as_ref()
+                    .is_some_and(|old| old.generation == new.generation);
+                if !same && let Some(old) = actors.replace(new) {
+                    old.stop().await;
+                }
+            }
+            for failed in &report.execution.failed {
+                progress.emit(Event::Warning {
+                    message: format!("failed: {}", failed.error),
+                });
+            }
+            Ok(report.execution.is_success())
+        })
     }
-    for failed in &report.execution.failed {
-        progress.emit(Event::Warning {
-            message: format!("failed: {}", failed.error),
-        });
+
+    fn finish(&mut self) -> Pin<Box<dyn Future<Output = ()> + '_>> {
+        Box::pin(async move {
+            if let Some(actors) = self.actors.take() {
+                actors.stop().await;
+            }
+        })
     }
-    Ok(report.execution.is_success())
 }
 
 /// Deploys, then follows every change of the files until `shutdown` resolves. Must run in an
@@ -215,7 +256,30 @@ pub async fn watch(
     progress: &Progress,
     watcher: &mut dyn FolderWatcher,
     events: &mut mpsc::UnboundedReceiver<PathBuf>,
+    shutdown: Pin<Box<dyn Future<Output = ()>>>,
+) -> Result<WatchSummary, WatchError> {
+    let mut deployer = ActorDeployer::default();
+    watch_with(
+        options,
+        up_options,
+        progress,
+        watcher,
+        events,
+        shutdown,
+        &mut deployer,
+    )
+    .await
+}
+
+/// [`watch`], deploying through `deployer`.
+pub async fn watch_with(
+    options: &DeploymentOptions,
+    up_options: &UpOptions,
+    progress: &Progress,
+    watcher: &mut dyn FolderWatcher,
+    events: &mut mpsc::UnboundedReceiver<PathBuf>,
     mut shutdown: Pin<Box<dyn Future<Output = ()>>>,
+    deployer: &mut dyn Deployer,
 ) -> Result<WatchSummary, WatchError> {
     let mut summary = WatchSummary::default();
     let deployment = deployment::load(options)?;
@@ -229,8 +293,7 @@ pub async fn watch(
     watcher
         .watch_folders(&folders_of(&files))
         .map_err(WatchError::Watcher)?;
-    let mut actors: Option<DeploymentActors> = None;
-    deploy_once(&deployment, up_options, progress, &mut actors).await?;
+    deployer.deploy(&deployment, up_options, progress).await?;
     // Set while a change waits for an unreachable host: the files are loaded and applied
     // again after RETRY_UNREACHABLE (or at the next change, whichever comes first).
     let mut retry_pending = false;
@@ -281,7 +344,7 @@ pub async fn watch(
             remove_orphans: true,
             ..up_options.clone()
         };
-        let result = deploy_once(&deployment, &options, progress, &mut actors).await;
+        let result = deployer.deploy(&deployment, &options, progress).await;
         if retry_pending && !matches!(result, Err(deploy::DeployError::Unreachable(_))) {
             progress.emit(Event::Warning {
                 message: "every host answers again; the pending change was applied".to_string(),
@@ -314,9 +377,7 @@ pub async fn watch(
             }
         }
     }
-    if let Some(actors) = actors {
-        actors.stop().await;
-    }
+    deployer.finish().await;
     Ok(summary)
 }
 
@@ -362,6 +423,114 @@ mod tests {
             next_change(&mut receiver, &set(&["/p/compose.yaml"]), DEBOUNCE).await,
             None
         );
+    }
+
+    /// Records the folders it is asked to watch.
+    #[derive(Default)]
+    struct RecordingWatcher {
+        folders: Vec<BTreeSet<PathBuf>>,
+    }
+
+    impl FolderWatcher for RecordingWatcher {
+        fn watch_folders(&mut self, folders: &BTreeSet<PathBuf>) -> Result<(), WatcherError> {
+            self.folders.push(folders.clone());
+            Ok(())
+        }
+    }
+
+    /// Counts deployments and the services each one had; every one succeeds.
+    struct CountingDeployer {
+        deployed: std::rc::Rc<std::cell::RefCell<Vec<Vec<String>>>>,
+        finished: bool,
+    }
+
+    impl Deployer for CountingDeployer {
+        fn deploy<'a>(
+            &'a mut self,
+            deployment: &'a Deployment,
+            _: &'a UpOptions,
+            _: &'a Progress,
+        ) -> DeployFuture<'a> {
+            let services = deployment.project.services.keys().cloned().collect();
+            self.deployed.borrow_mut().push(services);
+            Box::pin(std::future::ready(Ok(true)))
+        }
+
+        fn finish(&mut self) -> Pin<Box<dyn Future<Output = ()> + '_>> {
+            self.finished = true;
+            Box::pin(std::future::ready(()))
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_burst_of_changes_is_one_redeployment() {
+        let folder = tempfile::tempdir().unwrap();
+        let compose = folder.path().join("compose.yaml");
+        let hosts = folder.path().join("nap-hosts.yml");
+        std::fs::write(&compose, "services:\n  web:\n    image: nap/web\n").unwrap();
+        std::fs::write(&hosts, "hosts:\n  h1:\n    docker: tcp://10.0.0.1:2375\n").unwrap();
+        let options = DeploymentOptions {
+            compose: nap_core::compose::LoadOptions {
+                working_dir: folder.path().to_path_buf(),
+                ..Default::default()
+            },
+            hosts_file: Some(hosts.clone()),
+        };
+        let deployed = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+        let mut deployer = CountingDeployer {
+            deployed: deployed.clone(),
+            finished: false,
+        };
+        let mut watcher = RecordingWatcher::default();
+        let (sender, mut events) = mpsc::unbounded_channel();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let shutdown = Box::pin(async move {
+            let _ = stopped.await;
+        });
+        let edits = {
+            let deployed = deployed.clone();
+            let compose = compose.clone();
+            async move {
+                assert_eq!(deployed.borrow().len(), 1, "the first deployment");
+                // An editor's save, a second save and an inventory edit, within the debounce
+                // of each other; then a service is added by the last write.
+                std::fs::write(
+                    &compose,
+                    "services:\n  web:\n    image: nap/web\n  db:\n    image: nap/db\n",
+                )
+                .unwrap();
+                for (path, after) in [(&compose, 0), (&compose, 100), (&hosts, 250)] {
+                    tokio::time::sleep(Duration::from_millis(after)).await;
+                    sender.send(path.clone()).unwrap();
+                }
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                let _ = stop.send(());
+            }
+        };
+        let progress = Progress::recording();
+        let up_options = UpOptions::default();
+        let watching = watch_with(
+            &options,
+            &up_options,
+            &progress,
+            &mut watcher,
+            &mut events,
+            shutdown,
+            &mut deployer,
+        );
+        let (summary, ()) = tokio::join!(watching, edits);
+        let summary = summary.expect("the watch ends cleanly");
+        assert_eq!(summary.applied, 1, "{summary:?}");
+        assert_eq!(
+            *deployed.borrow(),
+            vec![
+                vec!["web".to_string()],
+                vec!["db".to_string(), "web".to_string()]
+            ]
+        );
+        assert!(deployer.finished, "the deployer was finished");
+        let folder = std::path::absolute(folder.path()).unwrap();
+        assert_eq!(watcher.folders[0], BTreeSet::from([folder]));
     }
 
     #[test]

@@ -15,6 +15,8 @@ pub mod host;
 mod outcome;
 pub mod patcher;
 pub mod service;
+#[cfg(test)]
+mod tests;
 
 pub use outcome::Outcome;
 

@@ -9,13 +9,21 @@
 //!   `DOCKER_TLS_VERIFY`, `DOCKER_CERT_PATH`, `DOCKER_CONTEXT`, `currentContext`)
 //!   ([`endpoint`]).
 //!
+//! [`api`] is the seam the host actor talks through: the Docker calls it makes as a trait
+//! ([`DockerApi`]), over bollard ([`BollardDocker`]) or over an in-memory recording fake
+//! ([`fake`], in the crate's tests and with the `fakes` feature).
+//!
 //! This module does not read a host's state (that is `observe`) and does no SSH.
 
+pub mod api;
 pub mod connect;
 pub mod endpoint;
+#[cfg(any(test, feature = "fakes"))]
+pub mod fake;
 pub mod limits;
 pub mod tls;
 pub mod transport;
 
+pub use api::{BollardDocker, DockerApi};
 pub use connect::{connect, connect_endpoint};
 pub use endpoint::{LocalDaemon, LocalDaemonError, resolve_local_daemon};

@@ -2,16 +2,11 @@
 //! through a rollout's monitor period, remove; and the crash-loop check and log tail that
 //! failure messages quote.
 
-use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use bollard::models::{ContainerInspectResponse, ContainerStateStatusEnum, HealthStatusEnum};
-use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, InspectContainerOptions, ListContainersOptionsBuilder,
-    LogsOptionsBuilder, RemoveContainerOptionsBuilder, StopContainerOptions,
-};
 use futures_util::StreamExt;
 
 use super::error::is_not_found;
@@ -39,19 +34,16 @@ impl Handler<CreateContainer> for HostActor {
         let host = self.context();
         Box::pin(async move {
             let spec = message.spec;
-            let options = CreateContainerOptionsBuilder::default()
-                .name(&spec.name)
-                .build();
-            let created = host
+            let id = host
                 .docker
-                .create_container(Some(options), spec.body)
+                .create_container(&spec.name, spec.body)
                 .await
                 .map_err(|error| {
                     host.docker_error(&format!("creating container {}", spec.name), error)
                 })?;
             for (network, endpoint) in spec.additional_networks {
                 let request = bollard::models::NetworkConnectRequest {
-                    container: created.id.clone(),
+                    container: id.clone(),
                     endpoint_config: Some(endpoint),
                 };
                 host.docker
@@ -64,7 +56,7 @@ impl Handler<CreateContainer> for HostActor {
                         )
                     })?;
             }
-            Ok(created.id)
+            Ok(id)
         })
     }
 }
@@ -102,7 +94,7 @@ impl Handler<StartContainer> for HostActor {
         let host = self.context();
         Box::pin(async move {
             host.docker
-                .start_container(&message.container, None)
+                .start_container(&message.container)
                 .await
                 .map_err(|error| {
                     host.docker_error(&format!("starting {}", message.container), error)
@@ -115,18 +107,9 @@ impl Handler<StartContainer> for HostActor {
                     });
                 }
                 (Some(id), _) => {
-                    let filters = HashMap::from([("id".to_string(), vec![id.clone()])]);
-                    let options = ListContainersOptionsBuilder::default()
-                        .all(true)
-                        .filters(&filters)
-                        .build();
-                    let listed =
-                        host.docker
-                            .list_containers(Some(options))
-                            .await
-                            .map_err(|error| {
-                                host.docker_error(&format!("listing {}", message.container), error)
-                            })?;
+                    let listed = host.docker.list_container(&id).await.map_err(|error| {
+                        host.docker_error(&format!("listing {}", message.container), error)
+                    })?;
                     let networks = listed
                         .into_iter()
                         .find(|summary| summary.id.as_deref() == Some(id.as_str()))
@@ -281,11 +264,8 @@ impl Handler<RenameContainer> for HostActor {
     fn handle(&mut self, message: RenameContainer, _: &mut Context<Self>) -> Self::Result {
         let host = self.context();
         Box::pin(async move {
-            let options = bollard::query_parameters::RenameContainerOptionsBuilder::default()
-                .name(&message.to)
-                .build();
             host.docker
-                .rename_container(&message.from, options)
+                .rename_container(&message.from, &message.to)
                 .await
                 .map(|()| Outcome::Renamed)
                 .map_err(|error| {
@@ -312,11 +292,7 @@ impl Handler<StopContainer> for HostActor {
     fn handle(&mut self, message: StopContainer, _: &mut Context<Self>) -> Self::Result {
         let host = self.context();
         Box::pin(async move {
-            match host
-                .docker
-                .stop_container(&message.container, None::<StopContainerOptions>)
-                .await
-            {
+            match host.docker.stop_container(&message.container).await {
                 Ok(())
                 | Err(bollard::errors::Error::DockerResponseServerError {
                     status_code: 304, ..
@@ -398,11 +374,7 @@ impl Handler<RemoveContainer> for HostActor {
         let host = self.context();
         Box::pin(async move {
             // Stop with the container's own grace period (its StopTimeout, else Docker's 10 s).
-            match host
-                .docker
-                .stop_container(&message.container, None::<StopContainerOptions>)
-                .await
-            {
+            match host.docker.stop_container(&message.container).await {
                 Ok(()) => {}
                 Err(error) if is_not_found(&error) => return Ok(Outcome::AlreadyGone),
                 // 304: already stopped.
@@ -415,13 +387,9 @@ impl Handler<RemoveContainer> for HostActor {
                     );
                 }
             }
-            let options = RemoveContainerOptionsBuilder::default()
-                .force(true)
-                .v(message.volumes)
-                .build();
             let result = host
                 .docker
-                .remove_container(&message.container, Some(options))
+                .remove_container(&message.container, message.volumes)
                 .await;
             host.removal(result, &format!("removing {}", message.container))
         })
@@ -434,7 +402,7 @@ impl HostContext {
         container: &str,
     ) -> Result<ContainerInspectResponse, HostOperationError> {
         self.docker
-            .inspect_container(container, None::<InspectContainerOptions>)
+            .inspect_container(container)
             .await
             .map_err(|error| self.docker_error(&format!("inspecting {container}"), error))
     }
@@ -463,12 +431,7 @@ impl HostContext {
 
     /// The container's last log lines, for failure messages.
     pub(super) async fn last_logs(&self, container: &str) -> String {
-        let options = LogsOptionsBuilder::default()
-            .stdout(true)
-            .stderr(true)
-            .tail(FAILURE_LOG_LINES)
-            .build();
-        let mut logs = self.docker.logs(container, Some(options));
+        let mut logs = self.docker.logs_tail(container, FAILURE_LOG_LINES);
         let mut text = String::new();
         while let Some(Ok(chunk)) = logs.next().await {
             text.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));

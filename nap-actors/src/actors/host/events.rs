@@ -7,12 +7,13 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use actix::prelude::*;
-use bollard::Docker;
-use bollard::query_parameters::EventsOptionsBuilder;
+use std::sync::Arc;
+
 use futures_util::StreamExt;
 use nap_core::plan::LABEL_PROJECT;
 
 use crate::actors::patcher::ContainerRestarted;
+use crate::docker::DockerApi;
 
 /// How long a broken stream waits before it is opened again.
 const REOPEN_AFTER: Duration = Duration::from_secs(1);
@@ -20,7 +21,7 @@ const REOPEN_AFTER: Duration = Duration::from_secs(1);
 /// Streams `host`'s start events for `project`'s containers to `recipient`, for ever (it
 /// ends when the future is dropped or aborted).
 pub(super) async fn watch_starts(
-    docker: Docker,
+    docker: Arc<dyn DockerApi>,
     host: String,
     project: String,
     recipient: Recipient<ContainerRestarted>,
@@ -34,8 +35,7 @@ pub(super) async fn watch_starts(
                 vec![format!("{LABEL_PROJECT}={project}")],
             ),
         ]);
-        let options = EventsOptionsBuilder::default().filters(&filters).build();
-        let mut events = docker.events(Some(options));
+        let mut events = docker.events(filters);
         while let Some(event) = events.next().await {
             let Ok(event) = event else { break };
             if let Some(nanos) = event.time_nano {

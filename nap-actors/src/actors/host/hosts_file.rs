@@ -190,8 +190,8 @@ async fn patch_hosts_file(
     let next = hosts_file::padded(next, current.len());
     // Over SSH when the host has it and answers; by exec when it has none or its sshd is down
     // (preflight found it unreachable and said so).
-    let has_ssh = host.host.ssh.is_some();
-    let ssh_answers = has_ssh && host.ssh().await.is_ok();
+    let has_ssh = host.shell.configured();
+    let ssh_answers = has_ssh && host.shell.connect().await.is_ok();
     if decide::hosts_file_writer(has_ssh, ssh_answers) == HostsFileWriter::Ssh {
         let path = inspect.hosts_path.clone().unwrap_or_default();
         let id = inspect.id.clone().unwrap_or_default();
@@ -236,12 +236,7 @@ async fn read_container_file(
 ) -> Result<String, HostOperationError> {
     // The file plus a few tar headers.
     const ARCHIVE_LIMIT: usize = hosts_file::MAX_FILE_BYTES + (16 << 10);
-    let options = bollard::query_parameters::DownloadFromContainerOptionsBuilder::default()
-        .path(path)
-        .build();
-    let mut stream = host
-        .docker
-        .download_from_container(container, Some(options));
+    let mut stream = host.docker.download_from_container(container, path);
     let mut archive = Vec::new();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk
@@ -294,7 +289,7 @@ async fn exec(
     command: &[&str],
     stdin: Option<&[u8]>,
 ) -> Result<String, HostOperationError> {
-    use bollard::exec::{StartExecOptions, StartExecResults};
+    use bollard::exec::StartExecResults;
     use tokio::io::AsyncWriteExt;
 
     let what = format!("exec {:?} in {container}", command.join(" "));
@@ -306,14 +301,14 @@ async fn exec(
         cmd: Some(command.iter().map(ToString::to_string).collect()),
         ..Default::default()
     };
-    let created = host
+    let id = host
         .docker
         .create_exec(container, config)
         .await
         .map_err(|error| host.docker_error(&what, error))?;
     let started = host
         .docker
-        .start_exec(&created.id, None::<StartExecOptions>)
+        .start_exec(&id)
         .await
         .map_err(|error| host.docker_error(&what, error))?;
     let mut stdout = String::new();
@@ -357,7 +352,7 @@ async fn exec(
     }
     let inspect = host
         .docker
-        .inspect_exec(&created.id)
+        .inspect_exec(&id)
         .await
         .map_err(|error| host.docker_error(&what, error))?;
     match inspect.exit_code {

@@ -1,16 +1,16 @@
 //! Images on a host: present already, else pulled, else copied from another daemon
 //! (`docker save | docker load`, streamed) that holds the expected image ID.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use bollard::Docker;
-use bollard::query_parameters::{CreateImageOptionsBuilder, ImportImageOptionsBuilder};
 use futures_util::StreamExt;
 use nap_core::plan::decide::{self, ImageFetch, ImageHolder};
 
 use super::error::docker_message;
 use super::{HostActor, HostContext, HostErrorKind, OperationResult, Outcome};
+use crate::docker::DockerApi;
 
 /// Seconds an image transfer may take (a `docker save` → `docker load` of a large image).
 const IMAGE_TRANSFER_SECONDS: u64 = 3600;
@@ -20,8 +20,8 @@ const IMAGE_TRANSFER_SECONDS: u64 = 3600;
 pub struct ImageSource {
     /// Its name (an inventory host, or `local` for the local daemon).
     pub name: String,
-    /// Its client.
-    pub docker: Docker,
+    /// Its Docker calls (a client wrapped in [`crate::docker::BollardDocker`], or a fake).
+    pub docker: Arc<dyn DockerApi>,
     /// The deploying machine's own daemon: the image ID it holds is the one every copy must
     /// arrive with. Without one, the first inventory host that has the image sets it.
     pub trusted: bool,
@@ -91,11 +91,7 @@ impl Handler<EnsureImage> for HostActor {
 /// Pulls `image` from its registry.
 async fn pull(host: &HostContext, image: &str) -> Result<(), bollard::errors::Error> {
     let (name, tag) = split_reference(image);
-    let options = CreateImageOptionsBuilder::default()
-        .from_image(&name)
-        .tag(&tag)
-        .build();
-    let mut pull = host.docker.create_image(Some(options), None, None);
+    let mut pull = host.docker.pull_image(&name, &tag);
     while let Some(step) = pull.next().await {
         step?;
     }
@@ -110,20 +106,9 @@ async fn copy_image(
     source: &ImageSource,
     expected: &str,
 ) -> OperationResult {
-    let from = source
-        .docker
-        .clone()
-        .with_timeout(Duration::from_secs(IMAGE_TRANSFER_SECONDS));
-    let to = host
-        .docker
-        .clone()
-        .with_timeout(Duration::from_secs(IMAGE_TRANSFER_SECONDS));
-    let export = from.export_image(image);
-    let mut load = to.import_image_stream(
-        ImportImageOptionsBuilder::default().quiet(true).build(),
-        export,
-        None,
-    );
+    let transfer = Duration::from_secs(IMAGE_TRANSFER_SECONDS);
+    let export = source.docker.export_image(image, transfer);
+    let mut load = host.docker.import_image(export, transfer);
     while let Some(step) = load.next().await {
         let failed = match step {
             Err(error) => Some(docker_message(&error)),
@@ -144,10 +129,7 @@ async fn copy_image(
         .id
         .unwrap_or_default();
     if arrived != expected {
-        let options = bollard::query_parameters::RemoveImageOptionsBuilder::default()
-            .force(true)
-            .build();
-        if let Err(error) = host.docker.remove_image(image, Some(options), None).await {
+        if let Err(error) = host.docker.remove_image(image).await {
             tracing::warn!(host = %host.name, %image, "removing a mismatched image: {error}");
         }
         return Err(host.error(HostErrorKind::Image, format!(

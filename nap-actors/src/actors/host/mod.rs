@@ -10,23 +10,26 @@
 //! re-applies a container's table after Docker rewrote the file on a restart.
 //!
 //! The operations live beside their messages: [`network`], [`volume`], [`image`],
-//! [`container`], [`routes`], [`hosts_file`]; [`shell`] holds the SSH session and the kept
-//! root shells, [`error`] the operation error and Docker error classification.
+//! [`container`], [`routes`], [`hosts_file`]; [`error`] holds the operation error and Docker
+//! error classification. The actor reaches its host through two seams: Docker calls through
+//! an `Arc<dyn DockerApi>` ([`crate::docker::api`]) and scripts through an
+//! `Arc<dyn HostShell>` ([`shell`]: the SSH session and the kept root shells), so tests drive
+//! it with recording fakes (`docker::fake`, `fake_shell`).
 
 use std::sync::{Arc, Mutex};
 
 use actix::prelude::*;
-use bollard::Docker;
 use nap_core::inventory::Host;
-use tokio::sync::OnceCell;
 use tokio::task::JoinHandle;
 
 use crate::actors::patcher::ContainerRestarted;
-use crate::ssh::{RemoteShell, SshSession};
+use crate::docker::DockerApi;
 
 pub mod container;
 pub mod error;
 pub mod events;
+#[cfg(any(test, feature = "fakes"))]
+pub mod fake_shell;
 pub mod hosts_file;
 pub mod image;
 pub mod network;
@@ -45,7 +48,7 @@ pub use hosts_file::{PatchHostsFile, PatchResult, parse_extra_hosts};
 pub use image::{EnsureImage, ImageSource};
 pub use network::{CreateNetwork, RemoveNetwork};
 pub use routes::{EnsureRoutes, RemoveRoutes};
-pub use shell::{SshSettings, SshUnavailable, root_shell};
+pub use shell::{HostShell, SshSettings, SshShell, SshUnavailable, root_shell};
 pub use volume::{CreateVolume, RemoveVolume};
 
 /// What a host operation answers: what it did, or why it failed.
@@ -57,17 +60,12 @@ pub struct HostActor {
     host: Host,
     /// The compose project's name (labels, route rule tags); fixed.
     project: String,
-    /// The host's Docker client, connected before the actor starts; lives as long as it.
-    docker: Docker,
-    /// Where SSH keys and known_hosts come from, for a connection made on first use.
-    ssh_settings: SshSettings,
-    /// The SSH session: set before the plan runs by the preflight (or remembered as
-    /// unreachable), else connected on first use; shared by every operation after that.
-    ssh: Arc<OnceCell<Result<SshSession, SshUnavailable>>>,
-    /// Warm root shells not in use right now; a script takes one out and puts it back.
-    shells: Arc<Mutex<Vec<RemoteShell>>>,
-    /// At most [`shell::SHELLS_PER_HOST`] shells exist at once; a script holds a permit.
-    shell_slots: Arc<tokio::sync::Semaphore>,
+    /// The host's Docker calls (a client connected before the actor starts, or a fake);
+    /// lives as long as the actor.
+    docker: Arc<dyn DockerApi>,
+    /// The host's root shell for scripts and hosts-file writes ([`SshShell`], or a fake),
+    /// with its session and kept shells; lives as long as the actor.
+    shell: Arc<dyn HostShell>,
     /// Who hears of container starts on this host (the patcher); `None`: no event stream.
     restarts: Option<Recipient<ContainerRestarted>>,
     /// The event stream's task, from the actor's start until [`Stop`] (which aborts it and
@@ -76,39 +74,23 @@ pub struct HostActor {
 }
 
 impl HostActor {
-    /// An actor for `host`, using an already connected Docker client.
-    pub fn new(host: Host, project: &str, docker: Docker, ssh_settings: SshSettings) -> HostActor {
+    /// An actor for `host`, making its Docker calls through `docker` (an already connected
+    /// client wrapped in [`crate::docker::BollardDocker`], or a fake) and running its scripts
+    /// in `shell` (an [`SshShell`], or a fake).
+    pub fn new(
+        host: Host,
+        project: &str,
+        docker: Arc<dyn DockerApi>,
+        shell: Arc<dyn HostShell>,
+    ) -> HostActor {
         HostActor {
             host,
             project: project.to_string(),
             docker,
-            ssh_settings,
-            ssh: Arc::new(OnceCell::new()),
-            shells: Arc::new(Mutex::new(Vec::new())),
-            shell_slots: Arc::new(tokio::sync::Semaphore::new(shell::SHELLS_PER_HOST)),
+            shell,
             restarts: None,
             events: None,
         }
-    }
-
-    /// Use an SSH session connected (and its host key checked) before the plan ran.
-    pub fn with_ssh_session(self, session: SshSession) -> HostActor {
-        let _ = self.ssh.set(Ok(session));
-        self
-    }
-
-    /// SSH was tried before the plan ran and the host did not answer: do not try again in
-    /// this deployment; hosts files are patched by exec instead.
-    pub fn with_ssh_unreachable(self, message: String) -> HostActor {
-        let _ = self.ssh.set(Err(SshUnavailable::Preflight(message)));
-        self
-    }
-
-    /// Use a root shell already started on that session (so the first script does not wait
-    /// for the host's login and shell start-up files).
-    pub fn with_shell(self, shell: RemoteShell) -> HostActor {
-        lock(&self.shells).push(shell);
-        self
     }
 
     /// Also report container starts (restarts) to `recipient`.
@@ -122,11 +104,7 @@ impl HostActor {
             name: self.host.name.clone(),
             project: self.project.clone(),
             docker: self.docker.clone(),
-            host: self.host.clone(),
-            ssh_settings: self.ssh_settings.clone(),
-            ssh: self.ssh.clone(),
-            shells: self.shells.clone(),
-            shell_slots: self.shell_slots.clone(),
+            shell: self.shell.clone(),
         }
     }
 }
@@ -179,18 +157,10 @@ struct HostContext {
     name: String,
     /// The project's name.
     project: String,
-    /// The Docker client.
-    docker: Docker,
-    /// The inventory host.
-    host: Host,
-    /// See [`HostActor`].
-    ssh_settings: SshSettings,
-    /// See [`HostActor`].
-    ssh: Arc<OnceCell<Result<SshSession, SshUnavailable>>>,
-    /// See [`HostActor`].
-    shells: Arc<Mutex<Vec<RemoteShell>>>,
-    /// See [`HostActor`].
-    shell_slots: Arc<tokio::sync::Semaphore>,
+    /// The Docker calls.
+    docker: Arc<dyn DockerApi>,
+    /// The root shell.
+    shell: Arc<dyn HostShell>,
 }
 
 /// Locks `mutex`, also when a panicking holder poisoned it (the pool stays usable).
@@ -210,6 +180,7 @@ mod tests {
 
     use super::*;
     use crate::docker::transport::{Dialer, NapTransport};
+    use bollard::Docker;
 
     /// Stands in for the patcher: hears of restarts and does nothing.
     struct Sink;
@@ -254,7 +225,9 @@ mod tests {
                 agent_socket: None,
                 home: PathBuf::from("/nonexistent"),
             };
-            let actor = HostActor::new(host, "demo", docker, settings)
+            let docker = crate::docker::BollardDocker::shared(docker);
+            let shell = Arc::new(SshShell::new(host.clone(), settings));
+            let actor = HostActor::new(host, "demo", docker, shell)
                 .with_restart_events(Sink.start().recipient())
                 .start();
             let wait = Duration::from_secs(5);

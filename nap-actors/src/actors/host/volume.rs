@@ -1,7 +1,6 @@
 //! Named volumes on a host: create and remove (a gone one counts as done).
 
 use actix::prelude::*;
-use bollard::query_parameters::RemoveVolumeOptionsBuilder;
 
 use super::{HostActor, OperationResult, Outcome};
 
@@ -23,7 +22,7 @@ impl Handler<CreateVolume> for HostActor {
             host.docker
                 .create_volume(message.request)
                 .await
-                .map(|_| Outcome::Created)
+                .map(|()| Outcome::Created)
                 .map_err(|error| host.docker_error(&format!("creating volume {name}"), error))
         })
     }
@@ -43,11 +42,7 @@ impl Handler<RemoveVolume> for HostActor {
     fn handle(&mut self, message: RemoveVolume, _: &mut Context<Self>) -> Self::Result {
         let host = self.context();
         Box::pin(async move {
-            let options = RemoveVolumeOptionsBuilder::default().force(false).build();
-            let result = host
-                .docker
-                .remove_volume(&message.name, Some(options))
-                .await;
+            let result = host.docker.remove_volume(&message.name).await;
             host.removal(result, &format!("removing volume {}", message.name))
         })
     }
