@@ -7,6 +7,8 @@
 //! - [`deploy`]: `up`, `watch`'s passes and `down`: the pipeline, then the [`actors`]
 //!   execute the plan;
 //! - [`exec`]: `nap exec` in a replica on whatever host runs it ([`terminal`]: raw mode);
+//! - [`lifecycle`]: stop, start, restart, kill, pause, unpause, rm across hosts;
+//! - [`query`]: top, images, ls, events across hosts;
 //! - [`docker`]: the one way nap makes Docker clients (trust, bounds, local default);
 //! - [`ssh`]: sessions, known_hosts, login;
 //! - [`observe`]: reads each host's labelled containers, networks, volumes and images into

@@ -9,20 +9,26 @@ mod common;
 
 use common::*;
 
-const COMPOSE: &str = "services:
+/// The project, with web published on host port `port` (distinct per test: tests run at
+/// once on the same hosts).
+fn compose(port: u16) -> String {
+    format!(
+        "services:
   web:
     image: nap/busybox:lab
     command: [httpd, -f, -p, '80']
-    ports: ['18080:80']
+    ports: ['{port}:80']
   worker:
     image: nap/busybox:lab
     command: [sh, -c, 'echo hello from $$HOSTNAME; sleep 3600']
     init: true
-    deploy: {replicas: 2}
+    deploy: {{replicas: 2}}
   once:
     image: nap/busybox:lab
     command: [sh, -c, 'echo done']
-";
+"
+    )
+}
 
 fn stdout_of(project: &LabProject, args: &[&str]) -> String {
     let output = project.nap(args);
@@ -53,7 +59,7 @@ fn names(rows: &[Value]) -> Vec<String> {
 #[test]
 fn ps_and_logs_take_composes_flags() {
     let project = LabProject::new("e2eps", 29, None);
-    project.write_compose(COMPOSE);
+    project.write_compose(&compose(18080));
     project.up(&[]);
     // `once` has exited by the time its dependants… it has none: wait for it.
     for _ in 0..50 {
@@ -169,14 +175,14 @@ fn lab_host_address(host: &str) -> String {
 #[test]
 fn top_images_ls_and_port_answer_across_hosts() {
     let project = LabProject::new("e2equery", 32, None);
-    project.write_compose(COMPOSE);
+    project.write_compose(&compose(18081));
     project.up(&[]);
 
     let web = rows(&project, &["web"]);
     let host_address = lab_host_address(web[0]["host"].as_str().unwrap());
     assert_eq!(
         stdout_of(&project, &["port", "web", "80"]),
-        format!("{host_address}:18080\n")
+        format!("{host_address}:18081\n")
     );
     let missing = project.nap(&["port", "web", "81"]);
     assert_eq!(missing.status.code(), Some(1));
