@@ -54,6 +54,9 @@ pub struct UpOptions {
     pub services: Vec<String>,
     /// With `services`: leave their dependencies as they are.
     pub no_deps: bool,
+    /// Seconds a container being removed or recreated gets to stop (`-t`); `None`: its own
+    /// grace period.
+    pub stop_timeout: Option<i32>,
 }
 
 impl Default for UpOptions {
@@ -66,6 +69,7 @@ impl Default for UpOptions {
             plugins: Plugins::default(),
             services: Vec::new(),
             no_deps: false,
+            stop_timeout: None,
         }
     }
 }
@@ -437,6 +441,8 @@ pub async fn up_reusing(
 pub struct DownOptions {
     /// Also remove named volumes and anonymous ones.
     pub volumes: bool,
+    /// Seconds each container gets to stop before it is killed (`-t`).
+    pub timeout: Option<i32>,
 }
 
 /// Removes the project from every host. Must run in an actix System.
@@ -454,6 +460,7 @@ pub async fn down(
         },
         options: &UpOptions {
             wait_timeout: Duration::from_secs(60),
+            stop_timeout: options.timeout,
             ..UpOptions::default()
         },
         progress,
@@ -653,6 +660,7 @@ impl Run<'_> {
             ship_images: self.options.ship_images,
             wait_timeout: self.options.wait_timeout,
             remove_volumes: matches!(self.goal, Goal::Remove { volumes: true }),
+            stop_timeout: self.options.stop_timeout,
             progress: self.progress.clone(),
         };
         let (coordinator, report) = CoordinatorActor::new(plan.clone(), executors);

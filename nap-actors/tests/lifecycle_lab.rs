@@ -247,6 +247,10 @@ fn scale_adds_and_removes_replicas_and_recreates_nothing() {
     let bad = project.nap(&["scale", "web"]);
     assert_eq!(bad.status.code(), Some(1));
     assert!(text(&bad.stderr).contains("expected SERVICE=REPLICAS"));
+
+    // `down -t` (the timeout reaching Docker is checked in-process, actors/tests.rs).
+    ok(&project, &["down", "-t", "1"]);
+    assert!(containers(&project).is_empty());
 }
 
 #[test]

@@ -61,6 +61,8 @@ pub struct Executors {
     pub wait_timeout: Duration,
     /// Removing containers also removes their anonymous volumes.
     pub remove_volumes: bool,
+    /// Seconds a container being removed gets to stop (`down -t`, `up -t`); `None`: its own.
+    pub stop_timeout: Option<i32>,
     /// Where progress goes.
     pub progress: Progress,
 }
@@ -496,6 +498,7 @@ fn run(
             RemoveContainer {
                 container: container.clone(),
                 volumes: executors.remove_volumes,
+                timeout: executors.stop_timeout,
             },
         ),
         Operation::CreateContainer {
@@ -538,6 +541,7 @@ fn run(
                 RemoveContainer {
                     container: container.clone(),
                     volumes: false,
+                    timeout: executors.stop_timeout,
                 },
             );
             Box::pin(async move {

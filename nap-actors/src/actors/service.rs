@@ -325,6 +325,7 @@ impl Handler<ReplaceReplica> for ServiceActor {
                             RemoveContainer {
                                 container: aside.clone(),
                                 volumes: false,
+                                timeout: None,
                             },
                         )
                         .await??;
@@ -346,6 +347,7 @@ impl Handler<ReplaceReplica> for ServiceActor {
                             RemoveContainer {
                                 container: name.clone(),
                                 volumes: false,
+                                timeout: None,
                             },
                         )
                         .await;

@@ -96,6 +96,52 @@ fn planned(id: usize, operation: Operation, after: &[usize]) -> PlannedOperation
 }
 
 #[actix::test]
+async fn a_removal_gives_the_container_the_stop_timeout_asked_for() {
+    let docker = FakeDocker::new();
+    let shell = FakeShell::new("h1");
+    docker.add_container("p-web-1", Default::default(), true);
+    let plan = Plan {
+        project: "p".to_string(),
+        placements: Vec::new(),
+        operations: vec![planned(
+            1,
+            Operation::RemoveContainer {
+                host: "h1".to_string(),
+                container: "p-web-1".to_string(),
+                id: String::new(),
+                reason: "down".to_string(),
+            },
+            &[],
+        )],
+        notes: Vec::new(),
+    };
+    let hosts = HashMap::from([("h1".to_string(), host_actor("h1", &docker, &shell).start())]);
+    let progress = Progress::recording();
+    let patcher = PatcherActor::new(hosts.clone(), progress.clone()).start();
+    let executors = Executors {
+        project: Arc::new(Project::default()),
+        desired: None,
+        hosts,
+        services: HashMap::new(),
+        patcher,
+        stop_timeout: Some(1),
+        image_sources: Vec::new(),
+        ship_images: false,
+        wait_timeout: Duration::from_secs(5),
+        remove_volumes: false,
+        progress,
+    };
+    let (coordinator, report) = CoordinatorActor::new(plan, executors);
+    coordinator.start();
+    let report = tokio::time::timeout(Duration::from_secs(5), report)
+        .await
+        .expect("the report arrives")
+        .expect("the coordinator reports");
+    assert_eq!(report.succeeded, 1, "{report:?}");
+    assert_eq!(docker.stop_timeouts(), [("p-web-1".to_string(), Some(1))]);
+}
+
+#[actix::test]
 async fn a_failed_operation_skips_what_waits_for_it_and_the_rest_still_runs() {
     let docker = FakeDocker::new();
     let shell = FakeShell::new("h1");
@@ -173,6 +219,7 @@ async fn a_failed_operation_skips_what_waits_for_it_and_the_rest_still_runs() {
         hosts,
         services: HashMap::new(),
         patcher,
+        stop_timeout: None,
         image_sources: Vec::new(),
         ship_images: false,
         wait_timeout: Duration::from_secs(5),

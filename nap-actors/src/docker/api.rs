@@ -108,7 +108,7 @@ pub trait DockerApi: Send + Sync {
     fn rename_container<'a>(&'a self, from: &'a str, to: &'a str) -> DockerFuture<'a, ()>;
 
     /// `POST /containers/{name}/stop`, with the container's own grace period.
-    fn stop_container<'a>(&'a self, name: &'a str) -> DockerFuture<'a, ()>;
+    fn stop_container<'a>(&'a self, name: &'a str, timeout: Option<i32>) -> DockerFuture<'a, ()>;
 
     /// `DELETE /containers/{name}?force=1&v=volumes`.
     fn remove_container<'a>(&'a self, name: &'a str, volumes: bool) -> DockerFuture<'a, ()>;
@@ -270,10 +270,12 @@ impl DockerApi for BollardDocker {
         self.docker.rename_container(from, options).boxed()
     }
 
-    fn stop_container<'a>(&'a self, name: &'a str) -> DockerFuture<'a, ()> {
-        self.docker
-            .stop_container(name, None::<StopContainerOptions>)
-            .boxed()
+    fn stop_container<'a>(&'a self, name: &'a str, timeout: Option<i32>) -> DockerFuture<'a, ()> {
+        let options = StopContainerOptions {
+            t: timeout,
+            ..Default::default()
+        };
+        self.docker.stop_container(name, Some(options)).boxed()
     }
 
     fn remove_container<'a>(&'a self, name: &'a str, volumes: bool) -> DockerFuture<'a, ()> {

@@ -95,6 +95,8 @@ struct State {
     subscribers: Vec<mpsc::UnboundedSender<DockerResult<EventMessage>>>,
     /// Ids handed out so far (ids are made from it).
     next_id: u64,
+    /// Every stop asked for: the container and the timeout given.
+    stop_timeouts: Vec<(String, Option<i32>)>,
 }
 
 /// The fake daemon; cloning it shares the model (a test keeps one clone, the actor another).
@@ -231,6 +233,11 @@ impl FakeDocker {
     /// Every call so far, in order, as `"<call> <target>"`.
     pub fn calls(&self) -> Vec<String> {
         self.state().calls.clone()
+    }
+
+    /// Every `stop_container` so far: the container and the timeout it was given.
+    pub fn stop_timeouts(&self) -> Vec<(String, Option<i32>)> {
+        self.state().stop_timeouts.clone()
     }
 
     /// The calls so far whose line starts with `prefix` (`"start_container"`).
@@ -703,8 +710,9 @@ impl DockerApi for FakeDocker {
         ready(result)
     }
 
-    fn stop_container<'a>(&'a self, name: &'a str) -> DockerFuture<'a, ()> {
+    fn stop_container<'a>(&'a self, name: &'a str, timeout: Option<i32>) -> DockerFuture<'a, ()> {
         let result = self.record("stop_container", name).and_then(|mut state| {
+            state.stop_timeouts.push((name.to_string(), timeout));
             let key = state
                 .container_key(name)
                 .ok_or_else(|| not_found("container", name))?;

@@ -292,7 +292,7 @@ impl Handler<StopContainer> for HostActor {
     fn handle(&mut self, message: StopContainer, _: &mut Context<Self>) -> Self::Result {
         let host = self.context();
         Box::pin(async move {
-            match host.docker.stop_container(&message.container).await {
+            match host.docker.stop_container(&message.container, None).await {
                 Ok(())
                 | Err(bollard::errors::Error::DockerResponseServerError {
                     status_code: 304, ..
@@ -365,6 +365,9 @@ pub struct RemoveContainer {
     pub container: String,
     /// Also its anonymous volumes.
     pub volumes: bool,
+    /// Seconds to wait for it to stop before it is killed (`None`: its own grace period,
+    /// its `stop_grace_period`, else Docker's 10 s).
+    pub timeout: Option<i32>,
 }
 
 impl Handler<RemoveContainer> for HostActor {
@@ -373,8 +376,12 @@ impl Handler<RemoveContainer> for HostActor {
     fn handle(&mut self, message: RemoveContainer, _: &mut Context<Self>) -> Self::Result {
         let host = self.context();
         Box::pin(async move {
-            // Stop with the container's own grace period (its StopTimeout, else Docker's 10 s).
-            match host.docker.stop_container(&message.container).await {
+            // Stop with the timeout asked for, else the container's own grace period.
+            match host
+                .docker
+                .stop_container(&message.container, message.timeout)
+                .await
+            {
                 Ok(()) => {}
                 Err(error) if is_not_found(&error) => return Ok(Outcome::AlreadyGone),
                 // 304: already stopped.

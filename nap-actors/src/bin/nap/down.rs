@@ -16,6 +16,9 @@ pub struct DownArgs {
     /// Also remove the project's named volumes and containers' anonymous volumes.
     #[arg(short = 'v', long)]
     volumes: bool,
+    /// Seconds each container gets to stop before it is killed.
+    #[arg(short = 't', long = "timeout", value_name = "SECONDS")]
+    timeout: Option<i32>,
     /// Progress output: text lines (stderr) or JSON events (stdout).
     #[arg(long, value_enum, default_value = "text")]
     format: ProgressFormat,
@@ -34,6 +37,7 @@ pub fn run(global: &GlobalArgs, args: &DownArgs) -> anyhow::Result<ExitCode> {
             &deployment.inventory,
             DownOptions {
                 volumes: args.volumes,
+                timeout: args.timeout,
             },
             &progress,
         )

@@ -59,6 +59,9 @@ pub struct UpArgs {
     /// Do not start the services the named ones depend on.
     #[arg(long)]
     no_deps: bool,
+    /// Seconds a container being recreated or removed gets to stop before it is killed.
+    #[arg(short = 't', long = "timeout", value_name = "SECONDS")]
+    timeout: Option<i32>,
     /// Only these services and, unless --no-deps, what they depend on (default: all); the
     /// others are left as they are.
     #[arg(value_name = "SERVICE")]
@@ -76,6 +79,7 @@ impl UpArgs {
             wait_timeout: Duration::from_secs(self.wait_timeout),
             services: self.services.clone(),
             no_deps: self.no_deps,
+            stop_timeout: self.timeout,
         }
     }
 }
