@@ -18,6 +18,7 @@
 //! Decisions (placement, reconcile) are the pure core's (`nap-core`); this crate performs I/O.
 
 pub mod actors;
+pub mod cp;
 pub mod deploy;
 pub mod deployment;
 pub mod docker;

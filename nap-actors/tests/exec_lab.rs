@@ -152,3 +152,93 @@ fn exec_allocates_a_tty_when_stdin_is_a_terminal() {
     );
     assert_eq!(output.status.code(), Some(3), "{stdout}");
 }
+
+#[test]
+fn cp_copies_files_and_folders_both_ways_with_the_replica_on_its_host() {
+    let project = LabProject::new("e2ecp", 34, None);
+    project.write_compose(COMPOSE);
+    project.up(&[]);
+    let local = tempfile::tempdir().unwrap();
+    let ok = |args: &[&str]| {
+        let output = project.nap(args);
+        assert!(
+            output.status.success(),
+            "nap {args:?}: {}",
+            text(&output.stderr)
+        );
+    };
+
+    // A file into replica 2, under a new name, then read there.
+    let note = local.path().join("note.txt");
+    std::fs::write(&note, "hello across hosts\n").unwrap();
+    ok(&[
+        "cp",
+        "--index",
+        "2",
+        note.to_str().unwrap(),
+        "web:/tmp/copied.txt",
+    ]);
+    let output = exec(
+        &project,
+        &["--index", "2", "-T", "web", "cat", "/tmp/copied.txt"],
+    );
+    assert_eq!(text(&output.stdout), "hello across hosts\n");
+    // Only replica 2 got it.
+    let output = exec(
+        &project,
+        &["--index", "1", "-T", "web", "cat", "/tmp/copied.txt"],
+    );
+    assert!(!output.status.success());
+
+    // A folder out of it, into an existing local folder, and a file out under a new name.
+    let made = exec(
+        &project,
+        &[
+            "--index",
+            "2",
+            "-T",
+            "web",
+            "sh",
+            "-c",
+            "mkdir -p /tmp/tree/sub && echo deep > /tmp/tree/sub/leaf && chmod 4755 /tmp/tree/sub/leaf",
+        ],
+    );
+    assert!(made.status.success(), "{}", text(&made.stderr));
+    ok(&[
+        "cp",
+        "--index",
+        "2",
+        "web:/tmp/tree",
+        local.path().to_str().unwrap(),
+    ]);
+    let leaf = local.path().join("tree/sub/leaf");
+    assert_eq!(std::fs::read_to_string(&leaf).unwrap(), "deep\n");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&leaf).unwrap().permissions().mode();
+    assert_eq!(
+        mode & 0o6000,
+        0,
+        "no set-user-id bit from a container: {mode:o}"
+    );
+    let renamed = local.path().join("hostname-of-2");
+    ok(&[
+        "cp",
+        "--index",
+        "2",
+        "web:/etc/hostname",
+        renamed.to_str().unwrap(),
+    ]);
+    assert!(!std::fs::read_to_string(&renamed).unwrap().trim().is_empty());
+
+    // Nothing but the copies was left in the local folder.
+    let mut names: Vec<String> = std::fs::read_dir(local.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["hostname-of-2", "note.txt", "tree"]);
+
+    let bad = project.nap(&["cp", "web:/a", "web:/b"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(text(&bad.stderr).contains("one side must be SERVICE:PATH"));
+}

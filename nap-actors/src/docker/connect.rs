@@ -29,6 +29,33 @@ pub async fn connect_endpoint(
     endpoint: &DockerEndpoint,
     tls_files: Option<&TlsFiles>,
 ) -> Result<Docker, HostError> {
+    connect_with(
+        name,
+        endpoint,
+        tls_files,
+        crate::docker::limits::Archives::Bounded,
+    )
+    .await
+}
+
+/// [`connect`] with container archives streamed rather than bounded, for `nap cp`, which
+/// writes them to disk as they come.
+pub async fn connect_streaming_archives(host: &Host) -> Result<Docker, HostError> {
+    connect_with(
+        &host.name,
+        &host.docker,
+        host.tls.as_ref(),
+        crate::docker::limits::Archives::Streamed,
+    )
+    .await
+}
+
+async fn connect_with(
+    name: &str,
+    endpoint: &DockerEndpoint,
+    tls_files: Option<&TlsFiles>,
+    archives: crate::docker::limits::Archives,
+) -> Result<Docker, HostError> {
     let error = |message: String| HostError {
         host: name.to_string(),
         endpoint: endpoint.to_string(),
@@ -60,7 +87,10 @@ pub async fn connect_endpoint(
             ));
         }
     };
-    let transport = NapTransport::new(dialer);
+    let mut transport = NapTransport::new(dialer);
+    if archives == crate::docker::limits::Archives::Streamed {
+        transport = transport.streaming_archives();
+    }
     let docker = Docker::connect_with_custom_transport(
         move |request| transport.send(request),
         Some("http://docker"),

@@ -14,6 +14,17 @@ pub const JSON_LIMIT_BYTES: u64 = 64 * 1024 * 1024;
 /// Bound for archives nap reads back (a hosts file via `GET /containers/{id}/archive`).
 pub const ARCHIVE_LIMIT_BYTES: u64 = 8 * 1024 * 1024;
 
+/// Whether `GET /containers/{id}/archive` answers are bounded ([`ARCHIVE_LIMIT_BYTES`]: nap
+/// reads them whole) or streamed to a file (`nap cp`, which the user asked for).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Archives {
+    /// Read whole, bounded.
+    #[default]
+    Bounded,
+    /// Streamed to disk by their reader, unbounded.
+    Streamed,
+}
+
 /// A human form of a byte count (`64 MiB`).
 pub fn describe_bytes(bytes: u64) -> String {
     const MIB: u64 = 1024 * 1024;
@@ -39,6 +50,11 @@ fn unversioned(path: &str) -> &str {
 /// How many bytes (status line, headers and body) nap reads of the answer to `method path`;
 /// `None` for the answers it streams.
 pub fn answer_limit(method: &Method, path: &str) -> Option<u64> {
+    answer_limit_with(method, path, Archives::Bounded)
+}
+
+/// [`answer_limit`] with archives bounded or streamed.
+pub fn answer_limit_with(method: &Method, path: &str, archives: Archives) -> Option<u64> {
     let path = unversioned(path);
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let streamed = match segments.as_slice() {
@@ -58,6 +74,9 @@ pub fn answer_limit(method: &Method, path: &str) -> Option<u64> {
         return None;
     }
     match segments.as_slice() {
+        ["containers", _, "archive"] if method == Method::GET && archives == Archives::Streamed => {
+            None
+        }
         ["containers", _, "archive"] if method == Method::GET || method == Method::HEAD => {
             Some(ARCHIVE_LIMIT_BYTES)
         }

@@ -184,6 +184,8 @@ impl AsyncWrite for CountedStream {
 #[derive(Clone)]
 pub struct NapTransport {
     dialer: Arc<Dialer>,
+    /// Whether container archives are bounded or streamed.
+    archives: limits::Archives,
 }
 
 impl NapTransport {
@@ -191,7 +193,14 @@ impl NapTransport {
     pub fn new(dialer: Dialer) -> NapTransport {
         NapTransport {
             dialer: Arc::new(dialer),
+            archives: limits::Archives::Bounded,
         }
+    }
+
+    /// The transport with container archives streamed, unbounded (`nap cp`).
+    pub fn streaming_archives(mut self) -> NapTransport {
+        self.archives = limits::Archives::Streamed;
+        self
     }
 
     /// Sends one request on a new connection.
@@ -200,6 +209,7 @@ impl NapTransport {
         request: BollardRequest,
     ) -> impl Future<Output = Result<Response<Incoming>, BollardError>> + Send + use<> {
         let dialer = Arc::clone(&self.dialer);
+        let archives = self.archives;
         async move {
             let (mut parts, body) = request.into_parts();
             let path_and_query = parts
@@ -207,7 +217,7 @@ impl NapTransport {
                 .path_and_query()
                 .map(|p| p.as_str().to_string())
                 .unwrap_or_else(|| "/".to_string());
-            let limit = limits::answer_limit(&parts.method, parts.uri.path());
+            let limit = limits::answer_limit_with(&parts.method, parts.uri.path(), archives);
             let description = format!("{} {}", parts.method, parts.uri.path());
             // Origin form on the wire, as the Docker CLI sends it.
             parts.uri = path_and_query.parse::<Uri>().map_err(BollardError::from)?;

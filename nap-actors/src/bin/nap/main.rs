@@ -4,6 +4,7 @@
 //! (clap's usage errors exit 2).
 
 mod config;
+mod cp;
 mod down;
 mod exec;
 mod lifecycle;
@@ -155,6 +156,8 @@ enum Command {
     Images(query::ImagesArgs),
     /// List the projects nap finds on the inventory's hosts.
     Ls(query::LsArgs),
+    /// Copy files between a service's replica, wherever it runs, and this machine.
+    Cp(cp::CpArgs),
     /// Stream the project's container events from every host, with the host, until Ctrl-C.
     Events(query::EventsArgs),
     /// Print the host address and port where a service's published port is reached.
@@ -285,6 +288,7 @@ fn main() -> ExitCode {
         Command::Ls(args) => query::ls(&cli.global, args),
         Command::Port(args) => query::port(&cli.global, args),
         Command::Events(args) => query::events(&cli.global, args),
+        Command::Cp(args) => cp::run(&cli.global, args),
         Command::Version(args) => version::run(args),
     };
     match result {

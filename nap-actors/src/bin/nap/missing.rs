@@ -6,10 +6,6 @@
 const MISSING: &[(&str, &str)] = &[
     ("attach", "nap logs -f SERVICE"),
     ("build", "nap up (images must exist or be pullable)"),
-    (
-        "cp",
-        "nap exec SERVICE cat FILE, or docker cp on the host that `nap ps` shows",
-    ),
     ("create", "nap up"),
     ("pull", "nap up (it pulls what is missing)"),
     ("push", "docker push"),
