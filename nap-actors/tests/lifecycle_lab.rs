@@ -284,3 +284,33 @@ fn events_merge_every_hosts_container_events_with_the_host() {
     }
     let _ = events.child.kill();
 }
+
+#[test]
+fn up_wait_returns_once_healthy_and_fails_naming_an_unhealthy_container() {
+    let project = LabProject::new("e2ewait", 35, None);
+    let compose = |test: &str| {
+        format!(
+            "services:
+  app:
+    image: nap/busybox:lab
+    command: [sh, -c, 'sleep 1; touch /tmp/ready; sleep 3600']
+    init: true
+    healthcheck: {{test: {test}, interval: 250ms, retries: 20}}
+"
+        )
+    };
+    project.write_compose(&compose("[CMD, test, -f, /tmp/ready]"));
+    let output = project.nap(&["up", "--wait", "--wait-timeout", "60"]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let rows = project.ps();
+    assert_eq!(rows[0]["health"], "healthy", "{rows:#?}");
+
+    project.write_compose(&compose("[CMD, 'false']"));
+    let output = project.nap(&["up", "--wait", "--wait-timeout", "60"]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("not up") && stderr.contains("e2ewait-app-1"),
+        "{stderr}"
+    );
+}

@@ -62,6 +62,10 @@ pub struct UpArgs {
     /// Seconds a container being recreated or removed gets to stop before it is killed.
     #[arg(short = 't', long = "timeout", value_name = "SECONDS")]
     timeout: Option<i32>,
+    /// Wait until every container of the services is running (and healthy, where it has a
+    /// healthcheck) or has completed, at most --wait-timeout seconds; exit 1 otherwise.
+    #[arg(long)]
+    wait: bool,
     /// Only these services and, unless --no-deps, what they depend on (default: all); the
     /// others are left as they are.
     #[arg(value_name = "SERVICE")]
@@ -101,5 +105,76 @@ pub fn run(global: &GlobalArgs, args: &UpArgs) -> anyhow::Result<ExitCode> {
     let up_options = args.up_options(global.load_plugins(&deployment.inventory)?);
     let report = actix::System::new()
         .block_on(async { deploy::up(&deployment, &up_options, &progress).await })?;
-    crate::report_failures(&report)
+    let code = crate::report_failures(&report)?;
+    if !args.wait || code != ExitCode::SUCCESS {
+        return Ok(code);
+    }
+    wait_until_up(
+        &deployment,
+        &args.services,
+        Duration::from_secs(args.wait_timeout),
+    )
+}
+
+/// `up --wait`: polls every host until each container of `services` (all when empty) is
+/// running and, with a healthcheck, healthy — or has exited 0 (a one-shot) — naming the
+/// containers that are not when the time is up or one fails.
+fn wait_until_up(
+    deployment: &deployment::Deployment,
+    services: &[String],
+    limit: Duration,
+) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let options = nap_actors::status::PsOptions {
+        all: true,
+        services: services.to_vec(),
+        statuses: Vec::new(),
+    };
+    let started = std::time::Instant::now();
+    loop {
+        let rows = runtime.block_on(nap_actors::status::ps(
+            &deployment.project.name,
+            &deployment.inventory,
+            &options,
+        ));
+        let failed: Vec<String> = rows
+            .iter()
+            .filter(|row| {
+                row.state == "unreachable"
+                    || row.health == "unhealthy"
+                    || (row.state == "exited" && !row.status.starts_with("Exited (0)"))
+                    || row.state == "dead"
+            })
+            .map(|row| format!("{} on {}: {}", row.container, row.host, row.status))
+            .collect();
+        if !failed.is_empty() {
+            eprintln!("nap: up --wait: not up:");
+            for line in &failed {
+                eprintln!("  {line}");
+            }
+            return Ok(ExitCode::FAILURE);
+        }
+        let waiting: Vec<String> = rows
+            .iter()
+            .filter(|row| {
+                let done = row.state == "exited";
+                let up = row.state == "running" && matches!(row.health.as_str(), "" | "healthy");
+                !(done || up)
+            })
+            .map(|row| format!("{} on {}: {}", row.container, row.host, row.status))
+            .collect();
+        if waiting.is_empty() {
+            return Ok(ExitCode::SUCCESS);
+        }
+        if started.elapsed() >= limit {
+            eprintln!("nap: up --wait: still not up after {} s:", limit.as_secs());
+            for line in &waiting {
+                eprintln!("  {line}");
+            }
+            return Ok(ExitCode::FAILURE);
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
 }
