@@ -1767,3 +1767,27 @@ fn up_of_some_services_plans_them_and_their_dependencies_only() {
         no_deps.to_text()
     );
 }
+
+#[test]
+fn a_project_on_one_host_of_a_routed_inventory_installs_no_routes() {
+    let (_, _, _, plan) = fresh(
+        "name: solo\nservices:\n  app:\n    image: busybox\n",
+        ROUTED,
+    );
+    assert!(
+        !plan.to_text().contains("routes"),
+        "nothing to route to: {}",
+        plan.to_text()
+    );
+    // With a second host in the project, both get their routes.
+    let (_, _, _, plan) = fresh(
+        "name: duo\nservices:\n  app:\n    image: busybox\n    deploy: {replicas: 2}\n",
+        ROUTED,
+    );
+    assert_eq!(
+        plan.to_text().matches("ensure routes").count(),
+        2,
+        "{}",
+        plan.to_text()
+    );
+}

@@ -224,6 +224,12 @@ impl<'a> Reconciler<'a> {
             .any(|op| matches!(op.operation, Operation::CreateNetwork { .. }));
         if let Some(pool) = desired.pool {
             for (host, routes) in &desired.routes {
+                // A host with no peer subnet to reach has nothing to install (its project
+                // runs on it alone); once a peer appears, that peer's new network brings
+                // this host's routes into the plan.
+                if routes.is_empty() {
+                    continue;
+                }
                 let container_created_here = desired.containers.iter().any(|c| {
                     &c.host == host
                         && !observed.containers.iter().any(|o| {
