@@ -169,6 +169,24 @@ struct ProgressInner {
     style: ProgressStyle,
     events: Vec<Event>,
     keep: bool,
+    /// What the text output has shown as skipped: a container whose create, start and wait
+    /// were all skipped is one line.
+    shown_skipped: std::collections::HashSet<(String, String)>,
+}
+
+/// The text line for `event`, if one is shown: a thing skipped once already shows no second
+/// line (JSON output keeps every event).
+fn text_line(
+    shown_skipped: &mut std::collections::HashSet<(String, String)>,
+    event: &Event,
+    colour: bool,
+) -> Option<String> {
+    if let Event::Skipped { host, subject, .. } = event
+        && !shown_skipped.insert((host.clone(), subject.clone()))
+    {
+        return None;
+    }
+    render(event, colour)
 }
 
 /// Where actors send events. Clones share one output.
@@ -186,6 +204,7 @@ impl Progress {
                 style,
                 events: Vec::new(),
                 keep: false,
+                shown_skipped: Default::default(),
             })),
             started: Instant::now(),
         }
@@ -226,7 +245,8 @@ impl Progress {
                 }
             }
             ProgressStyle::Terminal | ProgressStyle::Plain => {
-                if let Some(line) = render(&event, inner.style == ProgressStyle::Terminal) {
+                let colour = inner.style == ProgressStyle::Terminal;
+                if let Some(line) = text_line(&mut inner.shown_skipped, &event, colour) {
                     let _ = writeln!(std::io::stderr().lock(), "{line}");
                 }
             }
@@ -497,6 +517,30 @@ mod tests {
             render(&done(2, 1, 0), false)
                 .unwrap()
                 .starts_with("[!] demo: 1 operation failed, 0 skipped, 2 succeeded")
+        );
+    }
+
+    #[test]
+    fn a_container_skipped_for_several_operations_is_one_line() {
+        let skipped = |id, op: &str| Event::Skipped {
+            id,
+            host: "h1".into(),
+            op: op.into(),
+            subject: "demo-api-1".into(),
+            because_of: 2,
+        };
+        let mut shown = std::collections::HashSet::new();
+        let lines: Vec<String> = [
+            skipped(3, "create_container"),
+            skipped(4, "start_container"),
+            skipped(5, "wait_healthy"),
+        ]
+        .iter()
+        .filter_map(|event| text_line(&mut shown, event, false))
+        .collect();
+        assert_eq!(
+            lines,
+            [" - Container demo-api-1 @h1  Skipped (operation 2 failed)"]
         );
     }
 

@@ -65,7 +65,7 @@ pub struct UpArgs {
     /// Wait until every container of the services is running (and healthy, where it has a
     /// healthcheck) or has completed, at most --wait-timeout seconds; exit 1 otherwise.
     #[arg(long)]
-    wait: bool,
+    pub(crate) wait: bool,
     /// Only these services and, unless --no-deps, what they depend on (default: all); the
     /// others are left as they are.
     #[arg(value_name = "SERVICE")]

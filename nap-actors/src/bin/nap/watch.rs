@@ -27,6 +27,9 @@ async fn shutdown_signal() {
 
 /// Runs `nap watch`.
 pub fn run(global: &GlobalArgs, args: &UpArgs) -> anyhow::Result<ExitCode> {
+    if args.wait {
+        anyhow::bail!("--wait is a flag of nap up: nap watch keeps running until Ctrl-C");
+    }
     let options = global.deployment_options()?;
     // Fail early, with file and line, when the files are invalid at the start.
     let first = deployment::load(&options)?;
