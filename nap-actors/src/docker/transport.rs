@@ -72,16 +72,14 @@ impl Dialer {
                 )
             })?)),
             Dialer::Tcp { host, port } => {
-                let stream = TcpStream::connect((host.as_str(), *port)).await?;
-                stream.set_nodelay(true)?;
+                let stream = connect_tcp(host, *port).await?;
                 Ok(Box::new(stream))
             }
             Dialer::Tls { host, port, config } => {
                 let name = ServerName::try_from(host.clone()).map_err(|e| {
                     io::Error::new(io::ErrorKind::InvalidInput, format!("{host:?}: {e}"))
                 })?;
-                let stream = TcpStream::connect((host.as_str(), *port)).await?;
-                stream.set_nodelay(true)?;
+                let stream = connect_tcp(host, *port).await?;
                 let connector = tokio_rustls::TlsConnector::from(Arc::clone(config));
                 let stream = connector.connect(name, stream).await.map_err(|e| {
                     io::Error::new(e.kind(), format!("tls handshake with {host}:{port}: {e}"))
@@ -90,6 +88,35 @@ impl Dialer {
             }
         }
     }
+}
+
+/// How long a TCP connection to a daemon may take to open: an address that does not answer
+/// (a host that is gone, a stale inventory) fails in seconds, naming itself.
+pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A TCP connection to `host:port`, within [`CONNECT_TIMEOUT`], errors naming the address.
+async fn connect_tcp(host: &str, port: u16) -> io::Result<TcpStream> {
+    let connecting = TcpStream::connect((host, port));
+    let stream = match tokio::time::timeout(CONNECT_TIMEOUT, connecting).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(e)) => {
+            return Err(io::Error::new(
+                e.kind(),
+                format!("cannot connect to {host}:{port}: {e}"),
+            ));
+        }
+        Err(_) => {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!(
+                    "cannot connect to {host}:{port}: no answer within {} s (is the address right and the host up?)",
+                    CONNECT_TIMEOUT.as_secs()
+                ),
+            ));
+        }
+    };
+    stream.set_nodelay(true)?;
+    Ok(stream)
 }
 
 /// A byte stream nap can speak HTTP over.
@@ -242,5 +269,25 @@ impl NapTransport {
             let request = BollardRequest::from_parts(parts, body);
             Ok(sender.send_request(request).await?)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_refused_connection_names_the_address() {
+        // A port nothing listens on, on loopback: refused at once.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        drop(listener);
+        let error = connect_tcp("127.0.0.1", port).await.unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with(&format!("cannot connect to 127.0.0.1:{port}: ")),
+            "{error}"
+        );
     }
 }
