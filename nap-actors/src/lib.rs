@@ -29,6 +29,7 @@ pub mod observe;
 pub mod pipeline;
 pub mod plugins;
 pub mod progress;
+pub mod pull;
 pub mod query;
 pub mod spec;
 pub mod ssh;

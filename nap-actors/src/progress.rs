@@ -268,7 +268,7 @@ fn noun(op: &str) -> &'static str {
     match op {
         "create_network" | "remove_network" => "Network",
         "create_volume" | "remove_volume" => "Volume",
-        "ensure_image" => "Image",
+        "ensure_image" | "pull_image" => "Image",
         "ensure_routes" | "remove_routes" => "Routes",
         "patch_hosts" => "Hosts",
         _ => "Container",

@@ -328,3 +328,45 @@ fn starts_ask_the_daemon_only_what_the_plan_does_not_know() {
         "{ps:?}"
     );
 }
+
+#[test]
+fn pull_pulls_each_services_image_once_on_each_host_that_runs_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = start_fake(dir.path(), 4);
+    write_inventory(dir.path(), &fake, "published");
+    std::fs::write(
+        dir.path().join("compose.yaml"),
+        "name: fkpull\nservices:\n  web:\n    image: nap/web:2\n    deploy: {replicas: 2}\n  db:\n    image: nap/db:3\n",
+    )
+    .unwrap();
+    let output = nap(dir.path(), &["pull", "--format", "json"]);
+    let events: Vec<Value> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect();
+    let pulled: BTreeSet<(String, String)> = events
+        .iter()
+        .filter(|event| event["event"] == "finished" && event["ok"] == true)
+        .map(|event| {
+            (
+                event["host"].as_str().unwrap().to_string(),
+                event["subject"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    // Three replicas on three of the four hosts: one pull per (host, image).
+    assert_eq!(pulled.len(), 3, "{events:#?}");
+    assert_eq!(calls(&fake, "POST /images/create"), 3);
+    assert_eq!(
+        pulled
+            .iter()
+            .filter(|(_, image)| image == "nap/web:2")
+            .count(),
+        2
+    );
+    // The images are on those hosts now; nothing was created.
+    assert_eq!(calls(&fake, "POST /containers/create"), 0);
+    let only_db = nap(dir.path(), &["pull", "-q", "db"]);
+    assert!(only_db.stdout.is_empty(), "-q prints no progress");
+    assert_eq!(calls(&fake, "POST /images/create"), 4);
+}

@@ -13,6 +13,7 @@ mod missing;
 mod plan;
 mod plugins;
 mod ps;
+mod pull;
 mod query;
 mod scale;
 mod up;
@@ -156,6 +157,8 @@ enum Command {
     Images(query::ImagesArgs),
     /// List the projects nap finds on the inventory's hosts.
     Ls(query::LsArgs),
+    /// Pull the services' images on the hosts that run them.
+    Pull(pull::PullArgs),
     /// Copy files between a service's replica, wherever it runs, and this machine.
     Cp(cp::CpArgs),
     /// Stream the project's container events from every host, with the host, until Ctrl-C.
@@ -289,6 +292,7 @@ fn main() -> ExitCode {
         Command::Port(args) => query::port(&cli.global, args),
         Command::Events(args) => query::events(&cli.global, args),
         Command::Cp(args) => cp::run(&cli.global, args),
+        Command::Pull(args) => pull::run(&cli.global, args),
         Command::Version(args) => version::run(args),
     };
     match result {

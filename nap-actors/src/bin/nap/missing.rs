@@ -7,7 +7,6 @@ const MISSING: &[(&str, &str)] = &[
     ("attach", "nap logs -f SERVICE"),
     ("build", "nap up (images must exist or be pullable)"),
     ("create", "nap up"),
-    ("pull", "nap up (it pulls what is missing)"),
     ("push", "docker push"),
     ("run", "docker run on a host, or nap up"),
     ("wait", "nap up (it waits for dependencies)"),
