@@ -466,14 +466,7 @@ pub async fn down(
         progress,
         keep: None,
     };
-    let report = run.go(None).await?;
-    if let Some(actors) = &report.actors {
-        actors.stop().await;
-    }
-    Ok(DeployReport {
-        actors: None,
-        ..report
-    })
+    run.go_and_stop().await
 }
 
 /// Re-applies the name tables of `containers` (host, container name) that Docker rewrote when
@@ -496,14 +489,7 @@ pub async fn refresh_names(
         progress,
         keep: Some(&keep),
     };
-    let report = run.go(None).await?;
-    if let Some(actors) = &report.actors {
-        actors.stop().await;
-    }
-    Ok(DeployReport {
-        actors: None,
-        ..report
-    })
+    run.go_and_stop().await
 }
 
 /// One pass of the pipeline that changes hosts: `up`, `watch` and `down` are this with their
@@ -524,6 +510,19 @@ struct Run<'a> {
 }
 
 impl Run<'_> {
+    /// [`Run::go`] without a previous deployment, then its actors stopped (and awaited): for
+    /// the verbs that keep nothing running (`down`, `refresh_names`).
+    async fn go_and_stop(&self) -> Result<DeployReport, DeployError> {
+        let report = self.go(None).await?;
+        if let Some(actors) = &report.actors {
+            actors.stop().await;
+        }
+        Ok(DeployReport {
+            actors: None,
+            ..report
+        })
+    }
+
     /// Connect (or reuse `previous`), observe, plan, and — unless the plan is empty — carry
     /// the plan out with the actors and report.
     async fn go(&self, previous: Option<&DeploymentActors>) -> Result<DeployReport, DeployError> {

@@ -10,6 +10,7 @@ use nap_core::plan::{LABEL_PROJECT, LABEL_REPLICA, LABEL_SERVICE};
 use serde::Serialize;
 
 use crate::observe::{self, ObserveError};
+use crate::status::{label, name};
 
 /// The processes of one container (`nap top`).
 #[derive(Debug, Clone, Serialize)]
@@ -106,24 +107,6 @@ async fn listed(
     }))
     .await;
     results.into_iter().collect()
-}
-
-fn label(summary: &bollard::models::ContainerSummary, key: &str) -> String {
-    summary
-        .labels
-        .as_ref()
-        .and_then(|labels| labels.get(key).cloned())
-        .unwrap_or_default()
-}
-
-fn name(summary: &bollard::models::ContainerSummary) -> String {
-    summary
-        .names
-        .iter()
-        .flatten()
-        .next()
-        .map(|name| name.trim_start_matches('/').to_string())
-        .unwrap_or_default()
 }
 
 /// The processes of the project's running containers of `services` (all when empty).

@@ -158,7 +158,8 @@ async fn list(
     docker.list_containers(Some(options)).await
 }
 
-fn label(summary: &bollard::models::ContainerSummary, key: &str) -> String {
+/// A label of a listed container (empty when it has none).
+pub(crate) fn label(summary: &bollard::models::ContainerSummary, key: &str) -> String {
     summary
         .labels
         .as_ref()
@@ -166,7 +167,8 @@ fn label(summary: &bollard::models::ContainerSummary, key: &str) -> String {
         .unwrap_or_default()
 }
 
-fn name(summary: &bollard::models::ContainerSummary) -> String {
+/// A listed container's name, without Docker's leading `/`.
+pub(crate) fn name(summary: &bollard::models::ContainerSummary) -> String {
     summary
         .names
         .as_ref()
