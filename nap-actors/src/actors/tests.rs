@@ -18,7 +18,7 @@ use nap_core::plan::{
 };
 use nap_core::scheduler::DefaultPolicy;
 
-use crate::actors::coordinator::{CoordinatorActor, Executors};
+use crate::actors::coordinator::{CoordinatorActor, ExecutionReport, Executors};
 use crate::actors::host::fake_shell::{FakeShell, ShellCall};
 use crate::actors::host::{HostActor, HostErrorKind};
 use crate::actors::patcher::{PatchCount, PatcherActor, Track};
@@ -95,6 +95,38 @@ fn planned(id: usize, operation: Operation, after: &[usize]) -> PlannedOperation
     }
 }
 
+/// Runs `plan` with the coordinator and one host actor, `h1`, over the fakes; its report
+/// (within 5 s).
+async fn run_on_h1(
+    plan: Plan,
+    docker: &FakeDocker,
+    shell: &FakeShell,
+    stop_timeout: Option<i32>,
+) -> ExecutionReport {
+    let hosts = HashMap::from([("h1".to_string(), host_actor("h1", docker, shell).start())]);
+    let progress = Progress::recording();
+    let patcher = PatcherActor::new(hosts.clone(), progress.clone()).start();
+    let executors = Executors {
+        project: Arc::new(Project::default()),
+        desired: None,
+        hosts,
+        services: HashMap::new(),
+        patcher,
+        stop_timeout,
+        image_sources: Vec::new(),
+        ship_images: false,
+        wait_timeout: Duration::from_secs(5),
+        remove_volumes: false,
+        progress,
+    };
+    let (coordinator, report) = CoordinatorActor::new(plan, executors);
+    coordinator.start();
+    tokio::time::timeout(Duration::from_secs(5), report)
+        .await
+        .expect("the report arrives")
+        .expect("the coordinator reports")
+}
+
 #[actix::test]
 async fn a_removal_gives_the_container_the_stop_timeout_asked_for() {
     let docker = FakeDocker::new();
@@ -115,28 +147,7 @@ async fn a_removal_gives_the_container_the_stop_timeout_asked_for() {
         )],
         notes: Vec::new(),
     };
-    let hosts = HashMap::from([("h1".to_string(), host_actor("h1", &docker, &shell).start())]);
-    let progress = Progress::recording();
-    let patcher = PatcherActor::new(hosts.clone(), progress.clone()).start();
-    let executors = Executors {
-        project: Arc::new(Project::default()),
-        desired: None,
-        hosts,
-        services: HashMap::new(),
-        patcher,
-        stop_timeout: Some(1),
-        image_sources: Vec::new(),
-        ship_images: false,
-        wait_timeout: Duration::from_secs(5),
-        remove_volumes: false,
-        progress,
-    };
-    let (coordinator, report) = CoordinatorActor::new(plan, executors);
-    coordinator.start();
-    let report = tokio::time::timeout(Duration::from_secs(5), report)
-        .await
-        .expect("the report arrives")
-        .expect("the coordinator reports");
+    let report = run_on_h1(plan, &docker, &shell, Some(1)).await;
     assert_eq!(report.succeeded, 1, "{report:?}");
     assert_eq!(docker.stop_timeouts(), [("p-web-1".to_string(), Some(1))]);
 }
@@ -210,28 +221,7 @@ async fn a_failed_operation_skips_what_waits_for_it_and_the_rest_still_runs() {
         ],
         notes: Vec::new(),
     };
-    let hosts = HashMap::from([("h1".to_string(), host_actor("h1", &docker, &shell).start())]);
-    let progress = Progress::recording();
-    let patcher = PatcherActor::new(hosts.clone(), progress.clone()).start();
-    let executors = Executors {
-        project: Arc::new(Project::default()),
-        desired: None,
-        hosts,
-        services: HashMap::new(),
-        patcher,
-        stop_timeout: None,
-        image_sources: Vec::new(),
-        ship_images: false,
-        wait_timeout: Duration::from_secs(5),
-        remove_volumes: false,
-        progress,
-    };
-    let (coordinator, report) = CoordinatorActor::new(plan, executors);
-    coordinator.start();
-    let report = tokio::time::timeout(Duration::from_secs(5), report)
-        .await
-        .expect("the report arrives")
-        .expect("the coordinator reports");
+    let report = run_on_h1(plan, &docker, &shell, None).await;
 
     let failed: Vec<usize> = report.failed.iter().map(|f| f.operation.id).collect();
     let mut skipped: Vec<usize> = report.skipped.iter().map(|s| s.id).collect();

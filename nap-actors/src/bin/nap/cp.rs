@@ -34,9 +34,7 @@ pub fn run(global: &GlobalArgs, args: &CpArgs) -> anyhow::Result<ExitCode> {
             anyhow::bail!("no such service: {service:?}");
         }
     }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let runtime = crate::runtime()?;
     runtime.block_on(cp::copy(
         &deployment.project.name,
         &deployment.inventory,

@@ -118,9 +118,7 @@ pub fn rm(global: &GlobalArgs, args: &RmArgs) -> anyhow::Result<ExitCode> {
     if !args.force {
         let options = global.deployment_options()?;
         let deployment = deployment::load(&options)?;
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
+        let runtime = crate::runtime()?;
         let names = runtime.block_on(async {
             let inventory = &deployment.inventory;
             let clients = nap_actors::observe::connect_all(inventory).await?;

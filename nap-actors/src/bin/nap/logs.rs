@@ -72,9 +72,7 @@ pub fn run(global: &GlobalArgs, args: &LogsArgs) -> anyhow::Result<ExitCode> {
             anyhow::bail!("no such service: {service:?}");
         }
     }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let runtime = crate::runtime()?;
     let colour = std::io::stdout().is_terminal() && !args.no_color;
     let json = args.format == crate::up::ProgressFormat::Json;
     let log_options = LogsOptions {

@@ -230,6 +230,13 @@ pub fn print_local_fallback(inventory: &nap_core::inventory::Inventory) {
     }
 }
 
+/// The single-threaded runtime of a command that asks hosts and does not run actors.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
+}
+
 /// Prints warnings found while loading, one per line, on stderr.
 pub fn print_warnings(warnings: &[nap_core::compose::Warning]) {
     for warning in warnings {

@@ -39,9 +39,7 @@ pub fn run(global: &GlobalArgs, args: &PlanArgs) -> anyhow::Result<ExitCode> {
         remove_orphans: args.remove_orphans,
         force_recreate: args.force_recreate,
     });
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let runtime = crate::runtime()?;
     let planned = runtime.block_on(pipeline::plan_only(
         &deployment.project,
         &deployment.inventory,

@@ -76,9 +76,7 @@ pub fn run(global: &GlobalArgs, args: &PsArgs) -> anyhow::Result<ExitCode> {
     let options = global.deployment_options()?;
     let deployment = deployment::load(&options)?;
     print_loaded(&deployment);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let runtime = crate::runtime()?;
     for service in &args.only {
         if !deployment.project.services.contains_key(service) {
             anyhow::bail!("no such service: {service:?}");

@@ -58,12 +58,6 @@ pub struct PortArgs {
     private_port: u16,
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?)
-}
-
 /// Prints `rows` as an aligned table under `header`.
 fn table(header: &[&str], rows: &[Vec<String>]) {
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
@@ -96,7 +90,7 @@ fn print_json_or_yaml<T: serde::Serialize>(format: Format, value: &T) -> anyhow:
 pub fn top(global: &GlobalArgs, args: &TopArgs) -> anyhow::Result<ExitCode> {
     let deployment = deployment::load(&global.deployment_options()?)?;
     print_loaded(&deployment);
-    let tops = runtime()?.block_on(query::top(
+    let tops = crate::runtime()?.block_on(query::top(
         &deployment.project.name,
         &deployment.inventory,
         &args.services,
@@ -119,7 +113,7 @@ pub fn top(global: &GlobalArgs, args: &TopArgs) -> anyhow::Result<ExitCode> {
 pub fn images(global: &GlobalArgs, args: &ImagesArgs) -> anyhow::Result<ExitCode> {
     let deployment = deployment::load(&global.deployment_options()?)?;
     print_loaded(&deployment);
-    let rows = runtime()?.block_on(query::images(
+    let rows = crate::runtime()?.block_on(query::images(
         &deployment.project.name,
         &deployment.inventory,
     ))?;
@@ -164,7 +158,7 @@ pub fn ls(global: &GlobalArgs, args: &LsArgs) -> anyhow::Result<ExitCode> {
         deployment::load_inventory(&options, &options.compose.working_dir, &mut warnings)?;
     crate::print_warnings(&warnings);
     crate::print_local_fallback(&inventory);
-    let rows = runtime()?.block_on(query::projects(&inventory, args.all))?;
+    let rows = crate::runtime()?.block_on(query::projects(&inventory, args.all))?;
     if args.quiet {
         for row in &rows {
             println!("{}", row.name);
@@ -194,7 +188,7 @@ pub fn port(global: &GlobalArgs, args: &PortArgs) -> anyhow::Result<ExitCode> {
         services: vec![args.service.clone()],
         statuses: Vec::new(),
     };
-    let rows = runtime()?.block_on(status::ps(
+    let rows = crate::runtime()?.block_on(status::ps(
         &deployment.project.name,
         &deployment.inventory,
         &options,
@@ -246,7 +240,7 @@ pub fn events(global: &GlobalArgs, args: &EventsArgs) -> anyhow::Result<ExitCode
     use std::io::Write;
     let deployment = deployment::load(&global.deployment_options()?)?;
     print_loaded(&deployment);
-    let errors = runtime()?.block_on(async {
+    let errors = crate::runtime()?.block_on(async {
         let (sender, mut receiver) = tokio::sync::mpsc::channel(256);
         let printer = async {
             let mut out = std::io::stdout();

@@ -124,9 +124,7 @@ fn wait_until_up(
     services: &[String],
     limit: Duration,
 ) -> anyhow::Result<ExitCode> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let runtime = crate::runtime()?;
     let options = nap_actors::status::PsOptions {
         all: true,
         services: services.to_vec(),
