@@ -19,7 +19,7 @@ use futures_util::StreamExt;
 use nap_core::inventory::Inventory;
 use tokio::io::AsyncWriteExt;
 
-use crate::observe::{self, Detail, ObserveError};
+use crate::observe::{self, FindReplicaError, ObserveError};
 
 /// One side of a copy.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,21 +115,17 @@ pub async fn copy(
             ));
         }
     };
-    let clients = observe::connect_all(inventory).await?;
-    let observed =
-        observe::observe_connected(project, inventory, &clients, Detail::Listing).await?;
-    let Some(target) = observed
-        .containers
-        .iter()
-        .find(|c| &c.service == service && c.replica == index)
-    else {
-        return Err(CpError::Invalid(format!(
-            "service {service:?} has no replica {index} in project {project:?}"
-        )));
-    };
+    let found = observe::find_replica(project, inventory, service, index)
+        .await
+        .map_err(|error| match error {
+            FindReplicaError::Observe(error) => CpError::Observe(error),
+            FindReplicaError::Missing(message) => CpError::Invalid(message),
+        })?;
+    let target = &found.container;
     let host = inventory
         .host(&target.host)
         .expect("observed containers come from inventory hosts");
+    // A client of its own: its archives are streamed to disk, not bounded.
     let docker = crate::docker::connect::connect_streaming_archives(host)
         .await
         .map_err(|error| CpError::Invalid(error.to_string()))?;

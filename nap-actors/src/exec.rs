@@ -16,7 +16,7 @@ use futures_util::StreamExt;
 use nap_core::inventory::Inventory;
 use tokio::io::AsyncWriteExt;
 
-use crate::observe::{self, Detail, ObserveError};
+use crate::observe::{self, FindReplicaError, ObserveError};
 use crate::terminal;
 
 /// What to run, and how (`nap exec`'s flags).
@@ -81,48 +81,20 @@ pub async fn exec(
     inventory: &Inventory,
     request: &ExecRequest,
 ) -> Result<i64, ExecError> {
-    let clients = observe::connect_all(inventory).await?;
-    let observed =
-        observe::observe_connected(project, inventory, &clients, Detail::Listing).await?;
-    let replicas: Vec<_> = observed
-        .containers
-        .iter()
-        .filter(|container| container.service == request.service)
-        .collect();
-    let Some(target) = replicas
-        .iter()
-        .find(|container| container.replica == request.index)
-    else {
-        let known: Vec<String> = replicas
-            .iter()
-            .map(|c| format!("{} on {}", c.replica, c.host))
-            .collect();
-        return Err(ExecError::NotRunning(if replicas.is_empty() {
-            format!(
-                "service {:?} has no container in project {project:?} (run nap up first)",
-                request.service
-            )
-        } else {
-            format!(
-                "service {:?} has no replica {} (it has {})",
-                request.service,
-                request.index,
-                known.join(", ")
-            )
-        }));
-    };
+    let found = observe::find_replica(project, inventory, &request.service, request.index)
+        .await
+        .map_err(|error| match error {
+            FindReplicaError::Observe(error) => ExecError::Observe(error),
+            FindReplicaError::Missing(message) => ExecError::NotRunning(message),
+        })?;
+    let target = &found.container;
     if target.state != "running" {
         return Err(ExecError::NotRunning(format!(
             "container {} of service {:?} on host {:?} is not running ({})",
             target.name, request.service, target.host, target.state
         )));
     }
-    let docker = clients
-        .iter()
-        .find(|(host, _)| *host == target.host)
-        .map(|(_, docker)| docker.clone())
-        .expect("observed containers come from connected hosts");
-    run_in(&docker, &target.host, &target.name, request).await
+    run_in(&found.docker, &target.host, &target.name, request).await
 }
 
 /// Runs the exec in `container` on `host`.

@@ -264,6 +264,68 @@ pub async fn observe_connected(
     }
 }
 
+/// A replica of a service, found on whichever host holds it, with that host's client.
+#[derive(Debug)]
+pub struct FoundReplica {
+    /// The container.
+    pub container: ObservedContainer,
+    /// Its host's Docker client.
+    pub docker: Docker,
+}
+
+/// Why a replica was not found.
+#[derive(Debug, thiserror::Error)]
+pub enum FindReplicaError {
+    /// A host did not answer, so the replica cannot be found for sure.
+    #[error(transparent)]
+    Observe(#[from] ObserveError),
+    /// No such replica; the message names the ones there are.
+    #[error("{0}")]
+    Missing(String),
+}
+
+/// Replica `index` of `service` in `project`, asked of every host (the labels say where it
+/// runs): the one lookup of `nap exec` and `nap cp`.
+pub async fn find_replica(
+    project: &str,
+    inventory: &Inventory,
+    service: &str,
+    index: u32,
+) -> Result<FoundReplica, FindReplicaError> {
+    let clients = connect_all(inventory).await?;
+    let observed = observe_connected(project, inventory, &clients, Detail::Listing).await?;
+    let replicas: Vec<&ObservedContainer> = observed
+        .containers
+        .iter()
+        .filter(|container| container.service == service)
+        .collect();
+    let Some(target) = replicas.iter().find(|container| container.replica == index) else {
+        let known: Vec<String> = replicas
+            .iter()
+            .map(|c| format!("{} on {}", c.replica, c.host))
+            .collect();
+        return Err(FindReplicaError::Missing(if replicas.is_empty() {
+            format!(
+                "service {service:?} has no container in project {project:?} (run nap up first)"
+            )
+        } else {
+            format!(
+                "service {service:?} has no replica {index} (it has {})",
+                known.join(", ")
+            )
+        }));
+    };
+    let docker = clients
+        .iter()
+        .find(|(host, _)| *host == target.host)
+        .map(|(_, docker)| docker.clone())
+        .expect("observed containers come from connected hosts");
+    Ok(FoundReplica {
+        container: (*target).clone(),
+        docker,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
