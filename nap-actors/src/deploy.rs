@@ -18,7 +18,7 @@ use futures_util::future::join_all;
 use nap_core::compose::Project;
 use nap_core::inventory::{DockerEndpoint, Inventory};
 use nap_core::plan::{
-    self, DesiredState, HostEntry, ObservedContainer, ObservedState, Operation, Plan,
+    self, DesiredState, HostEntry, ObservedContainer, ObservedState, OneOff, Operation, Plan,
     ReconcileOptions,
 };
 use serde::Serialize;
@@ -432,8 +432,34 @@ pub async fn up_reusing(
         options,
         progress,
         keep: None,
+        one_off: None,
     };
     run.go(previous).await
+}
+
+/// `nap run`'s first half: deploys what the one-off container `one_off` of a service needs
+/// (its dependencies unless `options.no_deps`, the networks, volumes, routes and image on its
+/// host) and creates it, not started, from `run_project` (the project with that service changed
+/// by `nap run`'s flags). The service's replicas are left as they are. The report's plan
+/// places the one-off (its [`PlacementRecord`](nap_core::plan::PlacementRecord)); its actors
+/// are stopped.
+pub async fn create_one_off(
+    deployment: &Deployment,
+    run_project: &Project,
+    one_off: &OneOff,
+    options: &UpOptions,
+    progress: &Progress,
+) -> Result<DeployReport, DeployError> {
+    let run = Run {
+        project: &deployment.project,
+        inventory: &deployment.inventory,
+        goal: Goal::Deploy(ReconcileOptions::default()),
+        options,
+        progress,
+        keep: None,
+        one_off: Some((one_off, run_project)),
+    };
+    run.go_and_stop().await
 }
 
 /// Flags of `nap down`.
@@ -465,6 +491,7 @@ pub async fn down(
         },
         progress,
         keep: None,
+        one_off: None,
     };
     run.go_and_stop().await
 }
@@ -488,6 +515,7 @@ pub async fn refresh_names(
         options: &UpOptions::default(),
         progress,
         keep: Some(&keep),
+        one_off: None,
     };
     run.go_and_stop().await
 }
@@ -507,6 +535,9 @@ struct Run<'a> {
     progress: &'a Progress,
     /// Only the operations this accepts are carried out (`None`: the whole plan).
     keep: Option<&'a (dyn Fn(&Operation) -> bool + Sync)>,
+    /// `nap run`: the one-off container to create (not start), with `project` as its service
+    /// is changed by `nap run`'s flags (the replicas are planned from the project as it is).
+    one_off: Option<(&'a OneOff, &'a Project)>,
 }
 
 impl Run<'_> {
@@ -540,12 +571,24 @@ impl Run<'_> {
             observed,
             &self.options.plugins,
             self.goal,
+            self.one_off.map(|(one_off, _)| one_off.clone()),
         )
         .await?;
         if let Some(keep) = self.keep {
             planned.plan = planned.plan.only(keep);
         }
-        if let (Goal::Deploy(_), Some(desired)) = (self.goal, &planned.desired)
+        if let (Some((one_off, _)), Some(desired)) = (self.one_off, &planned.desired) {
+            let graph = nap_core::graph::DependencyGraph::from_project(project);
+            planned.plan = nap_core::plan::select::for_one_off(
+                &planned.plan,
+                desired,
+                &planned.observed,
+                &graph,
+                one_off,
+                !self.options.no_deps,
+            );
+        }
+        if let (Goal::Deploy(_), Some(desired), None) = (self.goal, &planned.desired, self.one_off)
             && !self.options.services.is_empty()
         {
             let graph = nap_core::graph::DependencyGraph::from_project(project);
@@ -617,7 +660,10 @@ impl Run<'_> {
         actors: &DeploymentActors,
         clients: &[(String, Docker)],
     ) -> ExecutionReport {
-        let project = Arc::new(self.project.clone());
+        let project = Arc::new(match self.one_off {
+            Some((_, run_project)) => run_project.clone(),
+            None => self.project.clone(),
+        });
         let plan = &planned.plan;
         let mut services = HashMap::new();
         if let Some(desired) = &planned.desired {

@@ -2,7 +2,8 @@
 //! [`ObservedState`]: the project's containers (by their `nap.project` label, with each
 //! container's addresses and its name table's hash label, or — for a container without that
 //! label — its `extra_hosts`, read by inspecting it), every network with its subnet, volumes
-//! and images.
+//! and images. One-off containers (`nap run`) are kept apart from the replicas, in
+//! [`ObservedState::one_offs`].
 //!
 //! All hosts are asked concurrently. This module only reads; it never changes a host.
 
@@ -18,8 +19,8 @@ use futures_util::future::join_all;
 use futures_util::stream::{self, StreamExt};
 use nap_core::inventory::{Host, Inventory, Ipv4Cidr};
 use nap_core::plan::{
-    LABEL_CONFIG_HASH, LABEL_EXTRA_HOSTS_HASH, LABEL_PROJECT, LABEL_REPLICA, LABEL_SERVICE,
-    ObservedContainer, ObservedNetwork, ObservedState,
+    LABEL_CONFIG_HASH, LABEL_EXTRA_HOSTS_HASH, LABEL_ONE_OFF, LABEL_PROJECT, LABEL_REPLICA,
+    LABEL_SERVICE, ObservedContainer, ObservedNetwork, ObservedState,
 };
 
 /// How many inspect calls run at once on one host.
@@ -161,7 +162,13 @@ pub async fn observe_host(
             })
             .unwrap_or_default();
         let status = summary.status.clone().unwrap_or_default();
-        state.containers.push(ObservedContainer {
+        let one_off = labels.get(LABEL_ONE_OFF).map(String::as_str) == Some("true");
+        let list = if one_off {
+            &mut state.one_offs
+        } else {
+            &mut state.containers
+        };
+        list.push(ObservedContainer {
             host: host.name.clone(),
             id: summary.id.clone().unwrap_or_default(),
             name,

@@ -17,7 +17,7 @@ use bollard::Docker;
 use nap_core::compose::Project;
 use nap_core::inventory::{Inventory, NetworkMode};
 use nap_core::plan::{
-    self, DesiredState, ObservedState, Plan, PlanError, ReconcileOptions, TeardownOptions,
+    self, DesiredState, ObservedState, OneOff, Plan, PlanError, ReconcileOptions, TeardownOptions,
 };
 
 use crate::observe::{self, Detail, ObserveError};
@@ -80,17 +80,26 @@ pub async fn observe(
 /// Stage 3: the desired state and the plan for `goal` from what was observed. Pure but for
 /// the plugins' placement hooks, which may block up to their time limit per call: run it on a
 /// blocking thread inside an async runtime ([`plan_blocking`]).
+///
+/// With `one_off` (`nap run`), a deployment's desired state also holds that one-off container.
 pub fn plan(
     project: &Project,
     inventory: &Inventory,
     observed: ObservedState,
     plugins: &Plugins,
     goal: Goal,
+    one_off: Option<&OneOff>,
 ) -> Result<Planned, PlanError> {
     match goal {
         Goal::Deploy(options) => {
             let mut policy = plugins.placement_policy(&project.name);
-            let desired = plan::desired_state(project, inventory, &observed, &mut policy)?;
+            let desired = plan::desired_state_with_one_off(
+                project,
+                inventory,
+                &observed,
+                &mut policy,
+                one_off,
+            )?;
             let plan = plan::reconcile(&desired, &observed, options);
             Ok(Planned {
                 observed,
@@ -127,11 +136,21 @@ pub async fn plan_blocking(
     observed: ObservedState,
     plugins: &Plugins,
     goal: Goal,
+    one_off: Option<OneOff>,
 ) -> Result<Planned, PlanError> {
     let (project, inventory, plugins) = (project.clone(), inventory.clone(), plugins.clone());
-    tokio::task::spawn_blocking(move || plan(&project, &inventory, observed, &plugins, goal))
-        .await
-        .expect("planning does not panic")
+    tokio::task::spawn_blocking(move || {
+        plan(
+            &project,
+            &inventory,
+            observed,
+            &plugins,
+            goal,
+            one_off.as_ref(),
+        )
+    })
+    .await
+    .expect("planning does not panic")
 }
 
 /// Stages 1 to 3 for `nap plan`: against the hosts, or against an empty state when
@@ -149,7 +168,7 @@ pub async fn plan_only(
         let clients = connect(inventory).await?;
         observe(&project.name, inventory, &clients, goal).await?
     };
-    Ok(plan_blocking(project, inventory, observed, plugins, goal).await?)
+    Ok(plan_blocking(project, inventory, observed, plugins, goal, None).await?)
 }
 
 /// Why planning failed.

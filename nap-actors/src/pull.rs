@@ -56,7 +56,7 @@ pub async fn pull(
     let observed = pipeline::observe(&project.name, inventory, &clients, goal)
         .await
         .map_err(PipelineError::from)?;
-    let planned = pipeline::plan_blocking(project, inventory, observed, plugins, goal)
+    let planned = pipeline::plan_blocking(project, inventory, observed, plugins, goal, None)
         .await
         .map_err(PipelineError::from)?;
     let desired = planned.desired.expect("a deployment has a desired state");

@@ -179,6 +179,7 @@ fn deployed(desired: &DesiredState) -> ObservedState {
             .collect(),
         volumes: desired.volumes.clone(),
         project_volumes: desired.volumes.clone(),
+        one_offs: Vec::new(),
         images: desired
             .containers
             .iter()

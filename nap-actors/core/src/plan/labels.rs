@@ -23,6 +23,10 @@ pub const LABEL_CONFIG_HASH: &str = "nap.config-hash";
 /// alone, without inspecting it.
 pub const LABEL_EXTRA_HOSTS_HASH: &str = "nap.extra-hosts-hash";
 
+/// Label: `true` on a one-off container (`nap run`), which is never one of its service's
+/// replicas (Compose's `com.docker.compose.oneoff`).
+pub const LABEL_ONE_OFF: &str = "nap.oneoff";
+
 /// Label: the project network key a Docker network was created for.
 pub const LABEL_NETWORK: &str = "nap.network";
 
@@ -37,6 +41,12 @@ pub fn container_name(
         Some(name) => name.clone(),
         None => format!("{project}-{service_name}-{replica}"),
     }
+}
+
+/// The name of a one-off container (`nap run`) of `service`, as Compose v2 names them:
+/// `<project>-<service>-run-<id>`, `id` 12 hex digits.
+pub fn one_off_name(project: &str, service: &str, id: &str) -> String {
+    format!("{project}-{service}-run-{id}")
 }
 
 /// The name a container is renamed to while its replacement starts (its id's first 12

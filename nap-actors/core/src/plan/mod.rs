@@ -52,9 +52,10 @@ pub mod select;
 mod teardown;
 
 pub use desired::name_table::{HostEntry, extra_hosts_match, holds_table};
+pub use desired::one_off::{OneOff, is_one_off};
 pub use desired::{
     DesiredContainer, DesiredNetwork, DesiredState, NetworkAttachment, Route, desired_state,
-    host_specs,
+    desired_state_with_one_off, host_specs,
 };
 pub use hash::{config_hash, extra_hosts_hash};
 pub use labels::*;

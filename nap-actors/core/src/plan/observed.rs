@@ -62,6 +62,9 @@ pub struct ObservedState {
     /// Named volumes labelled with the project, as (host, volume name): what `down -v`
     /// removes.
     pub project_volumes: BTreeSet<(String, String)>,
+    /// The project's one-off containers (`nap run`): never replicas, but their addresses are
+    /// taken and `down` removes them.
+    pub one_offs: Vec<ObservedContainer>,
 }
 
 impl ObservedState {
@@ -72,5 +75,6 @@ impl ObservedState {
         self.volumes.extend(other.volumes);
         self.images.extend(other.images);
         self.project_volumes.extend(other.project_volumes);
+        self.one_offs.extend(other.one_offs);
     }
 }

@@ -24,7 +24,7 @@ pub fn teardown(project: &str, observed: &ObservedState, options: TeardownOption
         operations: Vec::new(),
     };
     let mut removals_by_host: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-    for container in &observed.containers {
+    for container in observed.containers.iter().chain(&observed.one_offs) {
         let id = builder.push(
             Operation::RemoveContainer {
                 host: container.host.clone(),

@@ -16,6 +16,7 @@ use std::path::{Component, Path, PathBuf};
 use super::LoadError;
 use super::source::{Location, SourceMap};
 
+mod cli;
 mod command;
 mod deploy;
 mod healthcheck;
@@ -27,6 +28,7 @@ mod service;
 mod tests;
 mod volumes;
 
+pub use cli::{parse_cli_ports, parse_cli_volumes};
 pub use command::{ShellSplitError, shell_split};
 pub(crate) use networks::parse_network;
 pub(crate) use read::mapping_entries;

@@ -92,7 +92,8 @@ pub(super) fn attach_networks(
     containers: &mut [DesiredContainer],
 ) -> Result<(), PlanError> {
     let mut taken: BTreeMap<(String, String), BTreeSet<Ipv4Addr>> = BTreeMap::new();
-    for container in &observed.containers {
+    // One-off containers (`nap run`) hold their addresses too.
+    for container in observed.containers.iter().chain(&observed.one_offs) {
         for (network_name, address) in &container.addresses {
             taken
                 .entry((container.host.clone(), network_name.clone()))
@@ -124,6 +125,10 @@ pub(super) fn attach_networks(
             let mut aliases = vec![container.service.clone()];
             if let Some(options) = options {
                 aliases.extend(options.aliases.iter().cloned());
+            }
+            // A one-off container answers to no service name, as with `docker compose run`.
+            if super::one_off::is_one_off(&container.labels) {
+                aliases.clear();
             }
             let fixed = options
                 .as_ref()

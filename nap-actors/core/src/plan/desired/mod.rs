@@ -4,6 +4,7 @@
 
 mod addressing;
 pub mod name_table;
+pub mod one_off;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
@@ -226,6 +227,19 @@ pub fn desired_state(
     observed: &ObservedState,
     policy: &mut dyn PlacementPolicy,
 ) -> Result<DesiredState, PlanError> {
+    desired_state_with_one_off(project, inventory, observed, policy, None)
+}
+
+/// [`desired_state`] with, when `one_off` is given, that one-off container (`nap run`) placed
+/// beside the replicas (see [`one_off`]), addressed and given its view's name table; no
+/// replica's table lists it.
+pub fn desired_state_with_one_off(
+    project: &Project,
+    inventory: &Inventory,
+    observed: &ObservedState,
+    policy: &mut dyn PlacementPolicy,
+    one_off: Option<&one_off::OneOff>,
+) -> Result<DesiredState, PlanError> {
     let mut rollouts = BTreeMap::new();
     for (name, service) in &project.services {
         if let Some(policy) = rollout_policy(name, service)? {
@@ -236,6 +250,10 @@ pub fn desired_state(
     let mode = inventory.network.mode;
     let pool = inventory.network.pool;
     let mut containers = placed_containers(project, &placements);
+    if let Some(one_off) = one_off {
+        let container = one_off::place(project, inventory, &containers, one_off)?;
+        containers.push(container);
+    }
     let networks = addressing::project_networks(project, inventory, observed, &containers)?;
     addressing::attach_networks(project, observed, &rollouts, &networks, &mut containers)?;
     if matches!(mode, NetworkMode::Routed | NetworkMode::Published) {

@@ -169,6 +169,10 @@ fn peer_names<'a>(
         });
     let mut peers = Vec::new();
     for peer in by_service {
+        // A one-off container (`nap run`) is nobody's peer.
+        if super::one_off::is_one_off(&peer.labels) {
+            continue;
+        }
         let mut shared = peer
             .networks
             .iter()
