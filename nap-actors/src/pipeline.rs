@@ -214,6 +214,7 @@ mod tests {
             ObservedState::default(),
             &Plugins::default(),
             Goal::Deploy(ReconcileOptions::default()),
+            None,
         )
         .unwrap();
         let desired = deploy.desired.expect("a deployment has a desired state");
@@ -229,6 +230,7 @@ mod tests {
             ObservedState::default(),
             &Plugins::default(),
             Goal::Remove { volumes: true },
+            None,
         )
         .unwrap();
         assert!(remove.desired.is_none());

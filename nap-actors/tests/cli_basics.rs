@@ -52,11 +52,11 @@ fn usage_errors_exit_2_and_point_at_help() {
 
 #[test]
 fn a_compose_verb_nap_lacks_is_named_with_the_closest_command() {
-    let output = nap(&["-f", "compose.yaml", "run", "web", "sh"]);
+    let output = nap(&["-f", "compose.yaml", "attach", "web"]);
     assert_eq!(output.status.code(), Some(2));
     let stderr = text(&output.stderr);
     assert!(
-        stderr.contains("`run` is a docker compose command that nap does not have yet")
+        stderr.contains("`attach` is a docker compose command that nap does not have yet")
             && stderr.contains("the closest:"),
         "{stderr}"
     );

@@ -15,6 +15,7 @@ mod plugins;
 mod ps;
 mod pull;
 mod query;
+mod run;
 mod scale;
 mod up;
 mod version;
@@ -137,6 +138,8 @@ enum Command {
     Down(down::DownArgs),
     /// Run a command in a running replica of a service, on whatever host runs it.
     Exec(exec::ExecArgs),
+    /// Run a one-off command in a new container of a service (placed by the scheduler).
+    Run(run::RunArgs),
     /// Stop the services' running containers on every host (they keep their identity).
     Stop(lifecycle::StopArgs),
     /// Start the services' stopped containers (their names are re-applied).
@@ -270,6 +273,7 @@ fn main() -> ExitCode {
         Command::Logs(args) => logs::run(&cli.global, args),
         Command::Down(args) => down::run(&cli.global, args),
         Command::Exec(args) => exec::run(&cli.global, args),
+        Command::Run(args) => run::run(&cli.global, args),
         Command::Stop(args) => lifecycle::stop(&cli.global, args),
         Command::Start(args) => lifecycle::plain(
             &cli.global,

@@ -8,7 +8,6 @@ const MISSING: &[(&str, &str)] = &[
     ("build", "nap up (images must exist or be pullable)"),
     ("create", "nap up"),
     ("push", "docker push"),
-    ("run", "docker run on a host, or nap up"),
     ("wait", "nap up (it waits for dependencies)"),
 ];
 
@@ -57,10 +56,13 @@ mod tests {
 
     #[test]
     fn a_missing_verb_is_named_after_global_flags() {
-        let text = message(&args("nap -f c.yaml --hosts h.yml run web sh")).unwrap();
-        assert!(text.contains("`run` is a docker compose command"), "{text}");
+        let text = message(&args("nap -f c.yaml --hosts h.yml attach web")).unwrap();
         assert!(
-            message(&args("nap -f run up")).is_none(),
+            text.contains("`attach` is a docker compose command"),
+            "{text}"
+        );
+        assert!(
+            message(&args("nap -f attach up")).is_none(),
             "-f's value is not the verb"
         );
         assert!(message(&args("nap up")).is_none());
