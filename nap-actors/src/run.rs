@@ -10,11 +10,14 @@
 //! dependencies are started first unless `--no-deps`. It is created, not started: [`attach`]
 //! attaches to it first, then starts it, so no output is lost; stdin is streamed to it, a TTY
 //! put in raw mode with its size forwarded, and its exit status becomes nap's. Without a TTY
-//! the first Ctrl-C (or SIGTERM, SIGHUP) is passed to the container, as the Docker CLI's
-//! signal proxy does, and a second one kills it. With `--rm` it is removed however it ends.
+//! a Ctrl-C (or SIGTERM, SIGHUP) is passed to the container, as the Docker CLI's signal proxy
+//! does, and a second one kills it; one that comes while the dependencies are still being
+//! deployed stops there ([`Interrupts`] counts them from the start). With `--rm` the one-off
+//! is removed however it ends.
 
 use std::io::Read;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use bollard::Docker;
 use bollard::container::LogOutput;
@@ -27,6 +30,7 @@ use nap_core::compose::{self, Project, names};
 use nap_core::plan::{OneOff, one_off_name};
 use tokio::io::AsyncWriteExt;
 use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::Notify;
 
 use crate::terminal;
 
@@ -245,12 +249,14 @@ pub struct Attach {
 }
 
 /// Attaches to the created one-off `container` on `host`, starts it, streams until it ends
-/// and returns its exit status (0 when detached). Removal (`--rm`) is [`remove`]'s.
+/// and returns its exit status (0 when detached); without a TTY, `interrupts` are passed to
+/// it. Removal (`--rm`) is [`remove`]'s.
 pub async fn attach(
     docker: &Docker,
     host: &str,
     container: &str,
     how: Attach,
+    interrupts: &Interrupts,
 ) -> Result<i64, RunError> {
     let docker_error = |source| RunError::Docker {
         container: container.to_string(),
@@ -306,8 +312,13 @@ pub async fn attach(
             let _ = input.shutdown().await;
         })
     });
-    let signals =
-        (!how.tty).then(|| tokio::spawn(proxy_signals(docker.clone(), container.to_string())));
+    let signals = (!how.tty).then(|| {
+        tokio::spawn(proxy_signals(
+            docker.clone(),
+            container.to_string(),
+            interrupts.clone(),
+        ))
+    });
     let mut output = attached.output;
     let mut stdout = tokio::io::stdout();
     let mut stderr = tokio::io::stderr();
@@ -348,8 +359,10 @@ pub async fn remove(docker: &Docker, host: &str, container: &str) -> Result<(), 
     };
     match docker.remove_container(container, Some(options)).await {
         Ok(()) => Ok(()),
+        // Gone already, or being removed (by Docker or someone else).
         Err(bollard::errors::Error::DockerResponseServerError {
-            status_code: 404, ..
+            status_code: 404 | 409,
+            ..
         }) => Ok(()),
         Err(source) => Err(RunError::Docker {
             container: container.to_string(),
@@ -359,25 +372,97 @@ pub async fn remove(docker: &Docker, host: &str, container: &str) -> Result<(), 
     }
 }
 
-/// The Docker CLI's signal proxy: SIGINT, SIGTERM and SIGHUP received here are sent to the
-/// container; a second SIGINT kills it.
-async fn proxy_signals(docker: Docker, container: String) {
-    let (Ok(mut interrupt), Ok(mut terminate), Ok(mut hangup)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-        signal(SignalKind::hangup()),
-    ) else {
-        return;
-    };
-    let mut interrupts = 0;
-    loop {
-        let name = tokio::select! {
-            _ = interrupt.recv() => {
-                interrupts += 1;
-                if interrupts > 1 { "SIGKILL" } else { "SIGINT" }
+/// The signals `nap run` receives, counted from the moment it starts: SIGINT, SIGTERM and
+/// SIGHUP no longer end nap at once (the one-off must be removed with `--rm`, or sent the
+/// signal while it runs). Listened to on a thread of its own, so every runtime of the command
+/// can wait for them.
+#[derive(Debug, Clone)]
+pub struct Interrupts {
+    inner: Arc<InterruptsInner>,
+}
+
+#[derive(Debug, Default)]
+struct InterruptsInner {
+    /// Every signal received, in order (`SIGINT`, `SIGTERM`, `SIGHUP`).
+    received: Mutex<Vec<&'static str>>,
+    /// Woken on each.
+    notify: Notify,
+}
+
+impl Interrupts {
+    /// Starts listening (replacing the signals' default actions for the process).
+    pub fn install() -> std::io::Result<Interrupts> {
+        let inner = Arc::new(InterruptsInner::default());
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        // Registered here, before the thread starts, so none is missed.
+        let (mut interrupt, mut terminate, mut hangup) = runtime.block_on(async {
+            Ok::<_, std::io::Error>((
+                signal(SignalKind::interrupt())?,
+                signal(SignalKind::terminate())?,
+                signal(SignalKind::hangup())?,
+            ))
+        })?;
+        let listener = inner.clone();
+        std::thread::spawn(move || {
+            runtime.block_on(async move {
+                loop {
+                    let name = tokio::select! {
+                        _ = interrupt.recv() => "SIGINT",
+                        _ = terminate.recv() => "SIGTERM",
+                        _ = hangup.recv() => "SIGHUP",
+                    };
+                    listener
+                        .received
+                        .lock()
+                        .expect("the signal list is never poisoned")
+                        .push(name);
+                    listener.notify.notify_waiters();
+                }
+            });
+        });
+        Ok(Interrupts { inner })
+    }
+
+    /// How many signals have arrived.
+    pub fn count(&self) -> usize {
+        self.received().len()
+    }
+
+    fn received(&self) -> Vec<&'static str> {
+        self.inner
+            .received
+            .lock()
+            .expect("the signal list is never poisoned")
+            .clone()
+    }
+
+    /// Waits for the next signal after `seen` of them, and returns it.
+    pub async fn next_after(&self, seen: usize) -> &'static str {
+        loop {
+            let notified = self.inner.notify.notified();
+            if let Some(name) = self.received().get(seen) {
+                return name;
             }
-            _ = terminate.recv() => "SIGTERM",
-            _ = hangup.recv() => "SIGHUP",
+            notified.await;
+        }
+    }
+}
+
+/// The Docker CLI's signal proxy: each signal nap receives is sent to the container; a second
+/// SIGINT kills it.
+async fn proxy_signals(docker: Docker, container: String, interrupts: Interrupts) {
+    let mut seen = interrupts.count();
+    let mut interrupted = false;
+    loop {
+        let received = interrupts.next_after(seen).await;
+        seen += 1;
+        let name = if received == "SIGINT" && interrupted {
+            "SIGKILL"
+        } else {
+            interrupted |= received == "SIGINT";
+            received
         };
         let options = KillContainerOptions {
             signal: name.to_string(),

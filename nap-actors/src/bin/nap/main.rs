@@ -314,3 +314,15 @@ fn main() -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn every_verbs_flags_are_consistent() {
+        // Clap checks flag clashes (a verb's `-p` against the global `-p`) only when a verb
+        // is parsed; this checks every verb at once.
+        super::Cli::command().debug_assert();
+    }
+}

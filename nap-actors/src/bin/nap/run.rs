@@ -41,8 +41,9 @@ pub struct RunArgs {
     /// Do not start the services the service depends on.
     #[arg(long)]
     no_deps: bool,
-    /// Publish a container port to the host (repeatable, `[ip:][published:]target`).
-    #[arg(short = 'p', long = "publish", value_name = "PORT")]
+    /// Publish a container port to the host (repeatable, `[ip:][published:]target`; no `-p`:
+    /// that is the project name, before or after the verb).
+    #[arg(long = "publish", value_name = "PORT")]
     publish: Vec<String>,
     /// Remove the container when it exits (however it exits).
     #[arg(long)]
@@ -124,15 +125,38 @@ pub fn run(global: &GlobalArgs, args: &RunArgs) -> anyhow::Result<ExitCode> {
         ..deploy::UpOptions::default()
     };
     let progress = args.format.progress();
+    // From here on a Ctrl-C is nap's to handle: the one-off may need removing.
+    let interrupts = run::Interrupts::install()?;
     let report = {
         let _lock = nap_actors::lock::lock_project(&deployment.project.name, "run")?;
-        actix::System::new().block_on(deploy::create_one_off(
-            &deployment,
-            &run_project,
-            &one_off,
-            &up_options,
-            &progress,
-        ))?
+        actix::System::new().block_on(async {
+            tokio::select! {
+                report = deploy::create_one_off(
+                    &deployment,
+                    &run_project,
+                    &one_off,
+                    &up_options,
+                    &progress,
+                ) => report.map(Some),
+                _ = interrupts.next_after(0) => Ok(None),
+            }
+        })?
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let Some(report) = report else {
+        eprintln!(
+            "nap: interrupted while deploying what {} needs; it was not run",
+            one_off.name
+        );
+        // It may have been created already: leave nothing behind with --rm.
+        if args.rm {
+            runtime.block_on(remove_anywhere(&deployment, &one_off.name));
+        }
+        runtime.shutdown_timeout(Duration::from_millis(100));
+        return Ok(ExitCode::from(130));
     };
     let host = report
         .plan
@@ -142,10 +166,6 @@ pub fn run(global: &GlobalArgs, args: &RunArgs) -> anyhow::Result<ExitCode> {
         .map(|placement| placement.host.clone())
         .expect("the plan places the one-off");
     let created = crate::report_failures(&report)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
     let inventory_host = deployment
         .inventory
         .host(&host)
@@ -153,7 +173,14 @@ pub fn run(global: &GlobalArgs, args: &RunArgs) -> anyhow::Result<ExitCode> {
         .clone();
     let outcome = runtime.block_on(async {
         let docker = nap_actors::docker::connect(&inventory_host).await?;
-        let status = if created == ExitCode::SUCCESS {
+        let status = if created != ExitCode::SUCCESS {
+            Err(anyhow::anyhow!(
+                "{}: not run: its deployment failed",
+                one_off.name
+            ))
+        } else if interrupts.count() > 0 {
+            Err(anyhow::anyhow!("{}: not run: interrupted", one_off.name))
+        } else {
             run::attach(
                 &docker,
                 &host,
@@ -163,14 +190,10 @@ pub fn run(global: &GlobalArgs, args: &RunArgs) -> anyhow::Result<ExitCode> {
                     stdin: request.stdin,
                     detach: args.detach,
                 },
+                &interrupts,
             )
             .await
             .map_err(anyhow::Error::from)
-        } else {
-            Err(anyhow::anyhow!(
-                "{}: not run: its deployment failed",
-                one_off.name
-            ))
         };
         if args.rm && !args.detach {
             // Removed however it ended: exited, failed to start, or interrupted.
@@ -187,4 +210,18 @@ pub fn run(global: &GlobalArgs, args: &RunArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::from(
         u8::try_from(status.clamp(0, 255)).unwrap_or(1),
     ))
+}
+
+/// Removes the one-off `name` wherever it is (after an interrupted deployment, nap does not
+/// know whether or where it was created); failures are printed, not fatal.
+async fn remove_anywhere(deployment: &deployment::Deployment, name: &str) {
+    for host in &deployment.inventory.hosts {
+        let Ok(docker) = nap_actors::docker::connect(host).await else {
+            eprintln!("nap: {}: cannot check for {name}", host.name);
+            continue;
+        };
+        if let Err(error) = run::remove(&docker, &host.name, name).await {
+            eprintln!("nap: {error}");
+        }
+    }
 }
