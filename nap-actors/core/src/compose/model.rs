@@ -336,10 +336,10 @@ pub struct BlkioConfig {
     /// Per-device weights.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub weight_device: Vec<BlkioWeight>,
-    /// Read rate limits, bytes per second as written.
+    /// Read rate limits, bytes per second.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub device_read_bps: Vec<BlkioRate>,
-    /// Write rate limits, bytes per second as written.
+    /// Write rate limits, bytes per second.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub device_write_bps: Vec<BlkioRate>,
     /// Read rate limits, operations per second.
@@ -364,7 +364,7 @@ pub struct BlkioWeight {
 pub struct BlkioRate {
     /// The device path.
     pub path: String,
-    /// Bytes (a size as written, `12mb`) or operations per second.
+    /// Bytes (a size such as `12mb` read as bytes) or operations per second.
     pub rate: String,
 }
 

@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::compose::LoadError;
+use crate::compose::Warning;
 use crate::compose::dotenv;
 use crate::compose::source::Location;
 use crate::graph::DependencyGraph;
@@ -292,6 +293,15 @@ impl Loader<'_> {
                 ("secret", &service.secrets, &project_secrets),
                 ("config", &service.configs, &project_configs),
             ] {
+                if !references.is_empty() {
+                    // Until delivery onto the hosts exists: said once per service and kind.
+                    self.warnings.push(Warning {
+                        location: locate(&format!("services.{service_name}.{kind}s")),
+                        message: format!(
+                            "service {service_name:?}: {kind}s are read but not mounted into its containers by nap yet"
+                        ),
+                    });
+                }
                 for (index, reference) in references.iter().enumerate() {
                     if !defined.contains_key(&reference.source) {
                         return Err(invalid(

@@ -99,6 +99,12 @@ pub(super) fn parse_resource_key(
             {
                 return Err(ctx.invalid(path, format!("invalid MAC address {address:?}")));
             }
+            if service.mac_address.is_some() {
+                ctx.warn(
+                    path,
+                    "\"mac_address\" is not applied by nap yet (Docker API 1.41 takes it only in a container field nap's client does not send) and is ignored",
+                );
+            }
         }
         "mem_limit" => service.mem_limit = parse_bytes_text(ctx, path, value)?,
         "mem_reservation" => service.mem_reservation = parse_bytes_text(ctx, path, value)?,
@@ -135,6 +141,12 @@ pub(super) fn parse_resource_key(
             service.platform = optional_string(ctx, path, value)?;
             if let Some(platform) = &service.platform {
                 check_platform(platform).map_err(|reason| ctx.invalid(path, reason))?;
+                ctx.warn(
+                    path,
+                    format!(
+                        "\"platform\" ({platform}) is not applied by nap yet: each host runs the image it holds, whatever its platform"
+                    ),
+                );
             }
         }
         "runtime" => {
@@ -450,17 +462,22 @@ fn parse_blkio(ctx: &FileContext, path: &str, value: &Value) -> Result<BlkioConf
             "device_read_bps" | "device_write_bps" | "device_read_iops" | "device_write_iops" => {
                 let mut rates = Vec::new();
                 for (device, amount_path, rate) in blkio_entries(ctx, &key_path, entry, "rate")? {
-                    let valid = if key.ends_with("_bps") {
+                    // Sizes become bytes, as Compose prints them.
+                    let rate = if key.ends_with("_bps") {
                         units::parse_bytes(&rate)
-                            .map(|_| ())
-                            .map_err(|e| e.to_string())
+                            .map(|bytes| bytes.to_string())
+                            .map_err(|reason| ctx.invalid(&amount_path, reason))?
                     } else {
                         rate.trim()
                             .parse::<u64>()
-                            .map(|_| ())
-                            .map_err(|_| format!("invalid rate {rate:?}: must be a whole number"))
+                            .map(|count| count.to_string())
+                            .map_err(|_| {
+                                ctx.invalid(
+                                    &amount_path,
+                                    format!("invalid rate {rate:?}: must be a whole number"),
+                                )
+                            })?
                     };
-                    valid.map_err(|reason| ctx.invalid(&amount_path, reason))?;
                     rates.push(BlkioRate { path: device, rate });
                 }
                 match key.as_str() {
