@@ -607,3 +607,47 @@ fn bad_resource_values_name_the_file_line_and_key() {
         );
     }
 }
+
+#[test]
+fn label_files_merge_under_labels() {
+    let fs = files(&[
+        (
+            "/p/compose.yaml",
+            "services:\n  app:\n    image: x\n    label_file: [./a.labels, b.labels]\n    labels: {team: web}\n",
+        ),
+        ("/p/a.labels", "# owners\nteam=ops\ntier=front\n"),
+        ("/p/b.labels", "tier=edge\ncom.example.version=${VERSION}\n"),
+    ]);
+    let loaded = load(&options("/p", &[("VERSION", "3")]), &fs);
+    let labels: Vec<(&str, &str)> = loaded.project.services["app"]
+        .labels
+        .iter()
+        .map(|(key, value)| (key.as_str(), value.as_str()))
+        .collect();
+    assert_eq!(
+        labels,
+        [
+            ("com.example.version", "3"),
+            ("team", "web"),
+            ("tier", "edge")
+        ]
+    );
+    assert!(
+        loaded
+            .project
+            .source_files
+            .contains(&PathBuf::from("/p/b.labels"))
+    );
+
+    let fs = files(&[(
+        "/p/compose.yaml",
+        "services:\n  app:\n    image: x\n    label_file: missing.labels\n",
+    )]);
+    let message = error_with(&options("/p", &[]), &fs);
+    assert!(
+        message.starts_with(
+            "/p/compose.yaml:4: services.app.label_file: service \"app\": label_file /p/missing.labels: "
+        ),
+        "{message}"
+    );
+}

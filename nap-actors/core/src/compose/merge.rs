@@ -86,6 +86,7 @@ pub fn merge_service(base: &mut Service, overlay: Service) {
         init,
         ipc,
         labels,
+        label_file,
         links,
         logging,
         network_mode,
@@ -189,6 +190,7 @@ pub fn merge_service(base: &mut Service, overlay: Service) {
     replace(&mut base.init, init);
     replace(&mut base.ipc, ipc);
     merge_map(&mut base.labels, labels);
+    append_unique(&mut base.label_file, label_file);
     append_unique(&mut base.links, links);
     merge_logging(&mut base.logging, logging);
     replace(&mut base.network_mode, network_mode);

@@ -168,9 +168,12 @@ pub struct Service {
     /// Isolation technology (`default`, `process`, `hyperv`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub isolation: Option<String>,
-    /// Container labels.
+    /// Container labels, with `label_file` contents merged under `labels`.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
+    /// The `label_file`s, absolute (already merged into `labels`).
+    #[serde(skip)]
+    pub label_file: Vec<PathBuf>,
     /// Legacy links, `service` or `service:alias`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub links: Vec<String>,

@@ -192,6 +192,28 @@ impl Loader<'_> {
                 ));
             }
 
+            // label_file under labels, in order, `labels` over them.
+            let mut labels = BTreeMap::new();
+            for label_file in &service.label_file {
+                let variables = super::file::read_env_file(self.fs, label_file, &self.environment)
+                    .map_err(|error| match error {
+                        LoadError::Read { path, error } => invalid(
+                            &format!("{base}.label_file"),
+                            format!(
+                                "service {service_name:?}: label_file {}: {error}",
+                                path.display()
+                            ),
+                        ),
+                        other => other,
+                    })?;
+                labels.extend(variables);
+                if !self.sources.contains(label_file) {
+                    self.sources.push(label_file.clone());
+                }
+            }
+            labels.extend(std::mem::take(&mut service.labels));
+            service.labels = labels;
+
             // env_file under environment; `KEY` alone takes the value from the environment.
             let mut environment = BTreeMap::new();
             for env_file in &service.env_file {

@@ -63,6 +63,7 @@ pub(super) const SERVICE_KEYS: &[&str] = &[
     "init",
     "ipc",
     "isolation",
+    "label_file",
     "labels",
     "links",
     "logging",
@@ -113,7 +114,6 @@ pub(super) const UNSUPPORTED_SERVICE_KEYS: &[&str] = &[
     "develop",
     "external_links",
     "gpus",
-    "label_file",
     "models",
     "post_start",
     "pre_stop",
@@ -169,6 +169,12 @@ pub(crate) fn parse_service(
             "init" => service.init = Some(boolean(ctx, path, value)?),
             "ipc" => service.ipc = optional_string(ctx, path, value)?,
             "labels" => service.labels = label_map(ctx, path, value)?,
+            "label_file" => {
+                service.label_file = string_list(ctx, path, value)?
+                    .iter()
+                    .map(|file| PathBuf::from(ctx.resolve_path(file)))
+                    .collect()
+            }
             "links" => {
                 service.links = strict_string_list(ctx, path, value)?;
                 check_links(ctx, path, &service.links, false)?;
