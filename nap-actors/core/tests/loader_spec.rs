@@ -279,11 +279,11 @@ fn reset_removes_and_override_replaces_what_earlier_files_set() {
     let fs = files(&[
         (
             "/p/compose.yaml",
-            "services:\n  web:\n    image: web\n    ports: [\"80:80\", \"443:443\"]\n    environment: {A: \"1\", B: \"2\"}\n    dns: [1.1.1.1]\n    command: [serve]\n",
+            "services:\n  web:\n    image: web\n    ports: [\"80:80\", \"443:443\"]\n    environment: {A: \"1\", B: \"2\"}\n    dns: [1.1.1.1]\n    command: [serve]\n    deploy: {replicas: 2, resources: {limits: {memory: 1g}}}\n",
         ),
         (
             "/p/compose.override.yaml",
-            "services:\n  web:\n    ports: !override [\"8080:80\"]\n    environment:\n      A: !reset null\n      C: \"3\"\n    dns: !reset []\n    command: !reset\n",
+            "services:\n  web:\n    ports: !override [\"8080:80\"]\n    environment:\n      A: !reset null\n      C: \"3\"\n    dns: !reset []\n    command: !reset\n    deploy:\n      resources: !reset {}\n",
         ),
     ]);
     let loaded = load(&options("/p", &[]), &fs);
@@ -293,6 +293,8 @@ fn reset_removes_and_override_replaces_what_earlier_files_set() {
             name: p
             services:
               web:
+                deploy:
+                  replicas: 2
                 environment:
                   B: '2'
                   C: '3'
@@ -317,9 +319,9 @@ fn misplaced_or_unknown_tags_are_errors() {
         .assert_eq(&error_of("services: !reset {}\n"));
     expect![[r#"/p/compose.yaml:3: services.web.image: unknown YAML tag !custom"#]]
         .assert_eq(&error_of("services:\n  web:\n    image: !custom x\n"));
-    expect![[r#"/p/compose.yaml:4: services.web.healthcheck.test: !reset and !override apply to a service's keys and to entries of environment, labels, sysctls, storage_opt, ulimits, depends_on and networks"#]]
+    expect![[r#"/p/compose.yaml:4: services.web.logging.driver: !reset and !override apply to a service's keys and to entries of environment, labels, sysctls, storage_opt, ulimits, depends_on, networks, deploy and healthcheck"#]]
         .assert_eq(&error_of(
-            "services:\n  web:\n    image: x\n    healthcheck: {test: !reset []}\n",
+            "services:\n  web:\n    image: x\n    logging: {driver: !reset null}\n",
         ));
 }
 

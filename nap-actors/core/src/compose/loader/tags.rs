@@ -3,7 +3,8 @@
 //! In a file merged over another, `key: !reset …` removes what earlier files set for the
 //! key (the value written under the tag is ignored) and `key: !override …` replaces it
 //! instead of merging with it. nap takes them on a service's keys (`ports: !reset []`) and
-//! on the entries of a service's mapping keys (`environment: {DEBUG: !reset null}`); a tag
+//! on the entries of a service's mapping keys (`environment: {DEBUG: !reset null}`,
+//! `deploy: {resources: !reset {}}`); a tag
 //! anywhere else, or any other tag, is an error naming its line. [`take_tags`] removes the
 //! tags from a file's YAML before it is read into the model and returns them; the loader
 //! applies them with [`apply_tags`] when it merges that file's service.
@@ -258,6 +259,33 @@ fn clear_key(service: &mut Service, key: &str) -> bool {
     true
 }
 
+fn is_deploy_key(entry: &str) -> bool {
+    [
+        "mode",
+        "replicas",
+        "placement",
+        "resources",
+        "update_config",
+        "rollback_config",
+        "restart_policy",
+        "labels",
+    ]
+    .contains(&entry)
+}
+
+fn is_healthcheck_key(entry: &str) -> bool {
+    [
+        "test",
+        "interval",
+        "timeout",
+        "retries",
+        "start_period",
+        "start_interval",
+        "disable",
+    ]
+    .contains(&entry)
+}
+
 /// Removes one entry of a service's mapping key; `false` for a key that is not a mapping
 /// in the model.
 fn clear_entry(service: &mut Service, key: &str, entry: &str) -> bool {
@@ -282,6 +310,37 @@ fn clear_entry(service: &mut Service, key: &str, entry: &str) -> bool {
         }
         "networks" => {
             service.networks.remove(entry);
+        }
+        "deploy" => {
+            let Some(deploy) = service.deploy.as_mut() else {
+                return is_deploy_key(entry);
+            };
+            match entry {
+                "mode" => deploy.mode = None,
+                "replicas" => deploy.replicas = None,
+                "placement" => deploy.placement = None,
+                "resources" => deploy.resources = None,
+                "update_config" => deploy.update_config = None,
+                "rollback_config" => deploy.rollback_config = None,
+                "restart_policy" => deploy.restart_policy = None,
+                "labels" => deploy.labels.clear(),
+                _ => return false,
+            }
+        }
+        "healthcheck" => {
+            let Some(check) = service.healthcheck.as_mut() else {
+                return is_healthcheck_key(entry);
+            };
+            match entry {
+                "test" => check.test = None,
+                "interval" => check.interval = None,
+                "timeout" => check.timeout = None,
+                "retries" => check.retries = None,
+                "start_period" => check.start_period = None,
+                "start_interval" => check.start_interval = None,
+                "disable" => check.disable = false,
+                _ => return false,
+            }
         }
         _ => return false,
     }
@@ -318,7 +377,7 @@ pub(super) fn apply_tags(
             return Err(LoadError::Invalid {
                 location: map.locate(&path),
                 key: path,
-                message: "!reset and !override apply to a service's keys and to entries of environment, labels, sysctls, storage_opt, ulimits, depends_on and networks".to_string(),
+                message: "!reset and !override apply to a service's keys and to entries of environment, labels, sysctls, storage_opt, ulimits, depends_on, networks, deploy and healthcheck".to_string(),
             });
         }
     }
