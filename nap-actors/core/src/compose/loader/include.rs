@@ -76,11 +76,14 @@ pub(super) fn parse_includes(ctx: &FileContext, value: &Value) -> Result<Vec<Inc
                                 .map(|raw| resolve(raw))
                                 .collect()
                         }
-                        "project_directory" => {
-                            include.project_directory = strings(ctx, &field_path, value)?
-                                .first()
-                                .map(|raw| resolve(raw))
-                        }
+                        "project_directory" => match value {
+                            Value::String(raw) if !raw.is_empty() => {
+                                include.project_directory = Some(resolve(raw))
+                            }
+                            _ => {
+                                return Err(ctx.invalid(&field_path, "must be a non-empty string"));
+                            }
+                        },
                         "env_file" => {
                             include.env_files = strings(ctx, &field_path, value)?
                                 .iter()
