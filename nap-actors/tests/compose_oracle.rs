@@ -90,6 +90,11 @@ const ORACLE_ACCEPTS: &[(&str, &str)] = &[
         "extra-hosts-not-an-ip",
         "1.29 leaves extra_hosts addresses to the engine",
     ),
+    (
+        "secret-undefined",
+        "1.29 checks a service's secrets when it creates the container, which config does not",
+    ),
+    ("device-relative", "1.29 leaves device paths to the engine"),
 ];
 
 // ---------------------------------------------------------------------------------------

@@ -17,8 +17,11 @@
 mod host_config;
 mod mounts;
 mod network;
+mod resources;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_resources;
 
 use host_config::{
     healthcheck, log_config, ports, restart_policy, security_options, set_resources,
@@ -26,6 +29,7 @@ use host_config::{
 use mounts::{resolve_service_reference, volumes, volumes_from};
 use network::networking;
 pub use network::{network_spec, volume_spec};
+use resources::set_service_resources;
 use std::collections::{BTreeMap, HashMap};
 
 use bollard::models::{ContainerCreateBody, EndpointSettings, HostConfig};
@@ -274,6 +278,7 @@ pub fn container_spec(
         host_config.masked_paths = Some(Vec::new());
         host_config.readonly_paths = Some(Vec::new());
     }
+    set_service_resources(&context, service, &mut host_config)?;
     set_resources(&context, service, &mut host_config)?;
 
     let mut labels = to_hash_map(&service.labels);
@@ -301,6 +306,7 @@ pub fn container_spec(
 
     let body = ContainerCreateBody {
         hostname: service.hostname.clone(),
+        domainname: service.domainname.clone(),
         user: service.user.clone(),
         exposed_ports: non_empty(exposed_ports),
         tty: service.tty,

@@ -51,7 +51,7 @@ fn project_with_env(compose: &str, environment: &[(&str, &str)]) -> Project {
     }
 }
 
-fn project(compose: &str) -> Project {
+pub(super) fn project(compose: &str) -> Project {
     project_with_env(compose, &[])
 }
 
@@ -91,11 +91,11 @@ fn spec_on(project: &Project, inventory: &Inventory, name: &str) -> ContainerSpe
         .unwrap_or_else(|error| panic!("container_spec failed: {error}"))
 }
 
-fn spec(project: &Project, name: &str) -> ContainerSpec {
+pub(super) fn spec(project: &Project, name: &str) -> ContainerSpec {
     spec_on(project, &local(), name)
 }
 
-fn host_config(spec: &ContainerSpec) -> &HostConfig {
+pub(super) fn host_config(spec: &ContainerSpec) -> &HostConfig {
     spec.body.host_config.as_ref().expect("a host config")
 }
 

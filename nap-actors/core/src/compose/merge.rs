@@ -30,6 +30,42 @@ fn merge_map<K: Ord, V>(base: &mut BTreeMap<K, V>, overlay: BTreeMap<K, V>) {
 /// Merges `overlay` onto `base`.
 pub fn merge_service(base: &mut Service, overlay: Service) {
     let Service {
+        blkio_config,
+        cgroup,
+        cgroup_parent,
+        configs,
+        cpu_count,
+        cpu_percent,
+        cpu_period,
+        cpu_quota,
+        cpu_rt_period,
+        cpu_rt_runtime,
+        cpu_shares,
+        cpus,
+        cpuset,
+        device_cgroup_rules,
+        devices,
+        dns_opt,
+        dns_search,
+        domainname,
+        group_add,
+        isolation,
+        mac_address,
+        mem_limit,
+        mem_reservation,
+        mem_swappiness,
+        memswap_limit,
+        oom_kill_disable,
+        oom_score_adj,
+        pids_limit,
+        platform,
+        runtime,
+        secrets,
+        storage_opt,
+        ulimits,
+        userns_mode,
+        uts,
+        volume_driver,
         build,
         cap_add,
         cap_drop,
@@ -50,6 +86,7 @@ pub fn merge_service(base: &mut Service, overlay: Service) {
         init,
         ipc,
         labels,
+        label_file,
         links,
         logging,
         network_mode,
@@ -75,6 +112,42 @@ pub fn merge_service(base: &mut Service, overlay: Service) {
         working_dir,
         extensions,
     } = overlay;
+    replace(&mut base.blkio_config, blkio_config);
+    replace(&mut base.cgroup, cgroup);
+    replace(&mut base.cgroup_parent, cgroup_parent);
+    merge_file_refs(&mut base.configs, configs);
+    replace(&mut base.cpu_count, cpu_count);
+    replace(&mut base.cpu_percent, cpu_percent);
+    replace(&mut base.cpu_period, cpu_period);
+    replace(&mut base.cpu_quota, cpu_quota);
+    replace(&mut base.cpu_rt_period, cpu_rt_period);
+    replace(&mut base.cpu_rt_runtime, cpu_rt_runtime);
+    replace(&mut base.cpu_shares, cpu_shares);
+    replace(&mut base.cpus, cpus);
+    replace(&mut base.cpuset, cpuset);
+    append_unique(&mut base.device_cgroup_rules, device_cgroup_rules);
+    append_unique(&mut base.devices, devices);
+    append_unique(&mut base.dns_opt, dns_opt);
+    append_unique(&mut base.dns_search, dns_search);
+    replace(&mut base.domainname, domainname);
+    append_unique(&mut base.group_add, group_add);
+    replace(&mut base.isolation, isolation);
+    replace(&mut base.mac_address, mac_address);
+    replace(&mut base.mem_limit, mem_limit);
+    replace(&mut base.mem_reservation, mem_reservation);
+    replace(&mut base.mem_swappiness, mem_swappiness);
+    replace(&mut base.memswap_limit, memswap_limit);
+    replace(&mut base.oom_kill_disable, oom_kill_disable);
+    replace(&mut base.oom_score_adj, oom_score_adj);
+    replace(&mut base.pids_limit, pids_limit);
+    replace(&mut base.platform, platform);
+    replace(&mut base.runtime, runtime);
+    merge_file_refs(&mut base.secrets, secrets);
+    merge_map(&mut base.storage_opt, storage_opt);
+    merge_map(&mut base.ulimits, ulimits);
+    replace(&mut base.userns_mode, userns_mode);
+    replace(&mut base.uts, uts);
+    replace(&mut base.volume_driver, volume_driver);
     match (&mut base.build, build) {
         (Some(base_build), Some(build)) => {
             replace(&mut base_build.context, build.context);
@@ -117,6 +190,7 @@ pub fn merge_service(base: &mut Service, overlay: Service) {
     replace(&mut base.init, init);
     replace(&mut base.ipc, ipc);
     merge_map(&mut base.labels, labels);
+    append_unique(&mut base.label_file, label_file);
     append_unique(&mut base.links, links);
     merge_logging(&mut base.logging, logging);
     replace(&mut base.network_mode, network_mode);
@@ -159,6 +233,20 @@ pub fn merge_service(base: &mut Service, overlay: Service) {
     append_unique(&mut base.volumes_from, volumes_from);
     replace(&mut base.working_dir, working_dir);
     merge_map(&mut base.extensions, extensions);
+}
+
+/// Secret and config references merge by target path: a later file's entry for the same
+/// target replaces the earlier one.
+fn merge_file_refs(base: &mut Vec<ServiceFileRef>, overlay: Vec<ServiceFileRef>) {
+    for reference in overlay {
+        match base
+            .iter_mut()
+            .find(|existing| existing.target == reference.target)
+        {
+            Some(existing) => *existing = reference,
+            None => base.push(reference),
+        }
+    }
 }
 
 /// `logging` merges as a mapping (options by key) unless the overlay names another driver,
@@ -273,6 +361,21 @@ pub fn merge_volume(base: &mut Volume, overlay: Volume, overlay_named: bool) {
     }
     replace(&mut base.driver, overlay.driver);
     merge_map(&mut base.driver_opts, overlay.driver_opts);
+    base.external |= overlay.external;
+    merge_map(&mut base.labels, overlay.labels);
+}
+
+/// Merges a top-level secret or config: an overlay that says where the value comes from
+/// (`file`, `environment`, `content`) replaces the base's source as a whole.
+pub fn merge_file_object(base: &mut FileObject, overlay: FileObject, overlay_named: bool) {
+    if overlay_named {
+        base.name = overlay.name;
+    }
+    if overlay.file.is_some() || overlay.environment.is_some() || overlay.content.is_some() {
+        base.file = overlay.file;
+        base.environment = overlay.environment;
+        base.content = overlay.content;
+    }
     base.external |= overlay.external;
     merge_map(&mut base.labels, overlay.labels);
 }

@@ -26,6 +26,12 @@ pub struct Project {
     /// Top-level named volumes by key.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub volumes: BTreeMap<String, Volume>,
+    /// Top-level secrets by key (their values are never read into the model).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub secrets: BTreeMap<String, FileObject>,
+    /// Top-level configs by key.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub configs: BTreeMap<String, FileObject>,
     /// Top-level `x-` extensions, kept as written.
     #[serde(flatten)]
     pub extensions: BTreeMap<String, serde_json::Value>,
@@ -44,6 +50,9 @@ pub struct Project {
 /// One service, in canonical form.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Service {
+    /// Block I/O weights and throttles.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blkio_config: Option<BlkioConfig>,
     /// `build:`; read and kept, not yet deployed by nap.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub build: Option<Build>,
@@ -53,21 +62,72 @@ pub struct Service {
     /// Linux capabilities to drop.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub cap_drop: Vec<String>,
+    /// cgroup namespace, `host` or `private`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cgroup: Option<String>,
+    /// The parent cgroup.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cgroup_parent: Option<String>,
     /// The command, split as a shell would when written as a string.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub command: Option<Vec<String>>,
+    /// Configs mounted into the container, long syntax, targets absolute.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub configs: Vec<ServiceFileRef>,
     /// A fixed container name (then the service has exactly one replica).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub container_name: Option<String>,
+    /// CPU count (Windows daemons).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_count: Option<u64>,
+    /// CPU percent (Windows daemons).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_percent: Option<u64>,
+    /// CFS period, microseconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_period: Option<u64>,
+    /// CFS quota, microseconds (-1: none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_quota: Option<i64>,
+    /// Real-time period, as written (microseconds or a duration).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_rt_period: Option<String>,
+    /// Real-time runtime, as written (microseconds or a duration).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_rt_runtime: Option<String>,
+    /// Relative CPU weight.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_shares: Option<u64>,
+    /// CPUs, as a decimal string (`0.5`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpus: Option<String>,
+    /// CPUs the container may use (`0-3`, `0,1`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpuset: Option<String>,
     /// Dependencies and the condition each must meet before this service starts.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub depends_on: BTreeMap<String, DependsOn>,
     /// `deploy:` (replicas, placement, resources, update_config).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deploy: Option<Deploy>,
+    /// Device cgroup rules (`c 1:3 mr`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub device_cgroup_rules: Vec<String>,
+    /// Host devices, `host[:container[:permissions]]`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub devices: Vec<String>,
     /// DNS servers.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub dns: Vec<String>,
+    /// resolv.conf options.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dns_opt: Vec<String>,
+    /// DNS search domains.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dns_search: Vec<String>,
+    /// The container's domain name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub domainname: Option<String>,
     /// The entrypoint, split as a shell would when written as a string.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub entrypoint: Option<Vec<String>>,
@@ -87,6 +147,9 @@ pub struct Service {
     /// Extra `/etc/hosts` entries, `name:address`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub extra_hosts: Vec<String>,
+    /// Extra groups of the container's user.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub group_add: Vec<String>,
     /// The healthcheck.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub healthcheck: Option<Healthcheck>,
@@ -102,24 +165,57 @@ pub struct Service {
     /// IPC mode (`service:X` shares X's namespace and so X's host).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ipc: Option<String>,
-    /// Container labels.
+    /// Isolation technology (`default`, `process`, `hyperv`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub isolation: Option<String>,
+    /// Container labels, with `label_file` contents merged under `labels`.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
+    /// The `label_file`s, absolute (already merged into `labels`).
+    #[serde(skip)]
+    pub label_file: Vec<PathBuf>,
     /// Legacy links, `service` or `service:alias`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub links: Vec<String>,
     /// Logging driver and options.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub logging: Option<serde_json::Value>,
+    /// The MAC address of the primary network.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mac_address: Option<String>,
+    /// Memory limit, as written (`512m`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mem_limit: Option<String>,
+    /// Memory soft limit, as written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mem_reservation: Option<String>,
+    /// Swappiness, 0 to 100.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mem_swappiness: Option<u64>,
+    /// Memory plus swap, as written (`-1`: unlimited swap).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memswap_limit: Option<String>,
     /// `network_mode` (`host`, `none`, `bridge`, `service:X`, `container:Y`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub network_mode: Option<String>,
     /// Networks the service joins, with per-network options.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub networks: BTreeMap<String, Option<ServiceNetwork>>,
+    /// Do not OOM-kill the container.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oom_kill_disable: Option<bool>,
+    /// OOM score adjustment, -1000 to 1000.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oom_score_adj: Option<i64>,
     /// PID mode (`service:X` places the service on X's host).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pid: Option<String>,
+    /// Maximum number of processes (-1: unlimited).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pids_limit: Option<i64>,
+    /// The image platform, `os/arch[/variant]`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
     /// Published and exposed ports, long syntax, ranges expanded as compose does.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub ports: Vec<Port>,
@@ -135,9 +231,15 @@ pub struct Service {
     /// Restart policy (`no`, `always`, `on-failure[:N]`, `unless-stopped`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub restart: Option<String>,
+    /// The OCI runtime (`runc`, `runsc`…).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<String>,
     /// `scale:` (the older form of `deploy.replicas`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scale: Option<u32>,
+    /// Secrets mounted into the container, long syntax, targets absolute.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<ServiceFileRef>,
     /// Security options.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub security_opt: Vec<String>,
@@ -153,6 +255,9 @@ pub struct Service {
     /// The stop signal.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stop_signal: Option<String>,
+    /// Storage driver options.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub storage_opt: BTreeMap<String, String>,
     /// Kernel parameters.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub sysctls: BTreeMap<String, String>,
@@ -162,9 +267,21 @@ pub struct Service {
     /// Allocate a TTY.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tty: Option<bool>,
+    /// ulimits by name.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub ulimits: BTreeMap<String, Ulimit>,
     /// The user the command runs as.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
+    /// User namespace mode.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub userns_mode: Option<String>,
+    /// UTS namespace mode (`host`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uts: Option<String>,
+    /// Default volume driver of the container's volumes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub volume_driver: Option<String>,
     /// Mounts, long syntax; bind sources are absolute.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub volumes: Vec<VolumeMount>,
@@ -186,6 +303,115 @@ pub struct EnvFile {
     pub path: PathBuf,
     /// `required: false` lets the file be missing.
     pub required: bool,
+}
+
+/// One `ulimits` entry: a single value (soft = hard) or a soft and hard pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum Ulimit {
+    /// `nofile: 1024`.
+    Single(i64),
+    /// `nofile: {soft: 1024, hard: 4096}`.
+    Range {
+        /// The soft limit.
+        soft: i64,
+        /// The hard limit.
+        hard: i64,
+    },
+}
+
+impl Ulimit {
+    /// (soft, hard).
+    pub fn soft_hard(self) -> (i64, i64) {
+        match self {
+            Ulimit::Single(value) => (value, value),
+            Ulimit::Range { soft, hard } => (soft, hard),
+        }
+    }
+}
+
+/// `blkio_config:`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct BlkioConfig {
+    /// The default weight, 10 to 1000.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weight: Option<u16>,
+    /// Per-device weights.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub weight_device: Vec<BlkioWeight>,
+    /// Read rate limits, bytes per second.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub device_read_bps: Vec<BlkioRate>,
+    /// Write rate limits, bytes per second.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub device_write_bps: Vec<BlkioRate>,
+    /// Read rate limits, operations per second.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub device_read_iops: Vec<BlkioRate>,
+    /// Write rate limits, operations per second.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub device_write_iops: Vec<BlkioRate>,
+}
+
+/// One device's block I/O weight.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BlkioWeight {
+    /// The device path.
+    pub path: String,
+    /// The weight, 10 to 1000.
+    pub weight: u16,
+}
+
+/// One device's rate limit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BlkioRate {
+    /// The device path.
+    pub path: String,
+    /// Bytes (a size such as `12mb` read as bytes) or operations per second.
+    pub rate: String,
+}
+
+/// A top-level secret or config. Only where the value comes from is kept: a file's path, a
+/// variable's name, or (configs only) the inline `content`; a secret's value is never read
+/// into the model.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct FileObject {
+    /// The name (`<project>_<key>` unless set; the key when external and unnamed).
+    pub name: String,
+    /// The file holding the value, absolute.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// The variable of the deploying environment holding the value.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
+    /// The value itself (configs only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+    /// Managed outside the project.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub external: bool,
+    /// Labels.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// A service's use of a secret or config, long syntax.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ServiceFileRef {
+    /// The top-level key of the secret or config.
+    pub source: String,
+    /// The absolute path inside the container (`/run/secrets/<source>` for a secret and
+    /// `/<source>` for a config by default).
+    pub target: String,
+    /// The owner's user ID, as written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uid: Option<String>,
+    /// The owner's group ID, as written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gid: Option<String>,
+    /// The permission bits (`0440` is 288).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<u32>,
 }
 
 /// `extends:` as written.

@@ -11,7 +11,8 @@ use crate::compose::LoadError;
 use crate::compose::dotenv;
 use crate::compose::interpolate::interpolate;
 use crate::compose::parse::{
-    FileContext, Warning, mapping_entries, parse_network, parse_service, parse_volume,
+    FileContext, FileKind, Warning, mapping_entries, parse_file_object, parse_network,
+    parse_service, parse_volume,
 };
 use crate::compose::source::{Location, MAX_NESTING, SourceMap};
 
@@ -40,23 +41,7 @@ impl Loader<'_> {
                 .collect()
         };
         for file in files {
-            let text = self
-                .fs
-                .read_to_string(&file)
-                .map_err(|error| LoadError::Read {
-                    path: file.clone(),
-                    error,
-                })?;
-            let process_env = options.environment.clone();
-            let lookup = |name: &str| process_env.get(name).cloned();
-            let variables = dotenv::parse(&text, &lookup).map_err(|error| LoadError::Invalid {
-                location: Location {
-                    file: file.clone(),
-                    line: Some(error.line),
-                },
-                key: "env".to_string(),
-                message: error.message,
-            })?;
+            let variables = read_env_file(self.fs, &file, &options.environment)?;
             for (key, value) in variables {
                 self.environment.entry(key).or_insert(value);
             }
@@ -181,6 +166,7 @@ impl Loader<'_> {
             });
         }
         self.interpolate_value(&map, "", &mut value)?;
+        let tags = super::tags::take_tags(&map, &mut value)?;
 
         let mut parsed = ParsedFile {
             path: path.to_path_buf(),
@@ -189,7 +175,11 @@ impl Loader<'_> {
             services: BTreeMap::new(),
             networks: Vec::new(),
             volumes: Vec::new(),
+            secrets: Vec::new(),
+            configs: Vec::new(),
             extensions: BTreeMap::new(),
+            includes: Vec::new(),
+            tags,
         };
         let home = self.home.clone();
         let mut ctx = FileContext {
@@ -242,7 +232,23 @@ impl Loader<'_> {
                         parsed.volumes.push((volume_key, volume, named));
                     }
                 }
-                "secrets" | "configs" | "include" | "models" => ctx.warnings.push(Warning {
+                "secrets" | "configs" => {
+                    let kind = if key == "secrets" {
+                        FileKind::Secret
+                    } else {
+                        FileKind::Config
+                    };
+                    for (object_key, object) in mapping_entries(&ctx, &key, entry)? {
+                        let (object, named) =
+                            parse_file_object(&mut ctx, kind, &object_key, object)?;
+                        match kind {
+                            FileKind::Secret => parsed.secrets.push((object_key, object, named)),
+                            FileKind::Config => parsed.configs.push((object_key, object, named)),
+                        }
+                    }
+                }
+                "include" => parsed.includes = super::include::parse_includes(&ctx, entry)?,
+                "models" => ctx.warnings.push(Warning {
                     location: map.locate(&key),
                     message: format!(
                         "top-level {key:?} is not supported by nap yet and is ignored"
@@ -261,6 +267,27 @@ impl Loader<'_> {
         }
         Ok(parsed)
     }
+}
+
+/// The variables of one `.env`-syntax file, `${V}` in it looked up in `environment`.
+pub(super) fn read_env_file(
+    fs: &dyn FileSystem,
+    file: &Path,
+    environment: &BTreeMap<String, String>,
+) -> Result<Vec<(String, String)>, LoadError> {
+    let text = fs.read_to_string(file).map_err(|error| LoadError::Read {
+        path: file.to_path_buf(),
+        error,
+    })?;
+    let lookup = |name: &str| environment.get(name).cloned();
+    dotenv::parse(&text, &lookup).map_err(|error| LoadError::Invalid {
+        location: Location {
+            file: file.to_path_buf(),
+            line: Some(error.line),
+        },
+        key: "env".to_string(),
+        message: error.message,
+    })
 }
 
 fn plain_dollar_reference(text: &str, name: &str) -> bool {

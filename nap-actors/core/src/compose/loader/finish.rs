@@ -4,25 +4,50 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::compose::LoadError;
+use crate::compose::Warning;
 use crate::compose::dotenv;
 use crate::compose::source::Location;
 use crate::graph::DependencyGraph;
 
 use super::*;
 
+/// The merged top-level definitions besides services, each with whether its name was set.
+pub(super) struct Resources {
+    pub networks: BTreeMap<String, (Network, bool)>,
+    pub volumes: BTreeMap<String, (Volume, bool)>,
+    pub secrets: BTreeMap<String, (FileObject, bool)>,
+    pub configs: BTreeMap<String, (FileObject, bool)>,
+    pub extensions: BTreeMap<String, serde_json::Value>,
+}
+
+/// A resource's name on the daemons: `<project>_<key>` unless set, the key when external.
+fn resource_name(project: &str, key: &str, name: &mut String, named: bool, external: bool) {
+    if !named {
+        *name = if external {
+            key.to_string()
+        } else {
+            format!("{project}_{key}")
+        };
+    }
+}
+
 impl Loader<'_> {
     /// Applies profiles, folds env files, names networks and volumes, and validates.
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn finish(
         &mut self,
         name: String,
         mut services: BTreeMap<String, Service>,
-        networks: BTreeMap<String, (Network, bool)>,
-        volumes: BTreeMap<String, (Volume, bool)>,
-        extensions: BTreeMap<String, serde_json::Value>,
+        resources: Resources,
         profiles: &BTreeSet<String>,
         files: &[ParsedFile],
     ) -> Result<Project, LoadError> {
+        let Resources {
+            networks,
+            volumes,
+            secrets,
+            configs,
+            extensions,
+        } = resources;
         let locate = |path: &str| -> Location {
             files
                 .iter()
@@ -48,6 +73,18 @@ impl Loader<'_> {
             .map(|(name, _)| name.clone())
             .collect();
         let defined: BTreeSet<String> = services.keys().cloned().collect();
+        if defined.is_empty() {
+            // A project of nothing is a mistake (an include that was not read, a wrong
+            // file), never a deployment that succeeds by doing nothing.
+            let names: Vec<String> = files
+                .iter()
+                .map(|file| file.path.display().to_string())
+                .collect();
+            return Err(invalid(
+                "services",
+                format!("no service is defined in {}", names.join(", ")),
+            ));
+        }
         for service_name in &disabled {
             services.remove(service_name);
         }
@@ -155,6 +192,28 @@ impl Loader<'_> {
                 ));
             }
 
+            // label_file under labels, in order, `labels` over them.
+            let mut labels = BTreeMap::new();
+            for label_file in &service.label_file {
+                let variables = super::file::read_env_file(self.fs, label_file, &self.environment)
+                    .map_err(|error| match error {
+                        LoadError::Read { path, error } => invalid(
+                            &format!("{base}.label_file"),
+                            format!(
+                                "service {service_name:?}: label_file {}: {error}",
+                                path.display()
+                            ),
+                        ),
+                        other => other,
+                    })?;
+                labels.extend(variables);
+                if !self.sources.contains(label_file) {
+                    self.sources.push(label_file.clone());
+                }
+            }
+            labels.extend(std::mem::take(&mut service.labels));
+            service.labels = labels;
+
             // env_file under environment; `KEY` alone takes the value from the environment.
             let mut environment = BTreeMap::new();
             for env_file in &service.env_file {
@@ -212,13 +271,7 @@ impl Loader<'_> {
         // Networks: the default one exists when used; names get the project prefix.
         let mut project_networks: BTreeMap<String, Network> = BTreeMap::new();
         for (key, (mut network, named)) in networks {
-            if !named {
-                network.name = if network.external {
-                    key.clone()
-                } else {
-                    format!("{name}_{key}")
-                };
-            }
+            resource_name(&name, &key, &mut network.name, named, network.external);
             project_networks.insert(key, network);
         }
         let uses_default = services
@@ -235,15 +288,20 @@ impl Loader<'_> {
         }
         let mut project_volumes: BTreeMap<String, Volume> = BTreeMap::new();
         for (key, (mut volume, named)) in volumes {
-            if !named {
-                volume.name = if volume.external {
-                    key.clone()
-                } else {
-                    format!("{name}_{key}")
-                };
-            }
+            resource_name(&name, &key, &mut volume.name, named, volume.external);
             project_volumes.insert(key, volume);
         }
+        let file_objects = |objects: BTreeMap<String, (FileObject, bool)>| {
+            objects
+                .into_iter()
+                .map(|(key, (mut object, named))| {
+                    resource_name(&name, &key, &mut object.name, named, object.external);
+                    (key, object)
+                })
+                .collect::<BTreeMap<_, _>>()
+        };
+        let project_secrets = file_objects(secrets);
+        let project_configs = file_objects(configs);
         for (service_name, service) in &services {
             for network in service.networks.keys() {
                 if !project_networks.contains_key(network) {
@@ -251,6 +309,31 @@ impl Loader<'_> {
                         &format!("services.{service_name}.networks.{network}"),
                         format!("service {service_name:?} refers to undefined network {network:?}"),
                     ));
+                }
+            }
+            for (kind, references, defined) in [
+                ("secret", &service.secrets, &project_secrets),
+                ("config", &service.configs, &project_configs),
+            ] {
+                if !references.is_empty() {
+                    // Until delivery onto the hosts exists: said once per service and kind.
+                    self.warnings.push(Warning {
+                        location: locate(&format!("services.{service_name}.{kind}s")),
+                        message: format!(
+                            "service {service_name:?}: {kind}s are read but not mounted into its containers by nap yet"
+                        ),
+                    });
+                }
+                for (index, reference) in references.iter().enumerate() {
+                    if !defined.contains_key(&reference.source) {
+                        return Err(invalid(
+                            &format!("services.{service_name}.{kind}s[{index}]"),
+                            format!(
+                                "service {service_name:?} refers to undefined {kind} {:?}: declare it under the top-level {kind}s",
+                                reference.source
+                            ),
+                        ));
+                    }
                 }
             }
             for (index, mount) in service.volumes.iter().enumerate() {
@@ -273,6 +356,8 @@ impl Loader<'_> {
             services,
             networks: project_networks,
             volumes: project_volumes,
+            secrets: project_secrets,
+            configs: project_configs,
             extensions,
             working_dir: self.project_dir.clone(),
             source_files: self.sources.clone(),

@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use super::LoadError;
-use super::merge::{merge_network, merge_service, merge_volume};
+use super::merge::{merge_file_object, merge_network, merge_service, merge_volume};
 use super::model::*;
 use super::parse::{Warning, normalize_path};
 use super::source::SourceMap;
@@ -25,6 +25,8 @@ mod extends;
 mod file;
 mod finish;
 mod fs;
+mod include;
+mod tags;
 #[cfg(test)]
 mod tests;
 
@@ -74,7 +76,30 @@ struct ParsedFile {
     services: BTreeMap<String, Service>,
     networks: Vec<(String, Network, bool)>,
     volumes: Vec<(String, Volume, bool)>,
+    secrets: Vec<(String, FileObject, bool)>,
+    configs: Vec<(String, FileObject, bool)>,
     extensions: BTreeMap<String, serde_json::Value>,
+    /// `include:` entries, paths as written.
+    includes: Vec<include::Include>,
+    /// `!reset` / `!override` tags on its services.
+    tags: Vec<tags::ServiceTag>,
+}
+
+/// Files merged in order (a project's `-f` files, or one `include:` entry's paths): each
+/// resource with whether its name was set (`named`), and the file each service was first
+/// defined in.
+#[derive(Default)]
+struct Merged {
+    services: BTreeMap<String, Service>,
+    service_files: BTreeMap<String, PathBuf>,
+    networks: BTreeMap<String, (Network, bool)>,
+    volumes: BTreeMap<String, (Volume, bool)>,
+    secrets: BTreeMap<String, (FileObject, bool)>,
+    configs: BTreeMap<String, (FileObject, bool)>,
+    extensions: BTreeMap<String, serde_json::Value>,
+    name: Option<String>,
+    /// Every `include:` of the files, with the file that declares it.
+    includes: Vec<(usize, include::Include)>,
 }
 
 /// Normalizes a project name as compose does: lowercase, only `[a-z0-9_-]`, starting with a
@@ -127,11 +152,7 @@ fn compose_files(options: &LoadOptions, fs: &dyn FileSystem) -> Result<Vec<PathB
         .get("COMPOSE_FILE")
         .filter(|v| !v.is_empty())
     {
-        let separator = options
-            .environment
-            .get("COMPOSE_PATH_SEPARATOR")
-            .and_then(|s| s.chars().next())
-            .unwrap_or(':');
+        let separator = path_separator(&options.environment);
         return Ok(list
             .split(separator)
             .filter(|file| !file.is_empty())
@@ -159,9 +180,68 @@ fn compose_files(options: &LoadOptions, fs: &dyn FileSystem) -> Result<Vec<PathB
     })
 }
 
+/// `options` with the variables of the `.env` file that Compose reads before it looks for
+/// the compose files (so `COMPOSE_FILE` and `COMPOSE_PATH_SEPARATOR` can be set there):
+/// the `--env-file`s, else `.env` in `--project-directory`, else beside the first `-f` or
+/// `COMPOSE_FILE` file, else in the working directory. The process environment wins.
+fn discovery_options(options: &LoadOptions, fs: &dyn FileSystem) -> Result<LoadOptions, LoadError> {
+    let files: Vec<PathBuf> = if options.env_files.is_empty() {
+        let from_environment = options
+            .environment
+            .get("COMPOSE_FILE")
+            .filter(|list| !list.is_empty())
+            .and_then(|list| {
+                let separator = path_separator(&options.environment);
+                list.split(separator)
+                    .find(|file| !file.is_empty())
+                    .map(PathBuf::from)
+            });
+        let dir = options
+            .project_directory
+            .clone()
+            .or_else(|| {
+                options
+                    .files
+                    .first()
+                    .cloned()
+                    .or(from_environment)
+                    .map(|file| absolute(&options.working_dir, &file))
+                    .and_then(|file| file.parent().map(Path::to_path_buf))
+            })
+            .unwrap_or_else(|| options.working_dir.clone());
+        let default = absolute(&options.working_dir, &dir).join(".env");
+        if fs.is_file(&default) {
+            vec![default]
+        } else {
+            Vec::new()
+        }
+    } else {
+        options
+            .env_files
+            .iter()
+            .map(|file| absolute(&options.working_dir, file))
+            .collect()
+    };
+    let mut discovery = options.clone();
+    for file in files {
+        for (key, value) in file::read_env_file(fs, &file, &options.environment)? {
+            discovery.environment.entry(key).or_insert(value);
+        }
+    }
+    Ok(discovery)
+}
+
+/// `COMPOSE_PATH_SEPARATOR`'s first character, else `:`.
+fn path_separator(environment: &BTreeMap<String, String>) -> char {
+    environment
+        .get("COMPOSE_PATH_SEPARATOR")
+        .and_then(|s| s.chars().next())
+        .unwrap_or(':')
+}
+
 /// Loads a project through `fs`.
 pub fn load_with(options: &LoadOptions, fs: &dyn FileSystem) -> Result<Loaded, LoadError> {
-    let files = compose_files(options, fs)?;
+    let files = compose_files(&discovery_options(options, fs)?, fs)?;
     let project_dir = options
         .project_directory
         .as_ref()
@@ -185,51 +265,18 @@ pub fn load_with(options: &LoadOptions, fs: &dyn FileSystem) -> Result<Loaded, L
         let base = project_dir.clone();
         parsed.push(loader.parse_file(file, &base)?);
     }
-
-    // Resolve `extends` inside each file, then merge the files in order.
-    let mut services: BTreeMap<String, Service> = BTreeMap::new();
-    let mut networks: BTreeMap<String, (Network, bool)> = BTreeMap::new();
-    let mut volumes: BTreeMap<String, (Volume, bool)> = BTreeMap::new();
-    let mut extensions = BTreeMap::new();
-    let mut name_from_files = None;
-    for file in parsed.iter_mut() {
-        let names: Vec<String> = file.services.keys().cloned().collect();
-        for service_name in names {
-            let resolved = loader.resolve_extends(file, &service_name, &mut Vec::new())?;
-            match services.get_mut(&service_name) {
-                Some(existing) => merge_service(existing, resolved),
-                None => {
-                    services.insert(service_name, resolved);
-                }
-            }
-        }
-        for (key, network, named) in std::mem::take(&mut file.networks) {
-            match networks.get_mut(&key) {
-                Some((existing, existing_named)) => {
-                    *existing_named |= named;
-                    merge_network(existing, network, named)
-                }
-                None => {
-                    networks.insert(key, (network, named));
-                }
-            }
-        }
-        for (key, volume, named) in std::mem::take(&mut file.volumes) {
-            match volumes.get_mut(&key) {
-                Some((existing, existing_named)) => {
-                    *existing_named |= named;
-                    merge_volume(existing, volume, named)
-                }
-                None => {
-                    volumes.insert(key, (volume, named));
-                }
-            }
-        }
-        extensions.extend(std::mem::take(&mut file.extensions));
-        if file.name.is_some() {
-            name_from_files = file.name.clone();
-        }
-    }
+    let mut merged = loader.merge_files(&mut parsed, 0)?;
+    loader.apply_includes(&mut merged, &project_dir, &mut Vec::new(), &mut parsed)?;
+    let Merged {
+        services,
+        networks,
+        volumes,
+        secrets,
+        configs,
+        extensions,
+        name: name_from_files,
+        ..
+    } = merged;
 
     let raw_name = options
         .project_name
@@ -273,11 +320,92 @@ pub fn load_with(options: &LoadOptions, fs: &dyn FileSystem) -> Result<Loaded, L
         options.profiles.iter().cloned().collect()
     };
 
-    let project = loader.finish(
-        name, services, networks, volumes, extensions, &profiles, &parsed,
-    )?;
+    let resources = finish::Resources {
+        networks,
+        volumes,
+        secrets,
+        configs,
+        extensions,
+    };
+    let project = loader.finish(name, services, resources, &profiles, &parsed)?;
     Ok(Loaded {
         project,
         warnings: loader.warnings,
     })
+}
+
+impl Loader<'_> {
+    /// Resolves `extends` inside each of `parsed[first..]` and merges them in order, with
+    /// each file's `!reset` / `!override` tags applied to its services.
+    fn merge_files(
+        &mut self,
+        parsed: &mut [ParsedFile],
+        first: usize,
+    ) -> Result<Merged, LoadError> {
+        let mut merged = Merged::default();
+        for (index, file) in parsed.iter_mut().enumerate().skip(first) {
+            let names: Vec<String> = file.services.keys().cloned().collect();
+            for service_name in names {
+                let mut resolved = self.resolve_extends(file, &service_name, &mut Vec::new())?;
+                let existing = merged.services.get_mut(&service_name);
+                tags::apply_tags(
+                    &file.map,
+                    &file.tags,
+                    &service_name,
+                    existing,
+                    &mut resolved,
+                )?;
+                match merged.services.get_mut(&service_name) {
+                    Some(existing) => merge_service(existing, resolved),
+                    None => {
+                        merged
+                            .service_files
+                            .insert(service_name.clone(), file.path.clone());
+                        merged.services.insert(service_name, resolved);
+                    }
+                }
+            }
+            for (key, network, named) in std::mem::take(&mut file.networks) {
+                merge_named(&mut merged.networks, key, network, named, merge_network);
+            }
+            for (key, volume, named) in std::mem::take(&mut file.volumes) {
+                merge_named(&mut merged.volumes, key, volume, named, merge_volume);
+            }
+            for (key, secret, named) in std::mem::take(&mut file.secrets) {
+                merge_named(&mut merged.secrets, key, secret, named, merge_file_object);
+            }
+            for (key, config, named) in std::mem::take(&mut file.configs) {
+                merge_named(&mut merged.configs, key, config, named, merge_file_object);
+            }
+            merged
+                .extensions
+                .extend(std::mem::take(&mut file.extensions));
+            if file.name.is_some() {
+                merged.name = file.name.clone();
+            }
+            for entry in std::mem::take(&mut file.includes) {
+                merged.includes.push((index, entry));
+            }
+        }
+        Ok(merged)
+    }
+}
+
+/// Merges one top-level definition into `into` (a later file wins field by field).
+fn merge_named<T>(
+    into: &mut BTreeMap<String, (T, bool)>,
+    key: String,
+    value: T,
+    named: bool,
+    merge: fn(&mut T, T, bool),
+) {
+    match into.get_mut(&key) {
+        Some((existing, existing_named)) => {
+            *existing_named |= named;
+            merge(existing, value, named);
+        }
+        None => {
+            into.insert(key, (value, named));
+        }
+    }
 }

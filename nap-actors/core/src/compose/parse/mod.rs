@@ -23,6 +23,8 @@ mod healthcheck;
 mod networks;
 mod ports;
 mod read;
+mod resources;
+mod secrets;
 mod service;
 #[cfg(test)]
 mod tests;
@@ -32,6 +34,7 @@ pub use cli::{parse_cli_ports, parse_cli_volumes};
 pub use command::{ShellSplitError, shell_split};
 pub(crate) use networks::parse_network;
 pub(crate) use read::mapping_entries;
+pub(crate) use secrets::{FileKind, parse_file_object};
 pub(crate) use service::parse_service;
 pub(crate) use volumes::parse_volume;
 
@@ -60,7 +63,7 @@ pub(crate) struct FileContext<'a> {
 }
 
 impl FileContext<'_> {
-    fn invalid(&self, path: &str, message: impl std::fmt::Display) -> LoadError {
+    pub(crate) fn invalid(&self, path: &str, message: impl std::fmt::Display) -> LoadError {
         LoadError::Invalid {
             location: self.map.locate(path),
             key: path.to_string(),

@@ -1,6 +1,7 @@
 //! One service definition: the keys nap reads, those it warns about, and the small ones
 //! (`build`, `depends_on`, `env_file`, `extends`, `extra_hosts`, `links`) read here; ports,
-//! volumes, networks, `deploy` and `healthcheck` have their own files.
+//! volumes, networks, `deploy`, `healthcheck`, `secrets`/`configs` and the resource and
+//! namespace keys (`resources.rs`) have their own files.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -14,6 +15,8 @@ use super::healthcheck::parse_healthcheck;
 use super::networks::parse_service_networks;
 use super::ports::parse_ports;
 use super::read::*;
+use super::resources::parse_resource_key;
+use super::secrets::{FileKind, parse_service_refs};
 use super::volumes::parse_volumes;
 use crate::compose::LoadError;
 use crate::compose::model::*;
@@ -21,59 +24,15 @@ use crate::compose::names;
 
 /// Compose service keys nap reads.
 pub(super) const SERVICE_KEYS: &[&str] = &[
+    "blkio_config",
     "build",
     "cap_add",
     "cap_drop",
-    "command",
-    "container_name",
-    "depends_on",
-    "deploy",
-    "dns",
-    "entrypoint",
-    "env_file",
-    "environment",
-    "expose",
-    "extends",
-    "extra_hosts",
-    "healthcheck",
-    "hostname",
-    "image",
-    "init",
-    "ipc",
-    "labels",
-    "links",
-    "logging",
-    "network_mode",
-    "networks",
-    "pid",
-    "ports",
-    "privileged",
-    "profiles",
-    "read_only",
-    "restart",
-    "scale",
-    "security_opt",
-    "shm_size",
-    "stdin_open",
-    "stop_grace_period",
-    "stop_signal",
-    "sysctls",
-    "tmpfs",
-    "tty",
-    "user",
-    "volumes",
-    "volumes_from",
-    "working_dir",
-];
-
-/// Compose service keys that nap does not deploy yet: accepted with a warning.
-pub(super) const UNSUPPORTED_SERVICE_KEYS: &[&str] = &[
-    "annotations",
-    "attach",
-    "blkio_config",
     "cgroup",
     "cgroup_parent",
+    "command",
     "configs",
+    "container_name",
     "cpu_count",
     "cpu_percent",
     "cpu_period",
@@ -83,40 +42,84 @@ pub(super) const UNSUPPORTED_SERVICE_KEYS: &[&str] = &[
     "cpu_shares",
     "cpus",
     "cpuset",
-    "credential_spec",
-    "develop",
+    "depends_on",
+    "deploy",
     "device_cgroup_rules",
     "devices",
+    "dns",
     "dns_opt",
     "dns_search",
     "domainname",
-    "external_links",
-    "gpus",
+    "entrypoint",
+    "env_file",
+    "environment",
+    "expose",
+    "extends",
+    "extra_hosts",
     "group_add",
+    "healthcheck",
+    "hostname",
+    "image",
+    "init",
+    "ipc",
     "isolation",
     "label_file",
+    "labels",
+    "links",
+    "logging",
     "mac_address",
     "mem_limit",
     "mem_reservation",
     "mem_swappiness",
     "memswap_limit",
-    "models",
+    "network_mode",
+    "networks",
     "oom_kill_disable",
     "oom_score_adj",
+    "pid",
     "pids_limit",
     "platform",
+    "ports",
+    "privileged",
+    "profiles",
+    "read_only",
+    "restart",
+    "runtime",
+    "scale",
+    "secrets",
+    "security_opt",
+    "shm_size",
+    "stdin_open",
+    "stop_grace_period",
+    "stop_signal",
+    "storage_opt",
+    "sysctls",
+    "tmpfs",
+    "tty",
+    "ulimits",
+    "user",
+    "userns_mode",
+    "uts",
+    "volume_driver",
+    "volumes",
+    "volumes_from",
+    "working_dir",
+];
+
+/// Compose service keys that nap does not deploy yet: accepted with a warning.
+pub(super) const UNSUPPORTED_SERVICE_KEYS: &[&str] = &[
+    "annotations",
+    "attach",
+    "credential_spec",
+    "develop",
+    "external_links",
+    "gpus",
+    "models",
     "post_start",
     "pre_stop",
     "provider",
     "pull_policy",
-    "runtime",
-    "secrets",
-    "storage_opt",
-    "ulimits",
     "use_api_socket",
-    "userns_mode",
-    "uts",
-    "volume_driver",
 ];
 
 /// Reads one service definition.
@@ -166,20 +169,25 @@ pub(crate) fn parse_service(
             "init" => service.init = Some(boolean(ctx, path, value)?),
             "ipc" => service.ipc = optional_string(ctx, path, value)?,
             "labels" => service.labels = label_map(ctx, path, value)?,
+            "label_file" => {
+                service.label_file = string_list(ctx, path, value)?
+                    .iter()
+                    .map(|file| PathBuf::from(ctx.resolve_path(file)))
+                    .collect()
+            }
             "links" => {
                 service.links = strict_string_list(ctx, path, value)?;
                 check_links(ctx, path, &service.links, false)?;
             }
             "domainname" => {
-                if let Some(name) = optional_string(ctx, path, value)? {
-                    names::check_host_name(&name)
+                service.domainname = optional_string(ctx, path, value)?;
+                if let Some(name) = &service.domainname {
+                    names::check_host_name(name)
                         .map_err(|reason| ctx.invalid(path, format!("domainname {reason}")))?;
                 }
-                ctx.warn(
-                    path,
-                    format!("service {name:?}: \"domainname\" is not supported by nap yet and is ignored"),
-                );
             }
+            "secrets" => service.secrets = parse_service_refs(ctx, FileKind::Secret, path, value)?,
+            "configs" => service.configs = parse_service_refs(ctx, FileKind::Config, path, value)?,
             "external_links" => {
                 let links = strict_string_list(ctx, path, value)?;
                 check_links(ctx, path, &links, true)?;
@@ -212,6 +220,7 @@ pub(crate) fn parse_service(
             "volumes" => service.volumes = parse_volumes(ctx, path, value)?,
             "volumes_from" => service.volumes_from = strict_string_list(ctx, path, value)?,
             "working_dir" => service.working_dir = optional_string(ctx, path, value)?,
+            resource if parse_resource_key(ctx, resource, path, value, &mut service)? => {}
             extension if extension.starts_with("x-") => {
                 service.extensions.insert(key.clone(), json(value));
             }

@@ -120,8 +120,7 @@ fn shell_words() {
 
 #[test]
 fn unknown_and_unsupported_keys_warn() {
-    let value: Value =
-        serde_yaml::from_str("image: x\nbogus: 1\nulimits: {}\nx-mine: 2\n").unwrap();
+    let value: Value = serde_yaml::from_str("image: x\nbogus: 1\ngpus: all\nx-mine: 2\n").unwrap();
     let (service, warnings) = with_ctx(|ctx| parse_service(ctx, "web", &value));
     let service = service.unwrap();
     assert_eq!(service.extensions.len(), 1);
