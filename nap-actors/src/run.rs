@@ -286,17 +286,19 @@ pub async fn attach(
         .attach_container(container, Some(options))
         .await
         .map_err(docker_error)?;
-    // Asked before the start, so an exit however fast is seen.
-    let mut wait = docker.wait_container(
-        container,
-        Some(WaitContainerOptions {
-            condition: "next-exit".to_string(),
-        }),
-    );
     docker
         .start_container(container, None::<StartContainerOptions>)
         .await
         .map_err(docker_error)?;
+    // "not-running", asked after the start (bollard sends the request when the stream is first
+    // polled): it answers at once for a container that has already exited, where "next-exit"
+    // would wait for an exit that never comes.
+    let mut wait = docker.wait_container(
+        container,
+        Some(WaitContainerOptions {
+            condition: "not-running".to_string(),
+        }),
+    );
     let _raw = if how.tty {
         terminal::RawMode::enable().map_err(io_error)?
     } else {
@@ -322,29 +324,55 @@ pub async fn attach(
     let mut output = attached.output;
     let mut stdout = tokio::io::stdout();
     let mut stderr = tokio::io::stderr();
-    while let Some(chunk) = output.next().await {
-        match chunk.map_err(docker_error)? {
-            LogOutput::StdErr { message } => {
-                stderr.write_all(&message).await.map_err(io_error)?;
-                stderr.flush().await.map_err(io_error)?;
+    // The output is drained until Docker ends it or, once the container has exited, until it
+    // has been quiet for OUTPUT_GRACE: Docker does not always end an attach stream when the
+    // container exits (it waits for the stdin side too).
+    let mut exit: Option<Result<i64, RunError>> = None;
+    loop {
+        let quiet = tokio::time::sleep(OUTPUT_GRACE);
+        tokio::select! {
+            chunk = output.next() => {
+                let Some(chunk) = chunk else { break };
+                match chunk {
+                    Ok(LogOutput::StdErr { message }) => {
+                        stderr.write_all(&message).await.map_err(io_error)?;
+                        stderr.flush().await.map_err(io_error)?;
+                    }
+                    Ok(other) => {
+                        stdout.write_all(&other.into_bytes()).await.map_err(io_error)?;
+                        stdout.flush().await.map_err(io_error)?;
+                    }
+                    // The stream broke: the exit status still says how it ended.
+                    Err(_) => break,
+                }
             }
-            other => {
-                stdout
-                    .write_all(&other.into_bytes())
-                    .await
-                    .map_err(io_error)?;
-                stdout.flush().await.map_err(io_error)?;
+            result = wait.next(), if exit.is_none() => {
+                exit = Some(exit_status(result).map_err(docker_error));
             }
+            () = quiet, if exit.is_some() => break,
         }
     }
     for task in [resizer, stdin, signals].into_iter().flatten() {
         task.abort();
     }
-    match wait.next().await {
+    match exit {
+        Some(status) => status,
+        None => exit_status(wait.next().await).map_err(docker_error),
+    }
+}
+
+/// How long the output may stay quiet after the container exited before nap stops reading.
+const OUTPUT_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// The exit status a container wait answered.
+fn exit_status(
+    answer: Option<Result<bollard::models::ContainerWaitResponse, bollard::errors::Error>>,
+) -> Result<i64, bollard::errors::Error> {
+    match answer {
         Some(Ok(response)) => Ok(response.status_code),
         // bollard reports a non-zero status as an error carrying it.
         Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => Ok(code),
-        Some(Err(error)) => Err(docker_error(error)),
+        Some(Err(error)) => Err(error),
         None => Ok(0),
     }
 }

@@ -311,6 +311,10 @@ pub fn container_spec(
         exposed_ports: non_empty(exposed_ports),
         tty: service.tty,
         open_stdin: service.stdin_open,
+        // A one-off (`nap run`) is attached to: its stdin closes when nap's ends, as with
+        // `docker run -i` (without this, Docker ends the attached output at stdin's end).
+        stdin_once: (plan::is_one_off(&container.labels) && service.stdin_open == Some(true))
+            .then_some(true),
         env: non_empty(environment),
         cmd: service.command.clone(),
         healthcheck: service
