@@ -35,6 +35,29 @@ pub enum PlanError {
         /// What ran out.
         message: String,
     },
+    /// A replica's state is on a host that can no longer take it ([`ScheduleError::StateWouldMove`]),
+    /// with the command that moves the data.
+    #[error("{error}; {hint}")]
+    StateWouldMove {
+        /// The scheduler's refusal (kept as text: the message holds it).
+        error: Box<ScheduleError>,
+        /// What to run.
+        hint: String,
+    },
+    /// One replica's state is on two hosts: no host can take it whole.
+    #[error(
+        "service {service:?} replica {replica}: its state is on two hosts ({first}, {second}); move one with `nap volume move` first"
+    )]
+    StateSplit {
+        /// The service.
+        service: String,
+        /// The replica.
+        replica: u32,
+        /// The first piece of state and its host.
+        first: String,
+        /// The other, on another host.
+        second: String,
+    },
     /// Services depend on each other in a circle.
     #[error("dependency cycle between services: {0}")]
     Cycle(String),
@@ -52,6 +75,7 @@ pub mod select;
 mod teardown;
 
 pub use desired::name_table::{HostEntry, extra_hosts_match, holds_table};
+pub use desired::state::replica_volume;
 pub use desired::{
     DesiredContainer, DesiredNetwork, DesiredState, NetworkAttachment, Route, desired_state,
     host_specs,
