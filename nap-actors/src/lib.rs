@@ -31,6 +31,7 @@ pub mod plugins;
 pub mod progress;
 pub mod pull;
 pub mod query;
+pub mod records;
 pub mod spec;
 pub mod ssh;
 pub mod status;

@@ -58,6 +58,23 @@ pub enum PlanError {
         /// The other, on another host.
         second: String,
     },
+    /// A host that runs containers of the project (so its hosts record says) is no longer in
+    /// the inventory: planning without it would start second copies of them.
+    #[error(
+        "host {host} is no longer in the inventory but runs {} of project {project:?} (recorded on {}); nap stops before any change so that no second copy starts: put the host back in the inventory and run `nap host drain {host}` to move its replicas away, or, if the host is gone for good, run `nap up --forget-host {host}`",
+        containers.join(", "),
+        recorded_on.join(", ")
+    )]
+    HostLeftInventory {
+        /// The project.
+        project: String,
+        /// The host.
+        host: String,
+        /// The containers it runs.
+        containers: Vec<String>,
+        /// The hosts whose records name it.
+        recorded_on: Vec<String>,
+    },
     /// Services depend on each other in a circle.
     #[error("dependency cycle between services: {0}")]
     Cycle(String),
@@ -70,6 +87,7 @@ mod labels;
 mod observed;
 mod operation;
 mod reconcile;
+pub mod records;
 mod rollout;
 pub mod select;
 mod teardown;

@@ -95,7 +95,9 @@ pub enum PinRejection {
 impl fmt::Display for PinRejection {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            PinRejection::NotInInventory => formatter.write_str("it is not in the inventory"),
+            PinRejection::NotInInventory => {
+                formatter.write_str("it is not in the inventory or is being drained")
+            }
             PinRejection::Rejected(reason) => write!(formatter, "{reason}"),
             PinRejection::Colocation {
                 target,

@@ -7,6 +7,7 @@ mod config;
 mod cp;
 mod down;
 mod exec;
+mod host;
 mod lifecycle;
 mod logs;
 mod missing;
@@ -167,6 +168,8 @@ enum Command {
     Port(query::PortArgs),
     /// Set the services' replica counts (`SERVICE=N`) and apply them; nothing else changes.
     Scale(scale::ScaleArgs),
+    /// Work on one host of the inventory (`drain`: move the project's replicas off it).
+    Host(host::HostArgs),
     /// Print nap's version.
     Version(version::VersionArgs),
 }
@@ -300,6 +303,7 @@ fn main() -> ExitCode {
         Command::Events(args) => query::events(&cli.global, args),
         Command::Cp(args) => cp::run(&cli.global, args),
         Command::Pull(args) => pull::run(&cli.global, args),
+        Command::Host(args) => host::run(&cli.global, args),
         Command::Version(args) => version::run(args),
     };
     match result {

@@ -66,6 +66,10 @@ pub struct UpArgs {
     /// healthcheck) or has completed, at most --wait-timeout seconds; exit 1 otherwise.
     #[arg(long)]
     pub(crate) wait: bool,
+    /// A host gone for good: forget the containers its hosts record says it runs (they may
+    /// then start on another host). Repeat for several.
+    #[arg(long = "forget-host", value_name = "HOST")]
+    forget_hosts: Vec<String>,
     /// Only these services and, unless --no-deps, what they depend on (default: all); the
     /// others are left as they are.
     #[arg(value_name = "SERVICE")]
@@ -84,6 +88,8 @@ impl UpArgs {
             services: self.services.clone(),
             no_deps: self.no_deps,
             stop_timeout: self.timeout,
+            forget_hosts: self.forget_hosts.iter().cloned().collect(),
+            drain_host: None,
         }
     }
 }
