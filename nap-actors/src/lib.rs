@@ -23,6 +23,7 @@ pub mod deploy;
 pub mod deployment;
 pub mod docker;
 pub mod exec;
+pub mod host_lock;
 pub mod lifecycle;
 pub mod lock;
 pub mod observe;

@@ -219,7 +219,8 @@ fn nap_deploys_a_hundred_containers_on_twenty_fake_hosts_and_takes_them_down() {
     // A second up changes nothing and, the containers being labelled, inspects nothing.
     fake.fake().reset_stats();
     nap(dir.path(), &["up"]);
-    assert_eq!(calls(&fake, "POST /containers/create"), 0);
+    // The one create is the project lock's (`host_lock.rs`), on the lock host.
+    assert_eq!(calls(&fake, "POST /containers/create"), 1);
     assert_eq!(calls(&fake, "POST /containers/{id}/start"), 0);
     assert_eq!(calls(&fake, "GET /containers/{id}/json"), 0);
 
@@ -234,7 +235,8 @@ fn nap_deploys_a_hundred_containers_on_twenty_fake_hosts_and_takes_them_down() {
     std::fs::write(dir.path().join("compose.yaml"), scaled).unwrap();
     fake.fake().reset_stats();
     nap(dir.path(), &["up"]);
-    assert_eq!(calls(&fake, "POST /containers/create"), 1);
+    // The new replica and the project lock.
+    assert_eq!(calls(&fake, "POST /containers/create"), 2);
     assert_eq!(calls(&fake, "POST /exec/{id}/start"), 100);
     let peer = held
         .iter()

@@ -49,7 +49,11 @@ pub fn run(global: &GlobalArgs, args: &HostArgs) -> anyhow::Result<ExitCode> {
         drain_host: Some(host.clone()),
         ..UpOptions::default()
     };
-    let report = actix::System::new()
-        .block_on(async { deploy::up(&deployment, &up_options, &progress).await })?;
+    let report = actix::System::new().block_on(global.host_locked(
+        &deployment.inventory,
+        &deployment.project.name,
+        "host drain",
+        deploy::up(&deployment, &up_options, &progress),
+    ))??;
     crate::report_failures(&report)
 }

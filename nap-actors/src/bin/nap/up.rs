@@ -109,8 +109,12 @@ pub fn run(global: &GlobalArgs, args: &UpArgs) -> anyhow::Result<ExitCode> {
     let _lock = nap_actors::lock::lock_project(&deployment.project.name, "up")?;
     let progress = args.format.progress();
     let up_options = args.up_options(global.load_plugins(&deployment.inventory)?);
-    let report = actix::System::new()
-        .block_on(async { deploy::up(&deployment, &up_options, &progress).await })?;
+    let report = actix::System::new().block_on(global.host_locked(
+        &deployment.inventory,
+        &deployment.project.name,
+        "up",
+        deploy::up(&deployment, &up_options, &progress),
+    ))??;
     let code = crate::report_failures(&report)?;
     if !args.wait || code != ExitCode::SUCCESS {
         return Ok(code);
