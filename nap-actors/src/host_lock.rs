@@ -406,15 +406,14 @@ impl HostLock {
         let deadline = wait.map(|wait| tokio::time::Instant::now() + wait);
         loop {
             if let Some(id) = site.create(command).await? {
-                let mut lock = HostLock {
+                // Its creation is the first renewal.
+                return Ok(HostLock {
                     docker: site.docker,
                     host: site.host,
                     project: site.project,
                     id,
                     renewals: 0,
-                };
-                lock.renew().await?;
-                return Ok(lock);
+                });
             }
             let Some(existing) = site.inspect().await? else {
                 continue; // released in between: try again at once

@@ -222,7 +222,8 @@ fn nap_deploys_a_hundred_containers_on_twenty_fake_hosts_and_takes_them_down() {
     // The one create is the project lock's (`host_lock.rs`), on the lock host.
     assert_eq!(calls(&fake, "POST /containers/create"), 1);
     assert_eq!(calls(&fake, "POST /containers/{id}/start"), 0);
-    assert_eq!(calls(&fake, "GET /containers/{id}/json"), 0);
+    // The one inspect is the lock's release check.
+    assert_eq!(calls(&fake, "GET /containers/{id}/json"), 1);
 
     // One more replica of s4x0: every running peer gets it in its hosts file, by exec.
     let compose = std::fs::read_to_string(dir.path().join("compose.yaml")).unwrap();
@@ -281,10 +282,11 @@ fn starts_ask_the_daemon_only_what_the_plan_does_not_know() {
     nap(dir.path(), &["up"]);
     let waits_healthy = 4 * 4; // levels 0-3 are waited for, 4 replicas each
     let waits_completed = 1;
+    let lock_release_check = 1; // host_lock.rs: is the lock still ours?
     assert_eq!(calls(&fake, "POST /containers/{id}/start"), 21);
     assert_eq!(
         calls(&fake, "GET /containers/{id}/json"),
-        waits_healthy + waits_completed
+        waits_healthy + waits_completed + lock_release_check
     );
     assert_eq!(
         calls(&fake, "GET /containers/json"),
@@ -317,7 +319,7 @@ fn starts_ask_the_daemon_only_what_the_plan_does_not_know() {
     assert_eq!(calls(&fake, "GET /containers/json"), 2 + 21);
     assert_eq!(
         calls(&fake, "GET /containers/{id}/json"),
-        waits_healthy + waits_completed
+        waits_healthy + waits_completed + lock_release_check
     );
     let ps: Vec<Value> =
         serde_json::from_slice(&nap(dir.path(), &["ps", "-a", "--format", "json"]).stdout).unwrap();
