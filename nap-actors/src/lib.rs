@@ -37,6 +37,7 @@ pub mod spec;
 pub mod ssh;
 pub mod status;
 pub mod terminal;
+pub mod volumes;
 pub mod watch;
 
 // The actors' old paths, used across the crate and by the binary.

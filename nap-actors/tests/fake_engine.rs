@@ -374,3 +374,41 @@ fn pull_pulls_each_services_image_once_on_each_host_that_runs_it() {
     assert!(only_db.stdout.is_empty(), "-q prints no progress");
     assert_eq!(calls(&fake, "POST /images/create"), 4);
 }
+
+#[test]
+fn each_replica_gets_its_own_volume_and_volume_ls_shows_them_with_their_hosts() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = start_fake(dir.path(), 2);
+    write_inventory(dir.path(), &fake, "published");
+    std::fs::write(
+        dir.path().join("compose.yaml"),
+        "name: fk\nservices:\n  db:\n    image: nap/bench:1\n    command: [sleep, infinity]\n    volumes: [data:/data]\n    deploy: {replicas: 2}\nvolumes:\n  data: {}\n",
+    )
+    .unwrap();
+    nap(dir.path(), &["up"]);
+    let listed: Vec<Value> =
+        serde_json::from_slice(&nap(dir.path(), &["volume", "ls", "--format", "json"]).stdout)
+            .unwrap();
+    let rows: Vec<(String, String)> = listed
+        .iter()
+        .map(|row| {
+            (
+                row["name"].as_str().unwrap().to_string(),
+                row["host"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    // One volume per replica, each on its replica's host; the hosts record is not listed.
+    assert_eq!(
+        rows,
+        [
+            ("fk_data".to_string(), "h001".to_string()),
+            ("fk_data-2".to_string(), "h002".to_string())
+        ]
+    );
+    nap(dir.path(), &["down", "-v"]);
+    let listed: Vec<Value> =
+        serde_json::from_slice(&nap(dir.path(), &["volume", "ls", "--format", "json"]).stdout)
+            .unwrap();
+    assert!(listed.is_empty(), "{listed:?}");
+}

@@ -20,6 +20,7 @@ mod query;
 mod scale;
 mod up;
 mod version;
+mod volume;
 mod watch;
 
 use std::path::PathBuf;
@@ -190,6 +191,8 @@ enum Command {
     Port(query::PortArgs),
     /// Set the services' replica counts (`SERVICE=N`) and apply them; nothing else changes.
     Scale(scale::ScaleArgs),
+    /// The project's named volumes on every host (`ls`: host, size).
+    Volume(volume::VolumeArgs),
     /// Show or release the project's lock on the hosts (`status`, `release`).
     Lock(lock::LockArgs),
     /// Work on one host of the inventory (`drain`: move the project's replicas off it).
@@ -329,6 +332,7 @@ fn main() -> ExitCode {
         Command::Pull(args) => pull::run(&cli.global, args),
         Command::Host(args) => host::run(&cli.global, args),
         Command::Lock(args) => lock::run(&cli.global, args),
+        Command::Volume(args) => volume::run(&cli.global, args),
         Command::Version(args) => version::run(args),
     };
     match result {
