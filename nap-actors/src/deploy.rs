@@ -57,6 +57,10 @@ pub struct UpOptions {
     /// Seconds a container being removed or recreated gets to stop (`-t`); `None`: its own
     /// grace period.
     pub stop_timeout: Option<i32>,
+    /// Hosts gone for good (`--forget-host`): their recorded containers are forgotten.
+    pub forget_hosts: BTreeSet<String>,
+    /// A host to empty (`nap host drain`): nothing is placed there, its replicas move.
+    pub drain_host: Option<String>,
 }
 
 impl Default for UpOptions {
@@ -70,6 +74,8 @@ impl Default for UpOptions {
             services: Vec::new(),
             no_deps: false,
             stop_timeout: None,
+            forget_hosts: BTreeSet::new(),
+            drain_host: None,
         }
     }
 }
@@ -86,6 +92,12 @@ pub enum DeployError {
     /// A host the plan needs over SSH refused or did not answer; nothing was changed.
     #[error("cannot connect over SSH, so nothing was changed on any host:\n  - {}", .0.join("\n  - "))]
     Ssh(Vec<String>),
+    /// The hosts record could not be read or written.
+    #[error(transparent)]
+    Records(#[from] crate::records::RecordsError),
+    /// `nap host drain` named a host the inventory does not have.
+    #[error("cannot drain host {0:?}: it is not in the inventory")]
+    UnknownDrainHost(String),
 }
 
 // By hand rather than `#[from]`, which would also make the observe error the source and print
@@ -565,9 +577,24 @@ impl Run<'_> {
             None => pipeline::connect(inventory).await?,
         };
         let observed = pipeline::observe(&project.name, inventory, &clients, self.goal).await?;
+        // Never two copies: the hosts' records name every host that runs the project.
+        let mut recorded = Vec::new();
+        if self.keep.is_none() {
+            recorded = crate::records::read(&project.name, &clients).await?;
+        }
+        if self.keep.is_none() && matches!(self.goal, Goal::Deploy(_)) {
+            let hosts = inventory.hosts.iter().map(|h| h.name.clone()).collect();
+            plan::records::check_recorded_hosts(
+                &project.name,
+                &recorded,
+                &hosts,
+                &self.options.forget_hosts,
+            )?;
+        }
+        let planning_inventory = self.planning_inventory()?;
         let mut planned = pipeline::plan_blocking(
             project,
-            inventory,
+            &planning_inventory,
             observed,
             &self.options.plugins,
             self.goal,
@@ -618,6 +645,8 @@ impl Run<'_> {
         emit_plan(progress, plan);
         if plan.operations.is_empty() {
             let execution = ExecutionReport::default();
+            self.record_after(&planned, &execution, &clients, &mut recorded)
+                .await?;
             emit_done(progress, plan, &execution);
             return Ok(DeployReport {
                 plan: planned.plan,
@@ -643,13 +672,62 @@ impl Run<'_> {
                 start_actors(&project.name, inventory, &clients, preflight, progress)
             }
         };
+        if self.keep.is_none() && matches!(self.goal, Goal::Deploy(_)) {
+            let mut during =
+                plan::records::HostsRecord::during(&planned.observed, planned.desired.as_ref());
+            // What was recorded for hosts still in the inventory stays until the run is over.
+            for (_, record) in &recorded {
+                during.merge(&record.clone().without(&self.options.forget_hosts));
+            }
+            crate::records::replace(&project.name, &clients, &mut recorded, Some(&during)).await?;
+        }
         let execution = self.execute(&planned, &actors, &clients).await;
+        self.record_after(&planned, &execution, &clients, &mut recorded)
+            .await?;
         emit_done(progress, plan, &execution);
         Ok(DeployReport {
             plan: planned.plan,
             execution,
             actors: Some(actors),
         })
+    }
+
+    /// The inventory the desired state is planned on: without the host being drained.
+    fn planning_inventory(&self) -> Result<Inventory, DeployError> {
+        let mut inventory = self.inventory.clone();
+        if let Some(drained) = &self.options.drain_host {
+            if inventory.host(drained).is_none() {
+                return Err(DeployError::UnknownDrainHost(drained.clone()));
+            }
+            inventory.hosts.retain(|host| host.name != *drained);
+        }
+        Ok(inventory)
+    }
+
+    /// After a run that succeeded: the record of what runs now (a deployment of the whole
+    /// project), or none (a removal).
+    async fn record_after(
+        &self,
+        planned: &Planned,
+        execution: &ExecutionReport,
+        clients: &[(String, Docker)],
+        recorded: &mut Vec<(String, plan::records::HostsRecord)>,
+    ) -> Result<(), DeployError> {
+        if self.keep.is_some() || !execution.failed.is_empty() || !execution.skipped.is_empty() {
+            return Ok(());
+        }
+        let project = &self.project.name;
+        match (&self.goal, &planned.desired) {
+            (Goal::Deploy(_), Some(desired)) if self.options.services.is_empty() => {
+                let after = plan::records::HostsRecord::after(desired);
+                crate::records::replace(project, clients, recorded, Some(&after)).await?;
+            }
+            (Goal::Remove { .. }, _) => {
+                crate::records::replace(project, clients, recorded, None).await?;
+            }
+            _ => {}
+        }
+        Ok(())
     }
 
     /// Stage 4: the service actors of a deployment, the image sources it may copy from, and

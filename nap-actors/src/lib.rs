@@ -23,6 +23,7 @@ pub mod deploy;
 pub mod deployment;
 pub mod docker;
 pub mod exec;
+pub mod host_lock;
 pub mod lifecycle;
 pub mod lock;
 pub mod observe;
@@ -31,11 +32,13 @@ pub mod plugins;
 pub mod progress;
 pub mod pull;
 pub mod query;
+pub mod records;
 pub mod run;
 pub mod spec;
 pub mod ssh;
 pub mod status;
 pub mod terminal;
+pub mod volumes;
 pub mod watch;
 
 // The actors' old paths, used across the crate and by the binary.

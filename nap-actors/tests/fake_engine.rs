@@ -219,9 +219,11 @@ fn nap_deploys_a_hundred_containers_on_twenty_fake_hosts_and_takes_them_down() {
     // A second up changes nothing and, the containers being labelled, inspects nothing.
     fake.fake().reset_stats();
     nap(dir.path(), &["up"]);
-    assert_eq!(calls(&fake, "POST /containers/create"), 0);
+    // The one create is the project lock's (`host_lock.rs`), on the lock host.
+    assert_eq!(calls(&fake, "POST /containers/create"), 1);
     assert_eq!(calls(&fake, "POST /containers/{id}/start"), 0);
-    assert_eq!(calls(&fake, "GET /containers/{id}/json"), 0);
+    // The one inspect is the lock's release check.
+    assert_eq!(calls(&fake, "GET /containers/{id}/json"), 1);
 
     // One more replica of s4x0: every running peer gets it in its hosts file, by exec.
     let compose = std::fs::read_to_string(dir.path().join("compose.yaml")).unwrap();
@@ -234,7 +236,8 @@ fn nap_deploys_a_hundred_containers_on_twenty_fake_hosts_and_takes_them_down() {
     std::fs::write(dir.path().join("compose.yaml"), scaled).unwrap();
     fake.fake().reset_stats();
     nap(dir.path(), &["up"]);
-    assert_eq!(calls(&fake, "POST /containers/create"), 1);
+    // The new replica and the project lock.
+    assert_eq!(calls(&fake, "POST /containers/create"), 2);
     assert_eq!(calls(&fake, "POST /exec/{id}/start"), 100);
     let peer = held
         .iter()
@@ -279,10 +282,11 @@ fn starts_ask_the_daemon_only_what_the_plan_does_not_know() {
     nap(dir.path(), &["up"]);
     let waits_healthy = 4 * 4; // levels 0-3 are waited for, 4 replicas each
     let waits_completed = 1;
+    let lock_release_check = 1; // host_lock.rs: is the lock still ours?
     assert_eq!(calls(&fake, "POST /containers/{id}/start"), 21);
     assert_eq!(
         calls(&fake, "GET /containers/{id}/json"),
-        waits_healthy + waits_completed
+        waits_healthy + waits_completed + lock_release_check
     );
     assert_eq!(
         calls(&fake, "GET /containers/json"),
@@ -315,7 +319,7 @@ fn starts_ask_the_daemon_only_what_the_plan_does_not_know() {
     assert_eq!(calls(&fake, "GET /containers/json"), 2 + 21);
     assert_eq!(
         calls(&fake, "GET /containers/{id}/json"),
-        waits_healthy + waits_completed
+        waits_healthy + waits_completed + lock_release_check
     );
     let ps: Vec<Value> =
         serde_json::from_slice(&nap(dir.path(), &["ps", "-a", "--format", "json"]).stdout).unwrap();
@@ -369,4 +373,42 @@ fn pull_pulls_each_services_image_once_on_each_host_that_runs_it() {
     let only_db = nap(dir.path(), &["pull", "-q", "db"]);
     assert!(only_db.stdout.is_empty(), "-q prints no progress");
     assert_eq!(calls(&fake, "POST /images/create"), 4);
+}
+
+#[test]
+fn each_replica_gets_its_own_volume_and_volume_ls_shows_them_with_their_hosts() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = start_fake(dir.path(), 2);
+    write_inventory(dir.path(), &fake, "published");
+    std::fs::write(
+        dir.path().join("compose.yaml"),
+        "name: fk\nservices:\n  db:\n    image: nap/bench:1\n    command: [sleep, infinity]\n    volumes: [data:/data]\n    deploy: {replicas: 2}\nvolumes:\n  data: {}\n",
+    )
+    .unwrap();
+    nap(dir.path(), &["up"]);
+    let listed: Vec<Value> =
+        serde_json::from_slice(&nap(dir.path(), &["volume", "ls", "--format", "json"]).stdout)
+            .unwrap();
+    let rows: Vec<(String, String)> = listed
+        .iter()
+        .map(|row| {
+            (
+                row["name"].as_str().unwrap().to_string(),
+                row["host"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    // One volume per replica, each on its replica's host; the hosts record is not listed.
+    assert_eq!(
+        rows,
+        [
+            ("fk_data".to_string(), "h001".to_string()),
+            ("fk_data-2".to_string(), "h002".to_string())
+        ]
+    );
+    nap(dir.path(), &["down", "-v"]);
+    let listed: Vec<Value> =
+        serde_json::from_slice(&nap(dir.path(), &["volume", "ls", "--format", "json"]).stdout)
+            .unwrap();
+    assert!(listed.is_empty(), "{listed:?}");
 }

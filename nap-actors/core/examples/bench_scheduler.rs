@@ -94,6 +94,7 @@ fn make_services() -> Result<Vec<ServiceDemand>, String> {
             },
             strategy: binpack.then_some(Strategy::Binpack),
             colocate_with: colocated.then(|| format!("svc-{:04}", index - 1)),
+            state_pins: BTreeMap::new(),
         });
     }
     Ok(services)

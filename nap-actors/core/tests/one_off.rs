@@ -330,3 +330,46 @@ fn an_observed_one_off_is_no_replica_keeps_its_address_and_goes_with_down() {
         Operation::RemoveContainer { container, .. } if *container == request.name
     )));
 }
+
+#[test]
+fn a_one_off_of_a_stateful_service_runs_where_replica_1s_state_is() {
+    let text = "name: app\nservices:\n  db:\n    image: lab:1\n    deploy: {replicas: 2}\n    volumes: [data:/var/lib/db]\nvolumes:\n  data: {}\n";
+    let fs = MemoryFileSystem::default().with("/p/compose.yaml", text);
+    let options = LoadOptions {
+        working_dir: PathBuf::from("/p"),
+        ..LoadOptions::default()
+    };
+    let project = load_with(&options, &fs).unwrap().project;
+    for _ in 0..3 {
+        let desired = desired_state_with_one_off(
+            &project,
+            &inventory(),
+            &ObservedState::default(),
+            &mut DefaultPolicy,
+            Some(&one_off("db", None)),
+        )
+        .unwrap();
+        let first = desired
+            .containers
+            .iter()
+            .find(|c| c.name == "app-db-1")
+            .unwrap();
+        let run = desired
+            .containers
+            .iter()
+            .find(|c| c.name.contains("-run-"))
+            .unwrap();
+        assert_eq!(run.host, first.host);
+    }
+    let error = desired_state_with_one_off(
+        &project,
+        &inventory(),
+        &ObservedState::default(),
+        &mut DefaultPolicy,
+        Some(&one_off("db", Some("h3"))),
+    );
+    // h3 holds no replica 1 of db in a fresh placement unless the scheduler put it there.
+    if let Err(error) = error {
+        assert!(error.to_string().contains("state"), "{error}");
+    }
+}

@@ -223,7 +223,7 @@ pub fn container_spec(
         name: &container.service,
     };
     let (exposed_ports, port_bindings) = ports(&context, service)?;
-    let (binds, mounts) = volumes(&context, project, service)?;
+    let (binds, mounts) = volumes(&context, project, service, container.replica)?;
     let networking = networking(&context, project, service, container)?;
     let (security_opt, unconfined_paths) = security_options(service);
 

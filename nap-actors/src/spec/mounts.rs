@@ -7,6 +7,7 @@ use bollard::models::{
     MountVolumeOptions,
 };
 use nap_core::compose::{Project, Service, VolumeMount};
+use nap_core::plan::replica_volume;
 use nap_core::plan::{DesiredContainer, container_name};
 use serde_json::Value;
 
@@ -210,6 +211,7 @@ pub(super) fn volumes(
     context: &ServiceContext,
     project: &Project,
     service: &Service,
+    replica: u32,
 ) -> Result<(Vec<String>, Vec<Mount>), SpecError> {
     let mut binds = Vec::new();
     let mut mounts = Vec::new();
@@ -241,18 +243,27 @@ pub(super) fn volumes(
             }
             "volume" => {
                 let options = volume_options(context, &field, volume.volume.as_ref())?;
-                let source = volume.source.as_ref().map(|source| {
-                    project
-                        .volumes
-                        .get(source)
-                        .map(|named| named.name.clone())
-                        .unwrap_or_else(|| source.clone())
+                // A project volume nap manages is the replica's own (`replica_volume`).
+                let managed = volume
+                    .source
+                    .as_deref()
+                    .and_then(|source| replica_volume(project, source, replica));
+                let project_volume = managed.is_some()
+                    || volume.source.as_ref().is_some_and(|source| {
+                        project.volumes.contains_key(source)
+                            || project.volumes.values().any(|named| &named.name == source)
+                    });
+                let source = managed.or_else(|| {
+                    volume.source.as_ref().map(|source| {
+                        project
+                            .volumes
+                            .get(source)
+                            .map(|named| named.name.clone())
+                            .unwrap_or_else(|| source.clone())
+                    })
                 });
                 match source {
-                    Some(name)
-                        if !volume_requires_mount_api(&options)
-                            && project.volumes.values().any(|named| named.name == name) =>
-                    {
+                    Some(name) if !volume_requires_mount_api(&options) && project_volume => {
                         binds.push(bind_string(&name, volume, None));
                     }
                     source => mounts.push(Mount {

@@ -198,9 +198,20 @@ pub(super) fn compose_ipam(value: &Value) -> Option<Ipam> {
 
 /// The create request of the named volume whose Docker name is `name`: the compose volume's
 /// driver, driver options and labels, with `nap.project` over the labels. A name no project
-/// volume has gets the name and the project label only.
+/// volume has gets the name and the project label only. A replica's own volume
+/// (`<volume>-<n>`, [`replica_volume_name`](nap_core::plan::replica_volume_name)) is created
+/// as its volume is.
 pub fn volume_spec(project: &Project, name: &str) -> VolumeCreateRequest {
-    let compose = project.volumes.values().find(|volume| volume.name == name);
+    let replica_of = |volume: &&nap_core::compose::Volume| {
+        name.strip_prefix(volume.name.as_str())
+            .and_then(|rest| rest.strip_prefix('-'))
+            .is_some_and(|number| !number.is_empty() && number.bytes().all(|b| b.is_ascii_digit()))
+    };
+    let compose = project
+        .volumes
+        .values()
+        .find(|volume| volume.name == name)
+        .or_else(|| project.volumes.values().find(replica_of));
     let mut labels = compose
         .map(|compose| to_hash_map(&compose.labels))
         .unwrap_or_default();

@@ -862,6 +862,10 @@ volumes:
             ("nap.project".to_string(), "demo".to_string()),
         ]))
     );
+    let second = volume_spec(&project, "demo_data-2");
+    assert_eq!(second.name.as_deref(), Some("demo_data-2"));
+    assert_eq!(second.driver.as_deref(), Some("local"));
+    assert_eq!(second.driver_opts, request.driver_opts);
     let unknown = volume_spec(&project, "other");
     assert_eq!(unknown.driver, None);
     assert_eq!(
@@ -870,6 +874,29 @@ volumes:
             "nap.project".to_string(),
             "demo".to_string()
         )]))
+    );
+}
+
+#[test]
+fn each_replica_mounts_its_own_volume() {
+    let project = project(
+        "name: demo\nservices:\n  db: {image: postgres, deploy: {replicas: 2}, volumes: ['data:/d', 'ext:/e']}\nvolumes:\n  data: {}\n  ext: {external: true, name: shared}\n",
+    );
+    let first = spec_on(&project, &routed(), "demo-db-1");
+    let second = spec_on(&project, &routed(), "demo-db-2");
+    assert_eq!(
+        host_config(&first).binds,
+        Some(vec![
+            "demo_data:/d:rw".to_string(),
+            "shared:/e:rw".to_string()
+        ])
+    );
+    assert_eq!(
+        host_config(&second).binds,
+        Some(vec![
+            "demo_data-2:/d:rw".to_string(),
+            "shared:/e:rw".to_string()
+        ])
     );
 }
 

@@ -678,6 +678,7 @@ impl Engine {
             "Architecture": "x86_64",
             "NCPU": 2,
             "MemTotal": 8_589_934_592u64,
+            "SystemTime": rfc3339(SystemTime::now()),
         })
     }
 
@@ -1700,6 +1701,16 @@ impl Engine {
     }
 
     fn pull(&mut self, call: &Call) -> Reply {
+        // `docker import` of an archive in the body: an image under `repo:tag`.
+        if call.param("fromSrc") == Some("-") {
+            let Some(repo) = call.param("repo").filter(|r| !r.is_empty()) else {
+                return error(400, "import needs repo");
+            };
+            let reference = format!("{repo}:{}", call.param("tag").unwrap_or("latest"));
+            let id = format!("sha256:{}", self.new_id());
+            self.images.insert(reference, id.clone());
+            return Reply::JsonLines(200, vec![json!({"status": id})]);
+        }
         let Some(from) = call.param("fromImage").filter(|f| !f.is_empty()) else {
             return error(400, "pull needs fromImage");
         };

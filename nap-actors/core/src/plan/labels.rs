@@ -54,3 +54,17 @@ pub fn one_off_name(project: &str, service: &str, id: &str) -> String {
 pub fn aside_name(container: &str, id: &str) -> String {
     format!("{container}-old-{}", &id[..id.len().min(12)])
 }
+
+/// The Docker name of replica `replica`'s copy of the named volume `volume` (its Docker
+/// name, `<project>_<key>`): replica 1 uses the volume's own name, as Compose does, and
+/// replica `n` > 1 its own volume `<volume>-<n>`, so replicas never share one by accident
+/// and scaling a service up or down never changes the volume of a replica that stays.
+/// (Compose gives every replica the one volume; Swarm one per node, shared by the tasks on
+/// it; on several hosts neither keeps a replica's data with it.)
+pub fn replica_volume_name(volume: &str, replica: u32) -> String {
+    if replica <= 1 {
+        volume.to_string()
+    } else {
+        format!("{volume}-{replica}")
+    }
+}

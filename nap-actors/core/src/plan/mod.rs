@@ -35,6 +35,46 @@ pub enum PlanError {
         /// What ran out.
         message: String,
     },
+    /// A replica's state is on a host that can no longer take it ([`ScheduleError::StateWouldMove`]),
+    /// with the command that moves the data.
+    #[error("{error}; {hint}")]
+    StateWouldMove {
+        /// The scheduler's refusal (kept as text: the message holds it).
+        error: Box<ScheduleError>,
+        /// What to run.
+        hint: String,
+    },
+    /// One replica's state is on two hosts: no host can take it whole.
+    #[error(
+        "service {service:?} replica {replica}: its state is on two hosts ({first}, {second}); move one with `nap volume move` first"
+    )]
+    StateSplit {
+        /// The service.
+        service: String,
+        /// The replica.
+        replica: u32,
+        /// The first piece of state and its host.
+        first: String,
+        /// The other, on another host.
+        second: String,
+    },
+    /// A host that runs containers of the project (so its hosts record says) is no longer in
+    /// the inventory: planning without it would start second copies of them.
+    #[error(
+        "host {host} is no longer in the inventory but runs {} of project {project:?} (recorded on {}); nap stops before any change so that no second copy starts: put the host back in the inventory and run `nap host drain {host}` to move its replicas away, or, if the host is gone for good, run `nap up --forget-host {host}`",
+        containers.join(", "),
+        recorded_on.join(", ")
+    )]
+    HostLeftInventory {
+        /// The project.
+        project: String,
+        /// The host.
+        host: String,
+        /// The containers it runs.
+        containers: Vec<String>,
+        /// The hosts whose records name it.
+        recorded_on: Vec<String>,
+    },
     /// Services depend on each other in a circle.
     #[error("dependency cycle between services: {0}")]
     Cycle(String),
@@ -47,12 +87,14 @@ mod labels;
 mod observed;
 mod operation;
 mod reconcile;
+pub mod records;
 mod rollout;
 pub mod select;
 mod teardown;
 
 pub use desired::name_table::{HostEntry, extra_hosts_match, holds_table};
 pub use desired::one_off::{OneOff, is_one_off};
+pub use desired::state::replica_volume;
 pub use desired::{
     DesiredContainer, DesiredNetwork, DesiredState, NetworkAttachment, Route, desired_state,
     desired_state_with_one_off, host_specs,

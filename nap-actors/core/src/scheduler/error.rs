@@ -74,6 +74,43 @@ impl fmt::Display for RejectionReason {
     }
 }
 
+/// Why the host holding a replica's state cannot take it any more.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PinRejection {
+    /// The host is not in the inventory.
+    NotInInventory,
+    /// A filter rejects it.
+    Rejected(RejectionReason),
+    /// The replica must run beside a colocation target that is on another host.
+    Colocation {
+        /// The service it colocates with.
+        target: String,
+        /// The target's replica it follows.
+        target_replica: u32,
+        /// The target replica's host.
+        host: String,
+    },
+}
+
+impl fmt::Display for PinRejection {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PinRejection::NotInInventory => {
+                formatter.write_str("it is not in the inventory or is being drained")
+            }
+            PinRejection::Rejected(reason) => write!(formatter, "{reason}"),
+            PinRejection::Colocation {
+                target,
+                target_replica,
+                host,
+            } => write!(
+                formatter,
+                "the replica must run beside {target:?} replica {target_replica}, which is on {host}"
+            ),
+        }
+    }
+}
+
 /// One host and why it cannot take a replica.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostRejection {
@@ -178,6 +215,29 @@ pub enum ScheduleError {
         target: String,
         /// The target's replica it follows.
         target_replica: u32,
+    },
+    /// A replica's state is on a host that can no longer take the replica: placing it
+    /// elsewhere would start it without its data, so nothing is placed.
+    #[error(
+        "service {service:?} replica {replica}: its {state} is on host {holder}, which can no longer take it ({reason}); {}",
+        match would_go_to {
+            Some(host) => format!("it would move to host {host}, without its data"),
+            None => "no other host fits it either".to_string(),
+        }
+    )]
+    StateWouldMove {
+        /// The service.
+        service: String,
+        /// The replica, from 1.
+        replica: u32,
+        /// What the state is (`volume demo_data`).
+        state: String,
+        /// The host that holds it.
+        holder: String,
+        /// Why that host cannot take the replica.
+        reason: Box<PinRejection>,
+        /// The host the replica would go to without its state, if any fits.
+        would_go_to: Option<String>,
     },
     /// The placement policy chose a host that did not pass the filters.
     #[error(

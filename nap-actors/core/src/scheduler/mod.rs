@@ -17,6 +17,8 @@
 //!   unchanged project moves nothing;
 //! - places services that share a container's namespaces or volumes
 //!   (`colocate_with`) on the host of their target;
+//! - places a replica whose state is on a host already ([`StatePin`]) on that host,
+//!   and refuses ([`ScheduleError::StateWouldMove`]) when that host no longer fits;
 //! - explains, when a replica fits nowhere, why each host rejected it.
 //!
 //! What it does not do: no I/O, no Docker, no clock, no randomness. It does not
@@ -140,6 +142,20 @@ pub struct ServiceDemand {
     /// to the host of the target's replica `((n - 1) % target_replicas) + 1`.
     #[serde(default)]
     pub colocate_with: Option<String>,
+    /// Replicas whose state (a named volume, a writable bind mount) is on a host already:
+    /// replica number → that host. Such a replica goes there or nowhere; the scheduler
+    /// never moves state by placing the replica elsewhere.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub state_pins: BTreeMap<u32, StatePin>,
+}
+
+/// Where a replica's state is: the host it must run on.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatePin {
+    /// The host that holds the state.
+    pub host: String,
+    /// What the state is, for messages: `volume demo_data`, `bind mount /srv/db`.
+    pub state: String,
 }
 
 /// One replica of one service on one host.
@@ -177,10 +193,14 @@ pub struct ScheduleInput<'a> {
 /// 2. keeps each existing placement whose host still exists, whose replica
 ///    number is within the new count, whose constraints still hold, whose
 ///    colocation target replica is kept on the same host and whose ports
-///    collide with no placement kept before it; reservations are not
+///    collide with no placement kept before it, and, for a replica with a
+///    [`StatePin`], whose host is the pinned one; reservations are not
 ///    re-checked for them (running containers are not evicted because of
 ///    reservations, they are only accounted);
-/// 3. places the other replicas service by service, a colocated service after
+/// 3. places every other pinned replica of a service that colocates with none on
+///    its pinned host, or fails with [`ScheduleError::StateWouldMove`] naming the
+///    host that rejects it and the host it would go to otherwise;
+/// 4. places the other replicas service by service, a colocated service after
 ///    its target and otherwise by name, replicas in ascending order, each on
 ///    the best host (by the service's strategy) among those that pass the
 ///    filters, unless `policy` chooses another candidate.
@@ -194,6 +214,7 @@ pub fn schedule(
 ) -> Result<Vec<Placement>, ScheduleError> {
     let mut scheduler = Scheduler::new(input)?;
     scheduler.keep_existing(input.existing);
+    scheduler.place_pinned()?;
     for position in 0..scheduler.order.len() {
         let service = scheduler.order[position];
         scheduler.place_service(service, policy)?;

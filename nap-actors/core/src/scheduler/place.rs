@@ -2,8 +2,9 @@
 //! colocated services put beside their target.
 
 use super::{
-    Candidate, HostRejection, HostSpec, NormalizedPort, Placement, PlacementPolicy, PublishedPort,
-    RejectionReason, Resources, ScheduleError, ScheduleInput, ServiceDemand, Strategy,
+    Candidate, HostRejection, HostSpec, NormalizedPort, PinRejection, Placement, PlacementPolicy,
+    PublishedPort, RejectionReason, Resources, ScheduleError, ScheduleInput, ServiceDemand,
+    StatePin, Strategy,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -312,6 +313,14 @@ impl<'a> Scheduler<'a> {
                 if self.assigned[service].contains_key(&replica) {
                     continue;
                 }
+                let pinned_elsewhere = self.services[service]
+                    .demand
+                    .state_pins
+                    .get(&replica)
+                    .is_some_and(|pin| pin.host != self.hosts[host].name);
+                if pinned_elsewhere {
+                    continue;
+                }
                 if let Some(colocation) = self.colocation_host(service, replica) {
                     match colocation {
                         Ok(ColocationTarget {
@@ -328,6 +337,64 @@ impl<'a> Scheduler<'a> {
                 }
                 self.assign(service, replica, host);
             }
+        }
+    }
+
+    /// Places every pinned replica not kept, of the services that colocate with none, on
+    /// the host that holds its state (see [`schedule`]).
+    pub(super) fn place_pinned(&mut self) -> Result<(), ScheduleError> {
+        for position in 0..self.order.len() {
+            let service = self.order[position];
+            if self.services[service].colocate_with.is_some() {
+                continue;
+            }
+            let demand = self.services[service].demand;
+            for (&replica, pin) in &demand.state_pins {
+                if replica == 0
+                    || replica > demand.replicas
+                    || self.assigned[service].contains_key(&replica)
+                {
+                    continue;
+                }
+                let Some(host) = self.host_index(&pin.host) else {
+                    let reason = PinRejection::NotInInventory;
+                    return Err(self.state_would_move(service, replica, pin, reason));
+                };
+                if let Some(reason) = self.rejection(host, service) {
+                    let reason = PinRejection::Rejected(reason);
+                    return Err(self.state_would_move(service, replica, pin, reason));
+                }
+                self.assign(service, replica, host);
+            }
+        }
+        Ok(())
+    }
+
+    /// The refusal of a pinned replica whose host cannot take it, with the best host it
+    /// would go to otherwise.
+    fn state_would_move(
+        &self,
+        service: usize,
+        replica: u32,
+        pin: &StatePin,
+        reason: PinRejection,
+    ) -> ScheduleError {
+        let mut replicas_per_host = vec![0_u64; self.hosts.len()];
+        for &host in self.assigned[service].values() {
+            replicas_per_host[host] += 1;
+        }
+        let would_go_to = (0..self.hosts.len())
+            .filter(|&host| self.hosts[host].name != pin.host)
+            .filter(|&host| self.rejection(host, service).is_none())
+            .min_by_key(|&host| self.rank_key(host, service, replicas_per_host[host]))
+            .map(|host| self.hosts[host].name.clone());
+        ScheduleError::StateWouldMove {
+            service: self.services[service].demand.name.clone(),
+            replica,
+            state: pin.state.clone(),
+            holder: pin.host.clone(),
+            reason: Box::new(reason),
+            would_go_to,
         }
     }
 
@@ -470,6 +537,16 @@ impl<'a> Scheduler<'a> {
                     target_replica,
                 });
             };
+            if let Some(pin) = self.services[service].demand.state_pins.get(&replica)
+                && pin.host != self.hosts[host].name
+            {
+                let reason = PinRejection::Colocation {
+                    target: self.services[target].demand.name.clone(),
+                    target_replica,
+                    host: self.hosts[host].name.clone(),
+                };
+                return Err(self.state_would_move(service, replica, pin, reason));
+            }
             if let Some(reason) = self.rejection(host, service) {
                 return Err(ScheduleError::ColocationHostRejected {
                     service: self.services[service].demand.name.clone(),

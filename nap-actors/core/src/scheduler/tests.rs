@@ -1197,3 +1197,78 @@ fn generated_projects_respect_every_filter() {
         "only {scheduled} generated projects scheduled"
     );
 }
+
+fn pinned(mut demand: ServiceDemand, replica: u32, host: &str) -> ServiceDemand {
+    demand.state_pins.insert(
+        replica,
+        StatePin {
+            host: host.to_string(),
+            state: format!("volume demo_data-{replica}"),
+        },
+    );
+    demand
+}
+
+#[test]
+fn a_pinned_replica_goes_to_the_host_holding_its_state_whatever_the_spread() {
+    // Spread alone would put db-1 on h1 and db-2 on h2; their volumes are on h3 and h1.
+    let services = vec![pinned(pinned(service("db", 2), 1, "h3"), 2, "h1")];
+    let placements = run(&services, &hosts(&["h1", "h2", "h3"]));
+    assert_eq!(summary(&placements), ["db-1@h3", "db-2@h1"]);
+}
+
+#[test]
+fn a_running_replica_is_not_kept_away_from_its_state() {
+    let services = vec![pinned(service("db", 1), 1, "h2")];
+    let existing = [placement("db", 1, "h1")];
+    let placements = run_with(&services, &hosts(&["h1", "h2"]), &existing).expect("schedules");
+    assert_eq!(summary(&placements), ["db-1@h2"]);
+}
+
+#[test]
+fn a_constraint_that_moves_a_pinned_replica_is_refused_naming_both_hosts() {
+    let services = vec![pinned(
+        with_constraints(service("db", 1), &["node.labels.role==db"]),
+        1,
+        "h1",
+    )];
+    let hosts = vec![
+        host("h1", &[("role", "web")]),
+        host("h2", &[("role", "db")]),
+    ];
+    let error = run_with(&services, &hosts, &[placement("db", 1, "h1")]).unwrap_err();
+    assert!(
+        matches!(&error, ScheduleError::StateWouldMove { holder, would_go_to: Some(to), .. } if holder == "h1" && to == "h2"),
+        "{error:?}"
+    );
+    assert_eq!(
+        error.to_string(),
+        "service \"db\" replica 1: its volume demo_data-1 is on host h1, which can no longer take it (constraint node.labels.role==db not satisfied (role=web)); it would move to host h2, without its data"
+    );
+}
+
+#[test]
+fn a_pin_on_a_host_gone_from_the_inventory_is_refused() {
+    let services = vec![pinned(service("db", 1), 1, "h9")];
+    let error = run_with(&services, &hosts(&["h1"]), &[]).unwrap_err();
+    assert!(
+        matches!(
+            &error,
+            ScheduleError::StateWouldMove { reason, .. } if **reason == PinRejection::NotInInventory
+        ),
+        "{error:?}"
+    );
+}
+
+#[test]
+fn a_pinned_colocated_replica_whose_target_is_elsewhere_is_refused() {
+    let services = vec![
+        pinned(service("app", 1), 1, "h1"),
+        pinned(colocated(service("side", 1), "app"), 1, "h2"),
+    ];
+    let error = run_with(&services, &hosts(&["h1", "h2"]), &[]).unwrap_err();
+    assert!(
+        matches!(&error, ScheduleError::StateWouldMove { service, reason, .. } if service == "side" && matches!(**reason, PinRejection::Colocation { .. })),
+        "{error:?}"
+    );
+}

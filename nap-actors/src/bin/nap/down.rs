@@ -31,17 +31,20 @@ pub fn run(global: &GlobalArgs, args: &DownArgs) -> anyhow::Result<ExitCode> {
     print_loaded(&deployment);
     let _lock = nap_actors::lock::lock_project(&deployment.project.name, "down")?;
     let progress = args.format.progress();
-    let report = actix::System::new().block_on(async {
-        deploy::down(
-            &deployment.project,
-            &deployment.inventory,
-            DownOptions {
-                volumes: args.volumes,
-                timeout: args.timeout,
-            },
-            &progress,
-        )
-        .await
-    })?;
+    let down = deploy::down(
+        &deployment.project,
+        &deployment.inventory,
+        DownOptions {
+            volumes: args.volumes,
+            timeout: args.timeout,
+        },
+        &progress,
+    );
+    let report = actix::System::new().block_on(global.host_locked(
+        &deployment.inventory,
+        &deployment.project.name,
+        "down",
+        down,
+    ))??;
     crate::report_failures(&report)
 }

@@ -168,12 +168,12 @@ fn run(
     print_loaded(&deployment);
     let _lock = nap_actors::lock::lock_project(&deployment.project.name, verb)?;
     let progress = common.format.progress();
-    let report = actix::System::new().block_on(lifecycle::run(
-        &deployment,
-        &common.services,
-        &action,
-        &progress,
-    ))?;
+    let report = actix::System::new().block_on(global.host_locked(
+        &deployment.inventory,
+        &deployment.project.name,
+        verb,
+        lifecycle::run(&deployment, &common.services, &action, &progress),
+    ))??;
     if report.failed.is_empty() {
         return Ok(ExitCode::SUCCESS);
     }

@@ -7,7 +7,9 @@ mod config;
 mod cp;
 mod down;
 mod exec;
+mod host;
 mod lifecycle;
+mod lock;
 mod logs;
 mod missing;
 mod plan;
@@ -19,6 +21,7 @@ mod run;
 mod scale;
 mod up;
 mod version;
+mod volume;
 mod watch;
 
 use std::path::PathBuf;
@@ -75,9 +78,30 @@ pub struct GlobalArgs {
         value_parser = clap::builder::BoolishValueParser::new()
     )]
     allow_plugins: bool,
+    /// Wait up to DURATION (`30s`, `5m`) for another deployer's project lock to be released
+    /// instead of failing at once.
+    #[arg(long = "wait-lock", global = true, value_name = "DURATION", value_parser = parse_wait_lock)]
+    wait_lock: Option<std::time::Duration>,
+}
+
+/// `--wait-lock`'s value.
+fn parse_wait_lock(text: &str) -> Result<std::time::Duration, String> {
+    nap_core::units::parse_duration(text).map_err(|error| error.to_string())
 }
 
 impl GlobalArgs {
+    /// Runs `work` holding the project's lock on the hosts (`host_lock`), waiting
+    /// `--wait-lock` for another deployer.
+    async fn host_locked<F: std::future::Future>(
+        &self,
+        inventory: &nap_core::inventory::Inventory,
+        project: &str,
+        verb: &str,
+        work: F,
+    ) -> anyhow::Result<F::Output> {
+        Ok(nap_actors::host_lock::hold(inventory, project, verb, self.wait_lock, work).await?)
+    }
+
     /// Loads `--plugin` files and the inventory's plugins; an error names the file.
     fn load_plugins(
         &self,
@@ -170,6 +194,12 @@ enum Command {
     Port(query::PortArgs),
     /// Set the services' replica counts (`SERVICE=N`) and apply them; nothing else changes.
     Scale(scale::ScaleArgs),
+    /// The project's named volumes on every host (`ls`: host, size).
+    Volume(volume::VolumeArgs),
+    /// Show or release the project's lock on the hosts (`status`, `release`).
+    Lock(lock::LockArgs),
+    /// Work on one host of the inventory (`drain`: move the project's replicas off it).
+    Host(host::HostArgs),
     /// Print nap's version.
     Version(version::VersionArgs),
 }
@@ -304,6 +334,9 @@ fn main() -> ExitCode {
         Command::Events(args) => query::events(&cli.global, args),
         Command::Cp(args) => cp::run(&cli.global, args),
         Command::Pull(args) => pull::run(&cli.global, args),
+        Command::Host(args) => host::run(&cli.global, args),
+        Command::Lock(args) => lock::run(&cli.global, args),
+        Command::Volume(args) => volume::run(&cli.global, args),
         Command::Version(args) => version::run(args),
     };
     match result {

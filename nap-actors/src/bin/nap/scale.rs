@@ -67,8 +67,12 @@ pub fn run(global: &GlobalArgs, args: &ScaleArgs) -> anyhow::Result<ExitCode> {
         no_deps: args.no_deps,
         ..UpOptions::default()
     };
-    let report = actix::System::new()
-        .block_on(async { deploy::up(&deployment, &up_options, &progress).await })?;
+    let report = actix::System::new().block_on(global.host_locked(
+        &deployment.inventory,
+        &deployment.project.name,
+        "scale",
+        deploy::up(&deployment, &up_options, &progress),
+    ))??;
     crate::report_failures(&report)
 }
 

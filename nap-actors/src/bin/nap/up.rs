@@ -66,6 +66,10 @@ pub struct UpArgs {
     /// healthcheck) or has completed, at most --wait-timeout seconds; exit 1 otherwise.
     #[arg(long)]
     pub(crate) wait: bool,
+    /// A host gone for good: forget the containers its hosts record says it runs (they may
+    /// then start on another host). Repeat for several.
+    #[arg(long = "forget-host", value_name = "HOST")]
+    forget_hosts: Vec<String>,
     /// Only these services and, unless --no-deps, what they depend on (default: all); the
     /// others are left as they are.
     #[arg(value_name = "SERVICE")]
@@ -84,6 +88,8 @@ impl UpArgs {
             services: self.services.clone(),
             no_deps: self.no_deps,
             stop_timeout: self.timeout,
+            forget_hosts: self.forget_hosts.iter().cloned().collect(),
+            drain_host: None,
         }
     }
 }
@@ -103,8 +109,12 @@ pub fn run(global: &GlobalArgs, args: &UpArgs) -> anyhow::Result<ExitCode> {
     let _lock = nap_actors::lock::lock_project(&deployment.project.name, "up")?;
     let progress = args.format.progress();
     let up_options = args.up_options(global.load_plugins(&deployment.inventory)?);
-    let report = actix::System::new()
-        .block_on(async { deploy::up(&deployment, &up_options, &progress).await })?;
+    let report = actix::System::new().block_on(global.host_locked(
+        &deployment.inventory,
+        &deployment.project.name,
+        "up",
+        deploy::up(&deployment, &up_options, &progress),
+    ))??;
     let code = crate::report_failures(&report)?;
     if !args.wait || code != ExitCode::SUCCESS {
         return Ok(code);

@@ -41,22 +41,27 @@ pub fn run(global: &GlobalArgs, args: &UpArgs) -> anyhow::Result<ExitCode> {
     let _lock = nap_actors::lock::lock_project(&project, "watch")?;
     let progress = args.format.progress();
     let up_options = args.up_options(plugins);
-    let summary = actix::System::new().block_on(async {
-        let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
-        let mut watcher = NotifyWatcher::new(sender)?;
-        let shutdown = Box::pin(shutdown_signal());
-        anyhow::Ok(
-            watch::watch(
-                &options,
-                &up_options,
-                &progress,
-                &mut watcher,
-                &mut receiver,
-                shutdown,
+    let summary = actix::System::new().block_on(global.host_locked(
+        &first.inventory,
+        &project,
+        "watch",
+        async {
+            let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
+            let mut watcher = NotifyWatcher::new(sender)?;
+            let shutdown = Box::pin(shutdown_signal());
+            anyhow::Ok(
+                watch::watch(
+                    &options,
+                    &up_options,
+                    &progress,
+                    &mut watcher,
+                    &mut receiver,
+                    shutdown,
+                )
+                .await?,
             )
-            .await?,
-        )
-    })?;
+        },
+    ))??;
     eprintln!(
         "nap: stopped watching after {} change(s) applied, {} rejected as invalid, {} with failures; the deployment keeps running",
         summary.applied, summary.rejected, summary.failed

@@ -5,6 +5,7 @@
 mod addressing;
 pub mod name_table;
 pub mod one_off;
+pub(crate) mod state;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
@@ -17,7 +18,7 @@ use crate::graph::DependencyGraph;
 use crate::inventory::{Inventory, Ipv4Cidr, NetworkMode};
 use crate::plan::{
     LABEL_CONFIG_HASH, LABEL_HOST, LABEL_PROJECT, LABEL_REPLICA, LABEL_SERVICE, ObservedState,
-    PlanError, RolloutPolicy, config_hash, container_name, rollout_policy,
+    PlanError, RolloutPolicy, config_hash, container_name, replica_volume_name, rollout_policy,
 };
 use crate::scheduler::{
     self, Constraint, HostSpec, PlacementPolicy, PublishedPort, Resources, ScheduleInput,
@@ -203,6 +204,7 @@ fn service_demand(
         reservation,
         strategy: service_strategy(service).map_err(|e| error(e.to_string()))?,
         colocate_with: service.colocated_with().map(str::to_string),
+        state_pins: BTreeMap::new(),
     })
 }
 
@@ -285,11 +287,20 @@ fn placements(
     policy: &mut dyn PlacementPolicy,
 ) -> Result<Vec<scheduler::Placement>, PlanError> {
     let hosts = host_specs(inventory);
-    let demands = project
+    let mut demands = project
         .services
         .iter()
         .map(|(name, service)| service_demand(name, service, &hosts))
         .collect::<Result<Vec<_>, _>>()?;
+    let mut state_kinds = BTreeMap::new();
+    for demand in &mut demands {
+        let service = &project.services[&demand.name];
+        let pins = state::state_pins(project, observed, &demand.name, service, demand.replicas)?;
+        for (replica, (pin, kind)) in pins {
+            state_kinds.insert((demand.name.clone(), replica), kind);
+            demand.state_pins.insert(replica, pin);
+        }
+    }
     let existing: Vec<scheduler::Placement> = observed
         .containers
         .iter()
@@ -310,7 +321,7 @@ fn placements(
             host: container.host.clone(),
         })
         .collect();
-    Ok(scheduler::schedule(
+    scheduler::schedule(
         &ScheduleInput {
             services: &demands,
             hosts: &hosts,
@@ -318,7 +329,8 @@ fn placements(
             existing: &existing,
         },
         policy,
-    )?)
+    )
+    .map_err(|error| state::refusal(error, &state_kinds))
 }
 
 /// One desired container per placement, with its name, labels and config hash (networks and
@@ -362,7 +374,8 @@ fn placed_containers(
         .collect()
 }
 
-/// The project's named volumes each host needs (not external ones).
+/// The project's named volumes each host needs (not external ones): each replica its own
+/// ([`replica_volume_name`]).
 fn named_volumes(project: &Project, containers: &[DesiredContainer]) -> BTreeSet<(String, String)> {
     let mut volumes = BTreeSet::new();
     for container in containers {
@@ -372,7 +385,10 @@ fn named_volumes(project: &Project, containers: &[DesiredContainer]) -> BTreeSet
                 && let Some(volume) = mount.source.as_ref().and_then(|s| project.volumes.get(s))
                 && !volume.external
             {
-                volumes.insert((container.host.clone(), volume.name.clone()));
+                volumes.insert((
+                    container.host.clone(),
+                    replica_volume_name(&volume.name, container.replica),
+                ));
             }
         }
     }

@@ -6,6 +6,8 @@
 //! Its host is the one the user names (`--host`), which must satisfy the service's placement
 //! constraints, or else the least busy host that already runs a replica of the service (its
 //! networks, volumes and image are there), or else the least busy host the constraints allow.
+//! A service with state (a named volume, a writable bind mount) runs its one-off where replica
+//! 1's state is, whose volume it mounts; `--host` elsewhere is refused.
 //! No peer's table lists it, as no service name resolves to a `docker compose run` container.
 
 use std::collections::BTreeMap;
@@ -20,6 +22,7 @@ use crate::plan::{
 use crate::scheduler::Constraint;
 
 use super::host_specs;
+use super::state::{is_stateless_path, replica_volume};
 
 /// A one-off container to add to a deployment's desired state.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,7 +70,32 @@ pub(super) fn place(
         .map(|host| host.name.as_str())
         .collect();
     let load = |host: &str| containers.iter().filter(|c| c.host == host).count();
+    // The one-off mounts replica 1's state (its volume is named as replica 1's): it runs where
+    // that state is, never beside an empty copy of it.
+    let state = service.volumes.iter().find_map(|mount| {
+        let source = mount.source.as_deref()?;
+        let stateful = match mount.kind.as_str() {
+            "volume" => replica_volume(project, source, 1).is_some(),
+            "bind" => !mount.read_only && !is_stateless_path(source),
+            _ => false,
+        };
+        stateful.then_some(source)
+    });
+    let state_host = state.and_then(|_| {
+        containers
+            .iter()
+            .find(|c| c.service == one_off.service && c.replica == 1)
+            .map(|c| c.host.as_str())
+    });
     let host = match &one_off.host {
+        Some(name) if state_host.is_some_and(|holder| holder != name) => {
+            return Err(error(format!(
+                "--host {name:?}: the service's state ({}) is on host {:?}; a one-off runs where it is",
+                state.unwrap_or_default(),
+                state_host.unwrap_or_default()
+            )));
+        }
+        None if state_host.is_some() => state_host.unwrap_or_default().to_string(),
         Some(name) => {
             if inventory.host(name).is_none() {
                 return Err(error(format!(
