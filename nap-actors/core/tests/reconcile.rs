@@ -158,13 +158,8 @@ fn deployed(desired: &DesiredState) -> ObservedState {
                     .iter()
                     .filter_map(|n| n.ipv4_address.map(|address| (n.network.clone(), address)))
                     .collect(),
-                extra_hosts: container
-                    .service_extra_hosts
-                    .iter()
-                    .cloned()
-                    .chain(container.extra_hosts.iter().map(|entry| entry.extra_host()))
-                    .collect(),
-                extra_hosts_hash: None,
+                image: container.image.clone(),
+                hosts_file: container.hosts_file.clone(),
             })
             .collect(),
         networks: desired
@@ -174,6 +169,7 @@ fn deployed(desired: &DesiredState) -> ObservedState {
                 host: network.host.clone(),
                 name: network.name.clone(),
                 subnet: network.subnet,
+                gateway: None,
                 project: Some(desired.project.clone()),
             })
             .collect(),
@@ -688,6 +684,7 @@ fn routed_mode_subnets_are_distinct_inside_the_pool_and_avoid_foreign_networks()
             host: "h1".into(),
             name: "other_default".into(),
             subnet: Some(foreign),
+            gateway: None,
             project: Some("other".into()),
         }],
         ..ObservedState::default()
@@ -1002,12 +999,14 @@ fn teardown_removes_containers_then_the_project_networks() {
         host: "h1".into(),
         name: "other_default".into(),
         subnet: Some(Ipv4Cidr::parse("172.31.0.0/24").unwrap()),
+        gateway: None,
         project: Some("other".into()),
     });
     observed.networks.push(ObservedNetwork {
         host: "h2".into(),
         name: "bridge".into(),
         subnet: Some(Ipv4Cidr::parse("172.17.0.0/16").unwrap()),
+        gateway: None,
         project: None,
     });
     let plan = teardown("shop", &observed, TeardownOptions::default());
@@ -1326,7 +1325,7 @@ fn a_start_first_rollout_gives_new_addresses_then_switches_peers_then_retires_th
     };
     let (replaces, patches, retires) = (
         ids(|o| matches!(o, Operation::ReplaceContainer { .. })),
-        ids(|o| matches!(o, Operation::PatchHosts { .. })),
+        ids(|o| matches!(o, Operation::WriteHostsFiles { .. })),
         ids(|o| matches!(o, Operation::RetireContainer { .. })),
     );
     assert_eq!(
@@ -1341,9 +1340,9 @@ fn a_start_first_rollout_gives_new_addresses_then_switches_peers_then_retires_th
             .after
             .contains(&replaces[0])
     );
-    // Every running peer (web, db, and the other api replicas are replaced) switches only
-    // after all replacements are up, and the old containers go only after every switch.
-    assert!(!patches.is_empty(), "{}", plan.to_text());
+    // Every host's files (one write per host) switch only after all replacements are up,
+    // and the old containers go only after every switch.
+    assert_eq!(patches.len(), 3, "{}", plan.to_text());
     for patch in &patches {
         for replace in &replaces {
             assert!(plan.operations[patch - 1].after.contains(replace));
@@ -1500,8 +1499,8 @@ fn name_tables_follow_their_definition_and_are_shared_by_containers_with_the_sam
 }
 
 #[test]
-fn extra_hosts_text_is_name_colon_address_and_matches_without_allocating() {
-    use nap_core::plan::{HostEntry, extra_hosts_match};
+fn extra_hosts_text_is_name_colon_address() {
+    use nap_core::plan::HostEntry;
     for address in ["0.0.0.0", "9.10.99.100", "172.30.255.2", "255.255.255.255"] {
         let entry = HostEntry {
             name: "web".to_string(),
@@ -1512,84 +1511,133 @@ fn extra_hosts_text_is_name_colon_address_and_matches_without_allocating() {
         assert!(!entry.is_extra_host(&format!("we:{address}")));
         assert!(!entry.is_extra_host(&format!("web:{address}1")));
     }
-    let table = [HostEntry {
-        name: "db".to_string(),
-        address: "10.0.0.5".parse().unwrap(),
-    }];
-    let own = ["gw:10.0.0.1".to_string()];
-    assert!(extra_hosts_match(
-        &["gw:10.0.0.1".into(), "db:10.0.0.5".into()],
-        &own,
-        &table
-    ));
-    assert!(!extra_hosts_match(
-        &["gw:10.0.0.1".into(), "db:10.0.0.6".into()],
-        &own,
-        &table
-    ));
-    assert!(!extra_hosts_match(&["db:10.0.0.5".into()], &own, &table));
-    assert!(!extra_hosts_match(&["gw:10.0.0.1".into()], &own, &table));
 }
 
-/// The observed state after a deploy by a nap that labels each container with the hash of
-/// its `extra_hosts` (and so is not inspected): no `extra_hosts`, only the label.
-fn deployed_with_table_labels(desired: &DesiredState) -> ObservedState {
-    let mut observed = deployed(desired);
-    for observed_container in &mut observed.containers {
-        observed_container.extra_hosts = Vec::new();
-        observed_container.extra_hosts_hash = Some(
-            container(desired, &observed_container.name)
-                .extra_hosts_hash
-                .clone(),
-        );
-    }
-    observed
-}
-
+/// The hosts files of a deployment: one per host and view, named by the view, each holding
+/// its view's table; every container of a view reads it; a scale-up writes every host's files
+/// once (one operation per host) before any container comes, and a second `up` writes none.
 #[test]
-fn name_tables_are_compared_by_their_label_when_containers_have_one() {
+fn hosts_files_are_one_per_host_and_view_and_written_once_per_host_per_change() {
     for hosts in [ROUTED, PUBLISHED] {
-        let (shop, inventory, first, _) = fresh(SHOP, hosts);
-        let observed = deployed_with_table_labels(&first);
-        let second = desired(&shop, &inventory, &observed);
-        let plan = reconcile(&second, &observed, ReconcileOptions::default());
-        assert!(plan.operations.is_empty(), "{}", plan.to_text());
-
-        // A fourth api replica changes every table: the running peers are patched, as when
-        // their extra_hosts are read.
-        let scaled = project(&SHOP.replace("replicas: 3", "replicas: 4"));
-        let by_label = reconcile(
-            &desired(&scaled, &inventory, &observed),
+        let (shop, inventory, first, plan) = fresh(SHOP, hosts);
+        let hosts_of: BTreeSet<&str> = first.containers.iter().map(|c| c.host.as_str()).collect();
+        let files: BTreeSet<(&str, &str)> = first
+            .hosts_files
+            .iter()
+            .map(|f| (f.host.as_str(), f.file.as_str()))
+            .collect();
+        assert_eq!(files.len(), first.hosts_files.len(), "no file twice");
+        for container in &first.containers {
+            let file = container.hosts_file.as_deref().expect("a hosts file");
+            assert!(nap_core::hosts_file::is_view_file_name(file), "{file}");
+            let desired_file = first
+                .hosts_files
+                .iter()
+                .find(|f| f.host == container.host && f.file == file)
+                .expect("the file is planned on the container's host");
+            assert_eq!(*desired_file.table, *container.extra_hosts);
+        }
+        let writes: Vec<&PlannedOperation> = plan
+            .operations
+            .iter()
+            .filter(|o| matches!(o.operation, Operation::WriteHostsFiles { .. }))
+            .collect();
+        assert_eq!(writes.len(), hosts_of.len(), "{}", plan.to_text());
+        // Every create waits for every host's write.
+        for op in &plan.operations {
+            if matches!(op.operation, Operation::CreateContainer { .. }) {
+                for write in &writes {
+                    assert!(op.after.contains(&write.id), "{}", plan.to_text());
+                }
+            }
+        }
+        // Unchanged: nothing written.
+        let observed = deployed(&first);
+        let again = reconcile(
+            &desired(&shop, &inventory, &observed),
             &observed,
             ReconcileOptions::default(),
         );
-        let by_text = reconcile(
-            &desired(&scaled, &inventory, &deployed(&first)),
-            &deployed(&first),
-            ReconcileOptions::default(),
-        );
-        assert_eq!(by_label.to_text(), by_text.to_text());
-        let patched = by_label
+        assert!(again.operations.is_empty(), "{}", again.to_text());
+        // A fourth api replica: one write per host (the new replica's host included), the
+        // create after all of them, and nothing done to the running peers.
+        let scaled = project(&SHOP.replace("replicas: 3", "replicas: 4"));
+        let scaled_desired = desired(&scaled, &inventory, &observed);
+        let scale_plan = reconcile(&scaled_desired, &observed, ReconcileOptions::default());
+        let kinds: Vec<&str> = scale_plan
             .operations
             .iter()
-            .filter(|op| matches!(op.operation, Operation::PatchHosts { .. }))
-            .count();
-        assert_eq!(patched, first.containers.len(), "{}", by_label.to_text());
+            .map(|o| match o.operation {
+                Operation::WriteHostsFiles { .. } => "write",
+                Operation::CreateContainer { .. } => "create",
+                Operation::StartContainer { .. } => "start",
+                Operation::EnsureRoutes { .. } => "routes",
+                _ => "other",
+            })
+            .collect();
+        assert_eq!(
+            kinds.iter().filter(|k| **k == "write").count(),
+            hosts_of.len(),
+            "{}",
+            scale_plan.to_text()
+        );
+        assert_eq!(
+            kinds.iter().filter(|k| **k == "create").count(),
+            1,
+            "{}",
+            scale_plan.to_text()
+        );
+        assert!(!kinds.contains(&"other"), "{}", scale_plan.to_text());
+        let new_api = container(&scaled_desired, "shop-api-4");
+        for file in &scaled_desired.hosts_files {
+            if file.table.iter().any(|e| e.name == "shop-api-1") {
+                assert!(
+                    file.table.iter().any(|e| e.name == "shop-api-4"),
+                    "{} {}",
+                    file.host,
+                    file.file
+                );
+            }
+        }
+        assert!(new_api.hosts_file.is_some());
+        // Scaling down writes every host's files before the container goes.
+        let down = reconcile(
+            &desired(&shop, &inventory, &deployed(&scaled_desired)),
+            &deployed(&scaled_desired),
+            ReconcileOptions::default(),
+        );
+        let write_ids: Vec<usize> = down
+            .operations
+            .iter()
+            .filter(|o| matches!(o.operation, Operation::WriteHostsFiles { .. }))
+            .map(|o| o.id)
+            .collect();
+        let removal = down
+            .operations
+            .iter()
+            .find(|o| matches!(o.operation, Operation::RemoveContainer { .. }))
+            .expect("a removal");
+        assert_eq!(write_ids.len(), hosts_of.len(), "{}", down.to_text());
+        for id in &write_ids {
+            assert!(removal.after.contains(id), "{}", down.to_text());
+        }
     }
 }
 
 #[test]
-fn the_table_hash_is_a_function_of_the_extra_hosts_as_created() {
-    use nap_core::plan::extra_hosts_hash;
-    let (_, _, desired, _) = fresh(SHOP, PUBLISHED);
-    let api = container(&desired, "shop-api-1");
-    let created: Vec<String> = api.extra_hosts.iter().map(|e| e.extra_host()).collect();
-    assert_eq!(
-        extra_hosts_hash(&[], &api.extra_hosts),
-        api.extra_hosts_hash
+fn a_container_of_an_older_nap_or_another_view_is_recreated() {
+    let (shop, inventory, first, _) = fresh(SHOP, ROUTED);
+    let mut observed = deployed(&first);
+    // Made by an older nap: no `nap.hosts-file` label (its table was in `extra_hosts`).
+    observed.containers[0].hosts_file = None;
+    let plan = reconcile(
+        &desired(&shop, &inventory, &observed),
+        &observed,
+        ReconcileOptions::default(),
     );
-    assert_eq!(extra_hosts_hash(&created, &[]), api.extra_hosts_hash);
-    assert_ne!(extra_hosts_hash(&created[1..], &[]), api.extra_hosts_hash);
+    let text = plan.to_text();
+    assert!(text.contains("(hosts file changed)"), "{text}");
+    assert!(text.contains("write hosts files"), "{text}");
 }
 
 /// Each container's fate as a table: what the host holds under its name → what the plan does.
@@ -1634,16 +1682,16 @@ fn a_containers_fate_follows_what_its_host_holds() {
         ("forced", &db, |_, _| {}, true),
         ("moved", &db, |c, other| c.host = other.into(), false),
         (
-            "old table, running",
+            "older nap, running",
             &db,
-            |c, _| c.extra_hosts.clear(),
+            |c, _| c.hosts_file = None,
             false,
         ),
         (
-            "old table, stopped",
+            "other file, stopped",
             &db,
             |c, _| {
-                c.extra_hosts.clear();
+                c.hosts_file = Some("v-0000000000000000.hosts".into());
                 c.state = "exited".into();
             },
             false,
@@ -1664,7 +1712,6 @@ fn a_containers_fate_follows_what_its_host_holds() {
         let text = match fate(wanted, &desired, &observed, options) {
             Fate::Keep => "keep".to_string(),
             Fate::Start => "start".to_string(),
-            Fate::Patch(existing) => format!("patch {}", existing.name),
             Fate::Create { reason, replaces } => format!(
                 "create ({}){}",
                 reason.replace(other_host, "<other host>"),
