@@ -38,6 +38,6 @@ pub mod terminal;
 pub mod watch;
 
 // The actors' old paths, used across the crate and by the binary.
+pub use actors::coordinator;
 pub use actors::host as host_actor;
 pub use actors::service as service_actor;
-pub use actors::coordinator;

@@ -10,8 +10,7 @@ use std::net::Ipv4Addr;
 
 use bollard::Docker;
 use bollard::query_parameters::{
-    ListContainersOptionsBuilder, ListImagesOptions, ListNetworksOptions,
-    ListVolumesOptions,
+    ListContainersOptionsBuilder, ListImagesOptions, ListNetworksOptions, ListVolumesOptions,
 };
 use futures_util::future::join_all;
 use nap_core::inventory::{Host, Inventory, Ipv4Cidr};

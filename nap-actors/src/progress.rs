@@ -377,7 +377,7 @@ fn render(event: &Event, colour: bool) -> Option<String> {
     }
 }
 
-/// `1 operation`, `2 operations`, `0 hosts-file writees`: a count with its noun.
+/// `1 operation`, `2 operations`, `0 hosts-file writes`: a count with its noun.
 fn counted(count: usize, noun: &str) -> String {
     match (count, noun.ends_with("ch") || noun.ends_with('s')) {
         (1, _) => format!("1 {noun}"),
@@ -488,7 +488,7 @@ mod tests {
         );
         assert_eq!(
             render(&done(3, 0, 0), false).unwrap(),
-            "[+] demo: done, 3 operations in 1.0s, 0 hosts-file writees"
+            "[+] demo: done, 3 operations in 1.0s, 0 hosts-file writes"
         );
         assert!(
             render(&done(2, 1, 0), false)

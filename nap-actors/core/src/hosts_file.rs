@@ -86,9 +86,9 @@ pub fn folder(project: &str) -> Result<String, HostsFileError> {
             .bytes()
             .next()
             .is_some_and(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit())
-        && project
-            .bytes()
-            .all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || b"-_".contains(&byte));
+        && project.bytes().all(|byte| {
+            byte.is_ascii_lowercase() || byte.is_ascii_digit() || b"-_".contains(&byte)
+        });
     if safe {
         Ok(format!("{ROOT}/{project}"))
     } else {
@@ -105,7 +105,10 @@ pub fn view_file_name(networks: &[&str], links: &[String], extra_hosts: &[String
     for (kind, items) in [
         ("networks", networks.iter().copied().collect::<Vec<&str>>()),
         ("links", links.iter().map(String::as_str).collect()),
-        ("extra_hosts", extra_hosts.iter().map(String::as_str).collect()),
+        (
+            "extra_hosts",
+            extra_hosts.iter().map(String::as_str).collect(),
+        ),
     ] {
         hasher.update(kind.as_bytes());
         hasher.update(b"\0");
@@ -271,7 +274,13 @@ mod tests {
             assert!(!is_safe_name(name), "{name:?}");
             let error = render(&file(vec![entry(name, "172.30.1.2")], &[])).unwrap_err();
             assert!(
-                matches!(error, HostsFileError::UnsafeName { what: "name table", .. }),
+                matches!(
+                    error,
+                    HostsFileError::UnsafeName {
+                        what: "name table",
+                        ..
+                    }
+                ),
                 "{error}"
             );
         }
@@ -293,7 +302,16 @@ mod tests {
     fn folders_and_file_names() {
         assert_eq!(folder("demo").unwrap(), "/var/lib/nap/demo");
         assert_eq!(folder("my_app-2").unwrap(), "/var/lib/nap/my_app-2");
-        for bad in ["", "../etc", "a/b", "Demo", "-x", "a\nb", "a b", &"a".repeat(64)] {
+        for bad in [
+            "",
+            "../etc",
+            "a/b",
+            "Demo",
+            "-x",
+            "a\nb",
+            "a b",
+            &"a".repeat(64),
+        ] {
             assert!(folder(bad).is_err(), "{bad:?}");
         }
         let name = view_file_name(&["back", "default"], &["db:database".into()], &[]);
@@ -307,7 +325,12 @@ mod tests {
             view_file_name(&["default"], &[], &[]),
             view_file_name(&["default"], &[], &[])
         );
-        for bad in ["v-1.hosts", "../v-0123456789abcdef.hosts", "v-0123456789ABCDEF.hosts", "x"] {
+        for bad in [
+            "v-1.hosts",
+            "../v-0123456789abcdef.hosts",
+            "v-0123456789ABCDEF.hosts",
+            "x",
+        ] {
             assert!(!is_view_file_name(bad), "{bad:?}");
         }
     }

@@ -1702,12 +1702,7 @@ fn a_containers_fate_follows_what_its_host_holds() {
         ),
         ("forced", &db, |_, _| {}, true),
         ("moved", &db, |c, other| c.host = other.into(), false),
-        (
-            "older nap, running",
-            &db,
-            |c, _| c.hosts_file = None,
-            false,
-        ),
+        ("older nap, running", &db, |c, _| c.hosts_file = None, false),
         (
             "other file, stopped",
             &db,

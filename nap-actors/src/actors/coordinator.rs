@@ -33,8 +33,8 @@ use tokio::sync::oneshot;
 use crate::actors::ask;
 use crate::actors::host::{
     CreateNetwork, CreateVolume, EnsureImage, EnsureRoutes, HostActor, HostErrorKind,
-    HostOperationError, ImageSource, OperationResult, RemoveContainer, RemoveNetwork, RemoveRoutes,
-    RemoveHostsFiles, RemoveVolume, WaitCondition, WaitContainer, WriteHostsFiles,
+    HostOperationError, ImageSource, OperationResult, RemoveContainer, RemoveHostsFiles,
+    RemoveNetwork, RemoveRoutes, RemoveVolume, WaitCondition, WaitContainer, WriteHostsFiles,
 };
 use crate::actors::service::{CreateReplica, ReplaceReplica, ServiceActor, StartReplica};
 use crate::progress::{Event, Progress};

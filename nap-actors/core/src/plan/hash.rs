@@ -73,4 +73,3 @@ fn write_canonical_json(value: &serde_json::Value, out: &mut String) {
         other => out.push_str(&other.to_string()),
     }
 }
-

@@ -55,8 +55,7 @@ mod teardown;
 pub use desired::name_table::{HostEntry, holds_hosts_file};
 pub use desired::{
     DesiredContainer, DesiredHostsFile, DesiredNetwork, DesiredState, NetworkAttachment, Route,
-    desired_state,
-    host_specs,
+    desired_state, host_specs,
 };
 pub use hash::config_hash;
 pub use labels::*;

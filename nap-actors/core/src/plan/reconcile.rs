@@ -4,8 +4,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::compose::DependsOnCondition;
-use crate::inventory::Ipv4Cidr;
 use crate::hosts_file;
+use crate::inventory::Ipv4Cidr;
 use crate::plan::holds_hosts_file;
 use crate::plan::operation::PlanBuilder;
 use crate::plan::{

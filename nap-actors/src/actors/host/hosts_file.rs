@@ -186,7 +186,10 @@ async fn over_ssh(host: &HostContext) -> bool {
 /// The stdin of [`WRITE_HOSTS_FILES`]: the folder, then `<name> <length>` and the text of
 /// each file.
 pub fn write_command_input(folder: &str, files: &[(String, String)]) -> Vec<u8> {
-    let total: usize = files.iter().map(|(name, text)| name.len() + text.len() + 24).sum();
+    let total: usize = files
+        .iter()
+        .map(|(name, text)| name.len() + text.len() + 24)
+        .sum();
     let mut stdin = Vec::with_capacity(folder.len() + 1 + total);
     stdin.extend_from_slice(folder.as_bytes());
     stdin.push(b'\n');
@@ -243,7 +246,12 @@ fn helper_name(project: &str, file: &str) -> String {
 
 /// A helper container's create body: `command` from `image`, run as root, without a network,
 /// the project's folder bind-mounted at [`HELPER_FOLDER`] (Docker creates it if missing).
-fn helper_body(project: &str, folder: &str, image: &str, command: Vec<String>) -> ContainerCreateBody {
+fn helper_body(
+    project: &str,
+    folder: &str,
+    image: &str,
+    command: Vec<String>,
+) -> ContainerCreateBody {
     ContainerCreateBody {
         image: Some(image.to_string()),
         entrypoint: Some(command),
@@ -307,7 +315,9 @@ async fn run_helper(host: &HostContext, name: &str, what: &str) -> Result<(), Ho
     if status != 0 {
         return Err(host.error(
             HostErrorKind::Container,
-            format!("{what}: the helper container exited with {status} (its image needs dd and rm)"),
+            format!(
+                "{what}: the helper container exited with {status} (its image needs dd and rm)"
+            ),
         ));
     }
     Ok(())
@@ -329,7 +339,12 @@ async fn write_by_docker(
         "conv=notrunc".to_string(),
         "bs=16M".to_string(),
     ];
-    create_helper(host, &name, helper_body(&host.project, folder, image, command)).await?;
+    create_helper(
+        host,
+        &name,
+        helper_body(&host.project, folder, image, command),
+    )
+    .await?;
     let current = match read_helper_file(host, &name, &format!("{HELPER_FOLDER}/{file}")).await {
         Ok(current) => current,
         Err(error) => {
@@ -369,7 +384,11 @@ async fn remove_hosts_files(
     host: &HostContext,
     message: RemoveHostsFiles,
 ) -> Result<WriteResult, HostOperationError> {
-    check_names(host, &message.folder, message.files.iter().map(String::as_str))?;
+    check_names(
+        host,
+        &message.folder,
+        message.files.iter().map(String::as_str),
+    )?;
     if message.files.is_empty() {
         return Ok(WriteResult::UpToDate);
     }
@@ -487,7 +506,12 @@ pub fn tar_with(files: &[(&str, &[u8])]) -> Vec<u8> {
     let mut folders: Vec<String> = Vec::new();
     for (name, contents) in files {
         let mut prefix = String::new();
-        for part in name.split('/').collect::<Vec<_>>().split_last().map_or(&[][..], |(_, rest)| rest) {
+        for part in name
+            .split('/')
+            .collect::<Vec<_>>()
+            .split_last()
+            .map_or(&[][..], |(_, rest)| rest)
+        {
             prefix.push_str(part);
             prefix.push('/');
             if !folders.contains(&prefix) {

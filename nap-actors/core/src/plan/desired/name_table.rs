@@ -9,8 +9,8 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::compose::Project;
-use crate::inventory::{Inventory, NetworkMode};
 use crate::hosts_file;
+use crate::inventory::{Inventory, NetworkMode};
 use crate::plan::{DesiredContainer, DesiredHostsFile, ObservedContainer, ObservedState};
 
 /// One line of a container's name table.
