@@ -212,7 +212,9 @@ fn nap_deploys_a_hundred_containers_on_twenty_fake_hosts_and_takes_them_down() {
         let files = fake.fake().host_files(index).unwrap();
         assert_eq!(files.len(), 1, "{files:?}");
         assert!(
-            files[0].0.starts_with("/var/lib/nap/fk/v-"),
+            files[0]
+                .0
+                .starts_with(&format!("/var/lib/nap/fk/h{index:03}/v-")),
             "{}",
             files[0].0
         );

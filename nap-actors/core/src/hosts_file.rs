@@ -3,7 +3,8 @@
 //!
 //! Every container on project networks has, bind-mounted **read-only** at `/etc/hosts`, one
 //! file nap keeps on its host: `<folder>/<view file>`, where [`folder`] is
-//! `/var/lib/nap/<project>` and the view file ([`view_file_name`]) is shared by every container
+//! `/var/lib/nap/<project>/<host>` (the inventory host's name, so hosts that share a file
+//! system — the lab's do — never share a file) and the view file ([`view_file_name`]) is shared by every container
 //! of one view there (the same networks, links and service `extra_hosts`). Docker then neither
 //! writes nor rewrites the container's hosts file: a restart, a crash or a host reboot keep
 //! what nap wrote, and the container cannot change it.
@@ -64,6 +65,11 @@ pub enum HostsFileError {
         "the project name {0:?} cannot name a folder under {ROOT} (lowercase letters, digits, `-` and `_`, starting with a letter or digit, at most 63)"
     )]
     UnsafeProject(String),
+    /// A host name that cannot be a folder name.
+    #[error(
+        "the host name {0:?} cannot name a folder under {ROOT} (letters, digits, `.`, `-` and `_`, starting with a letter or digit, at most 63)"
+    )]
+    UnsafeHost(String),
     /// `host-gateway` with no gateway known for the host.
     #[error(
         "extra_hosts {entry:?} on host {host:?}: its daemon reports no gateway for the default bridge network"
@@ -76,10 +82,31 @@ pub enum HostsFileError {
     },
 }
 
-/// `/var/lib/nap/<project>`, for a project name Compose accepts (`[a-z0-9][a-z0-9_-]*`, at
-/// most 63 bytes here); anything else (a `/`, `..`, a newline) is refused, so the name never
-/// changes where a file goes.
-pub fn folder(project: &str) -> Result<String, HostsFileError> {
+/// `/var/lib/nap/<project>/<host>`, for a project name Compose accepts
+/// (`[a-z0-9][a-z0-9_-]*`, at most 63 bytes here) and an inventory host name of letters,
+/// digits, `.`, `-` and `_` starting with a letter or digit; anything else (a `/`, `..`, a
+/// newline) is refused, so no name ever changes where a file goes.
+pub fn folder(project: &str, host: &str) -> Result<String, HostsFileError> {
+    let project = project_folder(project)?;
+    let safe_host = !host.is_empty()
+        && host.len() <= 63
+        && host
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphanumeric())
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        && !host.contains("..");
+    if safe_host {
+        Ok(format!("{project}/{host}"))
+    } else {
+        Err(HostsFileError::UnsafeHost(host.to_string()))
+    }
+}
+
+/// `/var/lib/nap/<project>` (see [`folder`]).
+pub fn project_folder(project: &str) -> Result<String, HostsFileError> {
     let safe = !project.is_empty()
         && project.len() <= 63
         && project
@@ -300,8 +327,12 @@ mod tests {
 
     #[test]
     fn folders_and_file_names() {
-        assert_eq!(folder("demo").unwrap(), "/var/lib/nap/demo");
-        assert_eq!(folder("my_app-2").unwrap(), "/var/lib/nap/my_app-2");
+        assert_eq!(folder("demo", "h1").unwrap(), "/var/lib/nap/demo/h1");
+        assert_eq!(
+            folder("my_app-2", "Node-1.lab").unwrap(),
+            "/var/lib/nap/my_app-2/Node-1.lab"
+        );
+        let long = "a".repeat(64);
         for bad in [
             "",
             "../etc",
@@ -310,9 +341,22 @@ mod tests {
             "-x",
             "a\nb",
             "a b",
-            &"a".repeat(64),
+            long.as_str(),
         ] {
-            assert!(folder(bad).is_err(), "{bad:?}");
+            assert!(folder(bad, "h1").is_err(), "{bad:?}");
+        }
+        for bad in [
+            "",
+            "..",
+            "a/b",
+            "-h",
+            ".h",
+            "a..b",
+            "h 1",
+            "h\n1",
+            long.as_str(),
+        ] {
+            assert!(folder("demo", bad).is_err(), "{bad:?}");
         }
         let name = view_file_name(&["back", "default"], &["db:database".into()], &[]);
         assert!(is_view_file_name(&name), "{name}");

@@ -394,7 +394,7 @@ fn write_for(compose: &str, host: &str) -> crate::actors::host::WriteHostsFiles 
     let project = project(compose);
     let desired = desired(&project, &inventory());
     crate::actors::host::WriteHostsFiles {
-        folder: nap_core::hosts_file::folder("p").unwrap(),
+        folder: nap_core::hosts_file::folder("p", host).unwrap(),
         files: desired
             .hosts_files
             .iter()
@@ -437,11 +437,11 @@ async fn over_ssh_a_host_s_files_are_one_fixed_command_with_nap_s_text_on_stdin(
     };
     assert_eq!(command, WRITE_HOSTS_FILES);
     // The data is nap's rendering, nothing else: the folder, then each file.
-    assert_eq!(*stdin, write_command_input("/var/lib/nap/p", &expected));
+    assert_eq!(*stdin, write_command_input("/var/lib/nap/p/h1", &expected));
     let text = String::from_utf8_lossy(stdin);
     assert!(text.contains("10.9.9.9\text\n"), "{text}");
     assert!(text.contains("\tp-web-2\n"), "{text}");
-    assert!(text.starts_with("/var/lib/nap/p\nv-"), "{text}");
+    assert!(text.starts_with("/var/lib/nap/p/h1\nv-"), "{text}");
     // No Docker call, no event stream: nothing is re-applied when containers restart.
     assert!(docker.calls().is_empty(), "{:?}", docker.calls());
 
@@ -488,7 +488,7 @@ fn the_write_command_rewrites_in_place_and_pads() {
             String::from_utf8_lossy(&output.stdout).trim().to_string(),
         )
     };
-    let folder = format!("{root}p");
+    let folder = format!("{root}p/h1");
     let name = nap_core::hosts_file::view_file_name(&["default"], &[], &[]);
     let path = format!("{folder}/{name}");
     let long = "127.0.0.1\tlocalhost\n172.30.0.2\tweb\n172.30.1.2\tweb\n".to_string();
@@ -533,6 +533,7 @@ fn the_write_command_rewrites_in_place_and_pads() {
     // Names the core never makes are refused, nothing written.
     for (bad_folder, bad_name) in [
         (format!("{root}p/../x"), name.clone()),
+        (format!("{root}p/h1/x"), name.clone()),
         (format!("{root}"), name.clone()),
         ("/etc".to_string(), name.clone()),
         (folder.clone(), "../passwd".to_string()),
@@ -551,6 +552,7 @@ fn the_write_command_rewrites_in_place_and_pads() {
         Some(0)
     );
     assert!(!std::path::Path::new(&folder).exists());
+    assert!(!std::path::Path::new(&format!("{root}p")).exists());
     std::fs::remove_dir_all(&root).unwrap();
 }
 
@@ -561,7 +563,7 @@ async fn without_ssh_a_file_is_written_in_place_through_a_helper_container() {
     let host = host_actor("h2", &docker, &shell).start();
     let message = write_for(NAMED, "h2");
     let file = message.files[0].clone();
-    let path = format!("/var/lib/nap/p/{}", file.file);
+    let path = format!("/var/lib/nap/p/h2/{}", file.file);
     let text = nap_core::hosts_file::render(&file).unwrap();
     // A file written before (longer than the new text), bind-mounted in a running container.
     let longer = format!("{text}{}\n", "#".repeat(200));

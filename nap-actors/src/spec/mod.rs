@@ -230,7 +230,7 @@ pub fn container_spec(
 
     let hosts_mount = match &container.hosts_file {
         Some(file) => {
-            let folder = nap_core::hosts_file::folder(&project.name)
+            let folder = nap_core::hosts_file::folder(&project.name, &container.host)
                 .map_err(|error| context.invalid("hosts file", error.to_string()))?;
             Some(bollard::models::Mount {
                 target: Some("/etc/hosts".to_string()),

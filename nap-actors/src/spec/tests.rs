@@ -612,7 +612,7 @@ services:
         .expect("nap's file at /etc/hosts");
     assert_eq!(
         mount.source.as_deref(),
-        Some(format!("/var/lib/nap/demo/{file}").as_str())
+        Some(format!("/var/lib/nap/demo/{}/{file}", web.host).as_str())
     );
     assert_eq!(mount.read_only, Some(true));
     assert_eq!(mount.typ, Some(bollard::models::MountType::BIND));

@@ -325,15 +325,16 @@ impl<'a> Reconciler<'a> {
     /// container would be made from, where the plan brings it).
     fn hosts_files_after(&mut self, after: Vec<usize>) {
         let desired = self.desired;
-        let Ok(folder) = hosts_file::folder(&desired.project) else {
-            // The loader refuses such project names; nothing is written under an unsafe one.
-            return;
-        };
         let mut by_host: BTreeMap<&str, Vec<crate::plan::DesiredHostsFile>> = BTreeMap::new();
         for file in &desired.hosts_files {
             by_host.entry(&file.host).or_default().push(file.clone());
         }
         for (host, files) in by_host {
+            let Ok(folder) = hosts_file::folder(&desired.project, host) else {
+                // The loader and the inventory refuse such names; nothing is written under an
+                // unsafe one (and the spec refuses to create the container).
+                continue;
+            };
             let image = desired
                 .containers
                 .iter()

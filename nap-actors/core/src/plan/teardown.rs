@@ -51,8 +51,8 @@ pub fn teardown(project: &str, observed: &ObservedState, options: TeardownOption
                 .insert(file.as_str());
         }
     }
-    if let Ok(folder) = crate::hosts_file::folder(project) {
-        for (host, (files, image)) in files_by_host {
+    for (host, (files, image)) in files_by_host {
+        if let Ok(folder) = crate::hosts_file::folder(project, host) {
             builder.push(
                 Operation::RemoveHostsFiles {
                     host: host.to_string(),

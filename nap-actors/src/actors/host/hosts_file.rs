@@ -82,19 +82,20 @@ pub struct RemoveHostsFiles {
 
 /// The fixed command that writes a host's hosts files over SSH. Its data comes on stdin: the
 /// folder on the first line, then for each file a line `<name> <length>` and that many bytes.
-/// The folder must be `/var/lib/nap/<name>` and each file a view file (`v-<16 hex>.hosts`);
+/// The folder must be `/var/lib/nap/<project>/<host>` and each file a view file
+/// (`v-<16 hex>.hosts`);
 /// both are read by `read -r`, checked by `case`, and used quoted, so nothing of the data is
 /// ever shell text. Each file is created once (empty, before any container mounts it), then
 /// the new text is read into a temporary file beside it, padded with spaces to the old
 /// length, compared, and written over the old content by one `dd conv=notrunc` whose single
 /// read of the full buffer becomes a single `write(2)` (`bs=16M`). Prints the number of files
 /// changed.
-pub const WRITE_HOSTS_FILES: &str = r#"IFS= read -r dir || exit 3; case "$dir" in /var/lib/nap/*/*|/var/lib/nap/) echo "not a nap folder" >&2; exit 3;; /var/lib/nap/[a-z0-9]*) ;; *) echo "not a nap folder" >&2; exit 3;; esac; case "$dir" in *[!a-z0-9_/-]*) echo "not a nap folder" >&2; exit 3;; esac; umask 022; mkdir -p "$dir" || exit 4; changed=0; while IFS=" " read -r name size; do case "$name" in v-[0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f].hosts) ;; *) echo "not a view file" >&2; exit 3;; esac; case "$size" in ""|*[!0-9]*) echo "bad length" >&2; exit 3;; esac; f="$dir/$name"; t="$dir/.$name.next"; [ -f "$f" ] || : > "$f" || exit 4; dd of="$t" bs="$size" count=1 iflag=fullblock status=none || exit 4; old=$(wc -c < "$f") || exit 4; if [ "$old" -gt "$size" ]; then head -c "$((old - size - 1))" /dev/zero | tr "\0" " " >> "$t" && echo >> "$t" || exit 4; fi; if ! cmp -s "$t" "$f"; then dd if="$t" of="$f" conv=notrunc bs=16M status=none || exit 4; changed=$((changed + 1)); fi; rm -f "$t"; done; echo "$changed""#;
+pub const WRITE_HOSTS_FILES: &str = r#"IFS= read -r dir || exit 3; case "$dir" in /var/lib/nap/*/*/*|*..*) echo "not a nap folder" >&2; exit 3;; /var/lib/nap/[a-z0-9]*/[A-Za-z0-9]*) ;; *) echo "not a nap folder" >&2; exit 3;; esac; case "$dir" in *[!A-Za-z0-9_./-]*) echo "not a nap folder" >&2; exit 3;; esac; umask 022; mkdir -p "$dir" || exit 4; changed=0; while IFS=" " read -r name size; do case "$name" in v-[0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f].hosts) ;; *) echo "not a view file" >&2; exit 3;; esac; case "$size" in ""|*[!0-9]*) echo "bad length" >&2; exit 3;; esac; f="$dir/$name"; t="$dir/.$name.next"; [ -f "$f" ] || : > "$f" || exit 4; dd of="$t" bs="$size" count=1 iflag=fullblock status=none || exit 4; old=$(wc -c < "$f") || exit 4; if [ "$old" -gt "$size" ]; then head -c "$((old - size - 1))" /dev/zero | tr "\0" " " >> "$t" && echo >> "$t" || exit 4; fi; if ! cmp -s "$t" "$f"; then dd if="$t" of="$f" conv=notrunc bs=16M status=none || exit 4; changed=$((changed + 1)); fi; rm -f "$t"; done; echo "$changed""#;
 
 /// The fixed command that removes a host's hosts files over SSH: the folder on the first line
 /// of stdin, then one view file name per line, checked as by [`WRITE_HOSTS_FILES`]; the
-/// folder goes too once empty.
-pub const REMOVE_HOSTS_FILES: &str = r#"IFS= read -r dir || exit 3; case "$dir" in /var/lib/nap/*/*|/var/lib/nap/) echo "not a nap folder" >&2; exit 3;; /var/lib/nap/[a-z0-9]*) ;; *) echo "not a nap folder" >&2; exit 3;; esac; case "$dir" in *[!a-z0-9_/-]*) echo "not a nap folder" >&2; exit 3;; esac; while IFS= read -r name; do case "$name" in v-[0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f].hosts) rm -f "$dir/$name" "$dir/.$name.next" || exit 4;; *) echo "not a view file" >&2; exit 3;; esac; done; rmdir "$dir" 2>/dev/null; exit 0"#;
+/// folder and the project's folder go too once empty.
+pub const REMOVE_HOSTS_FILES: &str = r#"IFS= read -r dir || exit 3; case "$dir" in /var/lib/nap/*/*/*|*..*) echo "not a nap folder" >&2; exit 3;; /var/lib/nap/[a-z0-9]*/[A-Za-z0-9]*) ;; *) echo "not a nap folder" >&2; exit 3;; esac; case "$dir" in *[!A-Za-z0-9_./-]*) echo "not a nap folder" >&2; exit 3;; esac; while IFS= read -r name; do case "$name" in v-[0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f].hosts) rm -f "$dir/$name" "$dir/.$name.next" || exit 4;; *) echo "not a view file" >&2; exit 3;; esac; done; rmdir "$dir" 2>/dev/null; rmdir "${dir%/*}" 2>/dev/null; exit 0"#;
 
 /// How long writing a host's files may take.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -155,7 +156,7 @@ fn check_names<'a>(
     folder: &str,
     files: impl IntoIterator<Item = &'a str>,
 ) -> Result<(), HostOperationError> {
-    let expected = hosts_file::folder(&host.project).map_err(|error| {
+    let expected = hosts_file::folder(&host.project, &host.name).map_err(|error| {
         host.error(HostErrorKind::Invalid, error.to_string())
             .with_source(error)
     })?;
