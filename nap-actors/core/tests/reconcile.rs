@@ -1031,9 +1031,9 @@ fn teardown_removes_containers_then_the_project_networks() {
           #4   h1       remove container shop-db-1 (down)
           #5   h2       remove container shop-migrate-1 (down)
           #6   h3       remove container shop-web-1 (down)
-          #7   h1       remove hosts files /var/lib/nap/shop/[v-aa371ae5efde7003.hosts]  after #1 #4
-          #8   h2       remove hosts files /var/lib/nap/shop/[v-aa371ae5efde7003.hosts]  after #2 #5
-          #9   h3       remove hosts files /var/lib/nap/shop/[v-aa371ae5efde7003.hosts]  after #3 #6
+          #7   h1       remove hosts files /var/lib/nap/shop/h1/[v-aa371ae5efde7003.hosts]  after #1 #4
+          #8   h2       remove hosts files /var/lib/nap/shop/h2/[v-aa371ae5efde7003.hosts]  after #2 #5
+          #9   h3       remove hosts files /var/lib/nap/shop/h3/[v-aa371ae5efde7003.hosts]  after #3 #6
           #10  h1       remove network shop_default  after #1 #4
           #11  h2       remove network shop_default  after #2 #5
           #12  h3       remove network shop_default  after #3 #6
@@ -1137,9 +1137,9 @@ fn routed_teardown_removes_routes_before_networks_and_volumes_only_when_asked() 
           #4   h1       remove container shop-db-1 (down)
           #5   h2       remove container shop-migrate-1 (down)
           #6   h3       remove container shop-web-1 (down)
-          #7   h1       remove hosts files /var/lib/nap/shop/[v-aa371ae5efde7003.hosts]  after #1 #4
-          #8   h2       remove hosts files /var/lib/nap/shop/[v-aa371ae5efde7003.hosts]  after #2 #5
-          #9   h3       remove hosts files /var/lib/nap/shop/[v-aa371ae5efde7003.hosts]  after #3 #6
+          #7   h1       remove hosts files /var/lib/nap/shop/h1/[v-aa371ae5efde7003.hosts]  after #1 #4
+          #8   h2       remove hosts files /var/lib/nap/shop/h2/[v-aa371ae5efde7003.hosts]  after #2 #5
+          #9   h3       remove hosts files /var/lib/nap/shop/h3/[v-aa371ae5efde7003.hosts]  after #3 #6
           #10  h1       remove routes [172.30.1.0/24, 172.30.2.0/24]
           #11  h2       remove routes [172.30.0.0/24, 172.30.2.0/24]
           #12  h3       remove routes [172.30.0.0/24, 172.30.1.0/24]
@@ -1193,9 +1193,9 @@ fn routed_teardown_removes_routes_before_networks_and_volumes_only_when_asked() 
           #4   h1       remove container shop-db-1 (down)
           #5   h2       remove container shop-migrate-1 (down)
           #6   h3       remove container shop-web-1 (down)
-          #7   h1       remove hosts files /var/lib/nap/shop/[v-aa371ae5efde7003.hosts]  after #1 #4
-          #8   h2       remove hosts files /var/lib/nap/shop/[v-aa371ae5efde7003.hosts]  after #2 #5
-          #9   h3       remove hosts files /var/lib/nap/shop/[v-aa371ae5efde7003.hosts]  after #3 #6
+          #7   h1       remove hosts files /var/lib/nap/shop/h1/[v-aa371ae5efde7003.hosts]  after #1 #4
+          #8   h2       remove hosts files /var/lib/nap/shop/h2/[v-aa371ae5efde7003.hosts]  after #2 #5
+          #9   h3       remove hosts files /var/lib/nap/shop/h3/[v-aa371ae5efde7003.hosts]  after #3 #6
           #10  h1       remove routes [172.30.1.0/24, 172.30.2.0/24]
           #11  h2       remove routes [172.30.0.0/24, 172.30.2.0/24]
           #12  h3       remove routes [172.30.0.0/24, 172.30.1.0/24]
