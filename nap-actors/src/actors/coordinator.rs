@@ -582,7 +582,7 @@ fn run(
         Operation::WriteHostsFiles {
             folder,
             files,
-            image,
+            images,
             ..
         } => hand_to(
             host,
@@ -590,13 +590,13 @@ fn run(
             WriteHostsFiles {
                 folder: folder.clone(),
                 files: files.clone(),
-                image: image.clone(),
+                images: images.clone(),
             },
         ),
         Operation::RemoveHostsFiles {
             folder,
             files,
-            image,
+            images,
             ..
         } => hand_to(
             host,
@@ -604,7 +604,7 @@ fn run(
             RemoveHostsFiles {
                 folder: folder.clone(),
                 files: files.clone(),
-                image: image.clone(),
+                images: images.clone(),
             },
         ),
     }

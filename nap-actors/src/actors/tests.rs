@@ -401,7 +401,7 @@ fn write_for(compose: &str, host: &str) -> crate::actors::host::WriteHostsFiles 
             .filter(|file| file.host == host)
             .cloned()
             .collect(),
-        image: "nap/web:1".to_string(),
+        images: vec!["nap/web:1".to_string()],
     }
 }
 
@@ -587,7 +587,7 @@ async fn without_ssh_a_file_is_written_in_place_through_a_helper_container() {
         .send(crate::actors::host::WriteHostsFiles {
             folder: message.folder.clone(),
             files: vec![file.clone()],
-            image: "nap/web:1".to_string(),
+            images: vec!["nap/web:1".to_string()],
         })
         .await
         .unwrap()
@@ -621,7 +621,7 @@ async fn without_ssh_a_file_is_written_in_place_through_a_helper_container() {
         .send(crate::actors::host::WriteHostsFiles {
             folder: message.folder.clone(),
             files: vec![file],
-            image: "nap/web:1".to_string(),
+            images: vec!["nap/web:1".to_string()],
         })
         .await
         .unwrap()
@@ -637,7 +637,7 @@ async fn without_ssh_a_file_is_written_in_place_through_a_helper_container() {
         .send(crate::actors::host::RemoveHostsFiles {
             folder: message.folder,
             files: vec![path.rsplit('/').next().unwrap().to_string()],
-            image: "nap/db:1".to_string(),
+            images: vec!["nap/db:1".to_string()],
         })
         .await
         .unwrap()

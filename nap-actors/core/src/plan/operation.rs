@@ -152,8 +152,9 @@ pub enum Operation {
         folder: String,
         /// The files, with what they hold.
         files: Vec<DesiredHostsFile>,
-        /// An image on the host (one of its services'), for the helper container.
-        image: String,
+        /// Images on the host (its services'), for the helper container: the first that
+        /// can run `dd` is used.
+        images: Vec<String>,
     },
     /// Remove the project's hosts files from a host (`nap down`).
     RemoveHostsFiles {
@@ -163,8 +164,8 @@ pub enum Operation {
         folder: String,
         /// The files its containers read.
         files: Vec<String>,
-        /// An image on the host (one of its containers'), for the helper container.
-        image: String,
+        /// Images on the host (its containers'), for the helper container.
+        images: Vec<String>,
     },
     /// Remove a project network from a host.
     RemoveNetwork {

@@ -335,22 +335,25 @@ impl<'a> Reconciler<'a> {
                 // unsafe one (and the spec refuses to create the container).
                 continue;
             };
-            let image = desired
-                .containers
-                .iter()
-                .find(|c| c.host == host && c.hosts_file.is_some())
-                .map(|c| c.image.clone())
-                .unwrap_or_default();
-            let mut waits = after.clone();
-            if let Some(id) = self.image_ops.get(&(host.to_string(), image.clone())) {
-                waits.push(*id);
+            let mut images: Vec<String> = Vec::new();
+            for container in desired.containers.iter().filter(|c| c.host == host) {
+                if !container.image.is_empty() && !images.contains(&container.image) {
+                    images.push(container.image.clone());
+                }
             }
+            let mut waits = after.clone();
+            for image in &images {
+                if let Some(id) = self.image_ops.get(&(host.to_string(), image.clone())) {
+                    waits.push(*id);
+                }
+            }
+            waits.sort_unstable();
             let id = self.builder.push(
                 Operation::WriteHostsFiles {
                     host: host.to_string(),
                     folder: folder.clone(),
                     files,
-                    image,
+                    images,
                 },
                 waits,
             );

@@ -41,24 +41,24 @@ pub fn teardown(project: &str, observed: &ObservedState, options: TeardownOption
             .push(id);
     }
     // The hosts files, once no container reads them.
-    let mut files_by_host: BTreeMap<&str, (BTreeSet<&str>, &str)> = BTreeMap::new();
+    let mut files_by_host: BTreeMap<&str, (BTreeSet<&str>, Vec<String>)> = BTreeMap::new();
     for container in &observed.containers {
         if let Some(file) = &container.hosts_file {
-            files_by_host
-                .entry(container.host.as_str())
-                .or_insert_with(|| (BTreeSet::new(), container.image.as_str()))
-                .0
-                .insert(file.as_str());
+            let (files, images) = files_by_host.entry(container.host.as_str()).or_default();
+            files.insert(file.as_str());
+            if !container.image.is_empty() && !images.contains(&container.image) {
+                images.push(container.image.clone());
+            }
         }
     }
-    for (host, (files, image)) in files_by_host {
+    for (host, (files, images)) in files_by_host {
         if let Ok(folder) = crate::hosts_file::folder(project, host) {
             builder.push(
                 Operation::RemoveHostsFiles {
                     host: host.to_string(),
                     folder: folder.clone(),
                     files: files.into_iter().map(str::to_string).collect(),
-                    image: image.to_string(),
+                    images,
                 },
                 removals_by_host.get(host).cloned().unwrap_or_default(),
             );

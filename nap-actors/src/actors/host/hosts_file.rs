@@ -64,8 +64,8 @@ pub struct WriteHostsFiles {
     pub folder: String,
     /// The files and what they hold.
     pub files: Vec<DesiredHostsFile>,
-    /// An image on the host, for the helper container (no SSH).
-    pub image: String,
+    /// Images on the host, for the helper container (no SSH): the first that runs `dd`.
+    pub images: Vec<String>,
 }
 
 /// Remove the project's hosts files from the host (`nap down`).
@@ -76,8 +76,8 @@ pub struct RemoveHostsFiles {
     pub folder: String,
     /// The files.
     pub files: Vec<String>,
-    /// An image on the host, for the helper container (no SSH).
-    pub image: String,
+    /// Images on the host, for the helper container (no SSH): the first that runs `rm`.
+    pub images: Vec<String>,
 }
 
 /// The fixed command that writes a host's hosts files over SSH. Its data comes on stdin: the
@@ -229,9 +229,12 @@ async fn write_hosts_files(
         });
     }
     let mut result = WriteResult::UpToDate;
-    let writes = rendered
-        .iter()
-        .map(|(name, text)| write_by_docker(host, &message.folder, &message.image, name, text));
+    let (folder, images) = (&message.folder, &message.images);
+    let writes = rendered.iter().map(|(name, text)| {
+        with_some_image(host, images, move |image| {
+            write_by_docker(host, folder, image, name, text)
+        })
+    });
     for written in futures_util::future::join_all(writes).await {
         if written? {
             result = WriteResult::Docker;
@@ -271,6 +274,33 @@ fn helper_body(
         }),
         ..ContainerCreateBody::default()
     }
+}
+
+/// Runs `attempt` with each of `images` until one succeeds (an image without `dd` or `rm`
+/// fails its helper's start or exits non-zero); answers the last error when none does.
+async fn with_some_image<'a, T, F, Fut>(
+    host: &HostContext,
+    images: &'a [String],
+    attempt: F,
+) -> Result<T, HostOperationError>
+where
+    F: Fn(&'a str) -> Fut,
+    Fut: std::future::Future<Output = Result<T, HostOperationError>>,
+{
+    let mut last = host.error(
+        HostErrorKind::Invalid,
+        "no image on the host to make a hosts-file helper container from",
+    );
+    for image in images {
+        match attempt(image).await {
+            Ok(value) => return Ok(value),
+            Err(error) => {
+                tracing::debug!(host = %host.name, %image, %error, "hosts-file helper failed");
+                last = error;
+            }
+        }
+    }
+    Err(last)
 }
 
 /// Creates a helper container (removing a left-over one of the same name first).
@@ -412,13 +442,17 @@ async fn remove_hosts_files(
             .iter()
             .map(|file| format!("{HELPER_FOLDER}/{file}")),
     );
-    create_helper(
-        host,
-        &name,
-        helper_body(&host.project, &message.folder, &message.image, command),
-    )
+    let (folder, name, command) = (&message.folder, &name, &command);
+    with_some_image(host, &message.images, |image| async move {
+        create_helper(
+            host,
+            name,
+            helper_body(&host.project, folder, image, command.clone()),
+        )
+        .await?;
+        run_helper(host, name, "removing the hosts files").await
+    })
     .await?;
-    run_helper(host, &name, "removing the hosts files").await?;
     Ok(WriteResult::Docker)
 }
 
