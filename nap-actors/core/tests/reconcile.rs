@@ -293,9 +293,9 @@ fn fresh_deploy_on_three_hosts() {
           #10  h3       ensure image shop/api:1
           #11  h1       ensure image postgres:16
           #12  h3       ensure image nginx:1.27
-          #13  h1       write hosts files [v-aa371ae5efde7003.hosts (12 entries)]  after #8
+          #13  h1       write hosts files [v-aa371ae5efde7003.hosts (12 entries)]  after #8 #11
           #14  h2       write hosts files [v-aa371ae5efde7003.hosts (12 entries)]  after #9
-          #15  h3       write hosts files [v-aa371ae5efde7003.hosts (12 entries)]  after #10
+          #15  h3       write hosts files [v-aa371ae5efde7003.hosts (12 entries)]  after #10 #12
           #16  h1       create container shop-api-1 (new)  after #1 #7 #8 #13 #14 #15
           #17  h2       create container shop-api-2 (new)  after #2 #9 #13 #14 #15
           #18  h3       create container shop-api-3 (new)  after #3 #10 #13 #14 #15
@@ -794,9 +794,9 @@ fn published_mode_names_resolve_to_host_addresses() {
               #7   h3       ensure image shop/api:1
               #8   h1       ensure image postgres:16
               #9   h3       ensure image nginx:1.27
-              #10  h1       write hosts files [v-aa371ae5efde7003.hosts (12 entries)]  after #5
+              #10  h1       write hosts files [v-aa371ae5efde7003.hosts (12 entries)]  after #5 #8
               #11  h2       write hosts files [v-aa371ae5efde7003.hosts (12 entries)]  after #6
-              #12  h3       write hosts files [v-aa371ae5efde7003.hosts (12 entries)]  after #7
+              #12  h3       write hosts files [v-aa371ae5efde7003.hosts (12 entries)]  after #7 #9
               #13  h1       create container shop-api-1 (new)  after #1 #4 #5 #10 #11 #12
               #14  h2       create container shop-api-2 (new)  after #2 #6 #10 #11 #12
               #15  h3       create container shop-api-3 (new)  after #3 #7 #10 #11 #12
@@ -1798,7 +1798,7 @@ fn up_of_some_services_plans_them_and_their_dependencies_only() {
           #1   h1       ensure routes [172.30.1.0/24 via 10.0.0.2, 172.30.2.0/24 via 10.0.0.3]
           #2   h2       ensure routes [172.30.0.0/24 via 10.0.0.1, 172.30.2.0/24 via 10.0.0.3]
           #3   h1       ensure image postgres:17
-          #4   h1       write hosts files [v-aa371ae5efde7003.hosts (12 entries)]
+          #4   h1       write hosts files [v-aa371ae5efde7003.hosts (12 entries)]  after #3
           #5   h2       write hosts files [v-aa371ae5efde7003.hosts (12 entries)]
           #6   h3       write hosts files [v-aa371ae5efde7003.hosts (12 entries)]
           #7   h1       remove container shop-db-1 (config changed)
