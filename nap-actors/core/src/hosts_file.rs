@@ -130,7 +130,7 @@ pub fn project_folder(project: &str) -> Result<String, HostsFileError> {
 pub fn view_file_name(networks: &[&str], links: &[String], extra_hosts: &[String]) -> String {
     let mut hasher = Sha256::new();
     for (kind, items) in [
-        ("networks", networks.iter().copied().collect::<Vec<&str>>()),
+        ("networks", networks.to_vec()),
         ("links", links.iter().map(String::as_str).collect()),
         (
             "extra_hosts",

@@ -534,7 +534,7 @@ fn the_write_command_rewrites_in_place_and_pads() {
     for (bad_folder, bad_name) in [
         (format!("{root}p/../x"), name.clone()),
         (format!("{root}p/h1/x"), name.clone()),
-        (format!("{root}"), name.clone()),
+        (root.clone(), name.clone()),
         ("/etc".to_string(), name.clone()),
         (folder.clone(), "../passwd".to_string()),
         (folder.clone(), "v-0123.hosts".to_string()),
@@ -597,7 +597,6 @@ async fn without_ssh_a_file_is_written_in_place_through_a_helper_container() {
     assert_eq!(
         docker.calls(),
         [
-            "remove_container",
             "create_container",
             "download_from_container",
             "upload_to_container",
@@ -649,4 +648,25 @@ async fn without_ssh_a_file_is_written_in_place_through_a_helper_container() {
         ["p-db-1".to_string()],
         "no helper left"
     );
+}
+
+#[actix::test]
+async fn a_helper_whose_image_cannot_run_dd_gives_way_to_the_next_image() {
+    let docker = FakeDocker::new();
+    let shell = FakeShell::none("h2");
+    let host = host_actor("h2", &docker, &shell).start();
+    let mut message = write_for(NAMED, "h2");
+    message.files.truncate(1);
+    let file = message.files[0].clone();
+    let helper = format!("p-nap-hosts-{}", file.file.trim_end_matches(".hosts"));
+    // The first image's helper cannot start (no `dd` in it, as in a distroless image).
+    docker.fail("start_container", &helper, 500, 1);
+    message.images = vec!["nap/distroless:1".to_string(), "nap/web:1".to_string()];
+    let outcome = host.send(message).await.unwrap().expect("written");
+    assert_eq!(outcome, crate::actors::Outcome::WrittenByDocker);
+    let path = format!("/var/lib/nap/p/h2/{}", file.file);
+    let (_, contents) = docker.host_file(&path).expect("the file is written");
+    assert_eq!(contents, nap_core::hosts_file::render(&file).unwrap());
+    assert!(docker.container_names().is_empty(), "no helper left");
+    assert_eq!(docker.calls_of("create_container").len(), 2);
 }

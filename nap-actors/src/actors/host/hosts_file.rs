@@ -303,7 +303,7 @@ where
     Err(last)
 }
 
-/// Creates a helper container (removing a left-over one of the same name first).
+/// Creates a helper container (removing a left-over one of the same name when there is one).
 async fn create_helper(
     host: &HostContext,
     name: &str,
@@ -315,11 +315,16 @@ async fn create_helper(
             "no image to make a hosts-file helper container from",
         ));
     }
-    match host.docker.remove_container(name, false).await {
-        Ok(()) => {}
-        Err(error) if super::error::is_not_found(&error) => {}
-        Err(error) => return Err(host.docker_error(&format!("removing {name}"), error)),
+    match host.docker.create_container(name, body.clone()).await {
+        Ok(_) => return Ok(()),
+        // A helper left by a run cut short: removed, then made again.
+        Err(error) if super::error::is_conflict(&error) => {}
+        Err(error) => return Err(host.docker_error(&format!("creating {name}"), error)),
     }
+    host.docker
+        .remove_container(name, false)
+        .await
+        .map_err(|error| host.docker_error(&format!("removing {name}"), error))?;
     host.docker
         .create_container(name, body)
         .await

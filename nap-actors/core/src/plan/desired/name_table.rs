@@ -290,7 +290,8 @@ pub(super) fn set_name_tables(
     }
     // `network_mode: service:X`: the file of X's replica beside it (the one the spec's
     // `container:` reference names: replica ((n - 1) % replicas(X)) + 1).
-    let of_replica: HashMap<(String, u32), (Option<String>, Arc<[HostEntry]>)> = containers
+    type FileAndTable = (Option<String>, Arc<[HostEntry]>);
+    let of_replica: HashMap<(String, u32), FileAndTable> = containers
         .iter()
         .map(|c| {
             (
