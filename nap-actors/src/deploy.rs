@@ -360,7 +360,6 @@ pub async fn up_reusing(
         goal,
         options,
         progress,
-        keep: None,
     };
     run.go(previous).await
 }
@@ -393,7 +392,6 @@ pub async fn down(
             ..UpOptions::default()
         },
         progress,
-        keep: None,
     };
     run.go_and_stop().await
 }
@@ -411,8 +409,6 @@ struct Run<'a> {
     options: &'a UpOptions,
     /// Where events go.
     progress: &'a Progress,
-    /// Only the operations this accepts are carried out (`None`: the whole plan).
-    keep: Option<&'a (dyn Fn(&Operation) -> bool + Sync)>,
 }
 
 impl Run<'_> {
@@ -448,9 +444,6 @@ impl Run<'_> {
             self.goal,
         )
         .await?;
-        if let Some(keep) = self.keep {
-            planned.plan = planned.plan.only(keep);
-        }
         if let (Goal::Deploy(_), Some(desired)) = (self.goal, &planned.desired)
             && !self.options.services.is_empty()
         {
