@@ -4,11 +4,11 @@
 //! A run connects to every host at once (or reuses a running `watch`'s clients), observes,
 //! plans (the pure core decides), and unless the plan is empty checks SSH to every host the
 //! plan touches before any change, starts the actors — one [`HostActor`] per host, one
-//! [`ServiceActor`] per service (deployments only), the [`PatcherActor`] and the
+//! [`ServiceActor`] per service (deployments only) and the
 //! [`CoordinatorActor`] — and waits for the coordinator's report. Must run inside an actix
 //! `System`.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,17 +17,13 @@ use bollard::Docker;
 use futures_util::future::join_all;
 use nap_core::compose::Project;
 use nap_core::inventory::{DockerEndpoint, Inventory};
-use nap_core::plan::{
-    self, DesiredState, HostEntry, ObservedContainer, ObservedState, OneOff, Operation, Plan,
-    ReconcileOptions,
-};
+use nap_core::plan::{self, OneOff, Operation, Plan, ReconcileOptions};
 use serde::Serialize;
 
 use crate::coordinator::{CoordinatorActor, ExecutionReport, Executors};
 use crate::deployment::Deployment;
-use crate::host_actor::{self, HostActor, ImageSource, SshSettings, SshShell, Stop};
+use crate::host_actor::{HostActor, ImageSource, SshSettings, SshShell, Stop};
 use crate::observe::ObserveError;
-use crate::patcher::{PatcherActor, Track};
 use crate::pipeline::{self, Goal, Planned};
 use crate::plugins::Plugins;
 use crate::progress::{Event, Progress};
@@ -88,7 +84,7 @@ pub enum DeployError {
     Unreachable(ObserveError),
     /// The desired state cannot be computed (no host fits, addresses exhausted…).
     #[error(transparent)]
-    Plan(#[from] plan::PlanError),
+    Plan(#[from] nap_core::plan::PlanError),
     /// A host the plan needs over SSH refused or did not answer; nothing was changed.
     #[error("cannot connect over SSH, so nothing was changed on any host:\n  - {}", .0.join("\n  - "))]
     Ssh(Vec<String>),
@@ -115,9 +111,9 @@ pub struct DeployReport {
     pub plan: Plan,
     /// How it went.
     pub execution: ExecutionReport,
-    /// The host actors and the patcher that carried the plan out, still running: they keep
-    /// re-applying patched hosts files when containers restart, for as long as the caller
-    /// keeps them (`nap watch` does, until the next change). `None` for an empty plan.
+    /// The host actors that carried the plan out, still running, with their clients and
+    /// SSH sessions, for as long as the caller keeps them (`nap watch` does, until the next
+    /// change, to reuse them). `None` for an empty plan.
     #[serde(skip)]
     pub actors: Option<DeploymentActors>,
 }
@@ -127,8 +123,6 @@ pub struct DeployReport {
 pub struct DeploymentActors {
     /// One per host.
     pub hosts: HashMap<String, Addr<HostActor>>,
-    /// The hosts-file patcher.
-    pub patcher: Addr<PatcherActor>,
     /// Which set of actors this is (a reused set keeps its number).
     pub generation: u64,
     /// What they were started for: reused only for the same project and inventory.
@@ -151,12 +145,9 @@ impl std::fmt::Debug for DeploymentActors {
 }
 
 impl DeploymentActors {
-    /// Stops every actor and waits until they have: the host actors first (their event
-    /// streams ended, no restart reaches the patcher any more), then the patcher (its
-    /// re-patches ended).
+    /// Stops every host actor and waits until they have.
     pub async fn stop(&self) {
         join_all(self.hosts.values().map(|host| host.send(Stop))).await;
-        let _ = self.patcher.send(Stop).await;
     }
 }
 
@@ -228,7 +219,7 @@ async fn connect_ssh(
             let session = SshSession::connect(name, target, options).await?;
             // A warm root shell, so the first route or hosts-file script runs at once.
             let shell = session
-                .open_shell(host_actor::root_shell(target))
+                .open_shell(crate::host_actor::root_shell(target))
                 .await
                 .ok();
             Ok::<_, crate::ssh::SshError>((session, shell))
@@ -269,7 +260,7 @@ async fn connect_ssh(
     for (name, error) in &unreachable {
         progress.emit(Event::Warning {
             message: format!(
-                "{error}; going on without SSH on {name}: its containers' hosts files are patched by exec (docker exec sh) instead"
+                "{error}; going on without SSH on {name}: its hosts files are written through the Docker API (a helper container) instead"
             ),
         });
     }
@@ -284,7 +275,6 @@ fn start_actors(
     inventory: &Inventory,
     clients: &[(String, Docker)],
     preflight: SshPreflight,
-    progress: &Progress,
 ) -> DeploymentActors {
     let SshPreflight {
         mut sessions,
@@ -296,7 +286,7 @@ fn start_actors(
         .collect();
     let ssh_settings = SshSettings::from_inventory(inventory);
     let mut hosts = HashMap::new();
-    let patcher = PatcherActor::create(|ctx| {
+    {
         for (name, docker) in clients {
             let host = inventory
                 .host(name)
@@ -312,78 +302,17 @@ fn start_actors(
                 shell = shell.with_unreachable(error.clone());
             }
             let docker = crate::docker::BollardDocker::shared(docker.clone());
-            let actor = HostActor::new(host, project, docker, Arc::new(shell))
-                .with_restart_events(ctx.address().recipient());
+            let actor = HostActor::new(host, project, docker, Arc::new(shell));
             hosts.insert(name.clone(), actor.start());
         }
-        PatcherActor::new(hosts.clone(), progress.clone())
-    });
+    }
     DeploymentActors {
         hosts,
-        patcher,
         generation: GENERATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         project: project.to_string(),
         inventory: inventory.clone(),
         clients: clients.to_vec(),
         sessions: session_handles,
-    }
-}
-
-/// The name table a container's `extra_hosts` hold: everything but the service's own entries.
-fn baked_table(extra_hosts: &[String], service_extra_hosts: &[String]) -> Vec<HostEntry> {
-    let table: Vec<String> = extra_hosts
-        .iter()
-        .filter(|entry| !service_extra_hosts.contains(entry))
-        .cloned()
-        .collect();
-    host_actor::parse_extra_hosts(&table)
-}
-
-/// Tells the patcher every container's tables before anything runs. A container created
-/// (or kept) with the table it should resolve shares that table with the desired state.
-fn track_tables(
-    patcher: &Addr<PatcherActor>,
-    desired: &DesiredState,
-    observed: &ObservedState,
-    plan: &Plan,
-) {
-    let recreated: HashSet<(&str, &str)> = plan
-        .operations
-        .iter()
-        .filter_map(|planned| match &planned.operation {
-            Operation::CreateContainer {
-                host, container, ..
-            }
-            | Operation::ReplaceContainer {
-                host, container, ..
-            } => Some((host.as_str(), container.as_str())),
-            _ => None,
-        })
-        .collect();
-    let existing_of: HashMap<(&str, &str), &ObservedContainer> = observed
-        .containers
-        .iter()
-        .map(|o| ((o.host.as_str(), o.name.as_str()), o))
-        .collect();
-    for container in &desired.containers {
-        let key = (container.host.as_str(), container.name.as_str());
-        let baked = match existing_of.get(&key) {
-            Some(existing)
-                if !recreated.contains(&key) && !plan::holds_table(existing, container) =>
-            {
-                // A labelled container was not inspected: its table is read when it is patched.
-                existing.extra_hosts_hash.is_none().then(|| {
-                    baked_table(&existing.extra_hosts, &container.service_extra_hosts).into()
-                })
-            }
-            _ => Some(container.extra_hosts.clone()),
-        };
-        patcher.do_send(Track {
-            host: container.host.clone(),
-            container: container.name.clone(),
-            baked,
-            wanted: container.extra_hosts.clone(),
-        });
     }
 }
 
@@ -409,7 +338,7 @@ fn emit_done(progress: &Progress, plan: &Plan, report: &ExecutionReport) {
         failed: report.failed.len(),
         skipped: report.skipped.len(),
         not_deployed: report.not_deployed(plan).into_iter().cloned().collect(),
-        hosts_patches: report.hosts_patches,
+        hosts_writes: report.hosts_writes,
         seconds: report.seconds,
     });
 }
@@ -443,7 +372,6 @@ pub async fn up_reusing(
         goal,
         options,
         progress,
-        keep: None,
         one_off: None,
     };
     run.go(previous).await
@@ -468,7 +396,6 @@ pub async fn create_one_off(
         goal: Goal::Deploy(ReconcileOptions::default()),
         options,
         progress,
-        keep: None,
         one_off: Some((one_off, run_project)),
     };
     run.go_and_stop().await
@@ -502,31 +429,6 @@ pub async fn down(
             ..UpOptions::default()
         },
         progress,
-        keep: None,
-        one_off: None,
-    };
-    run.go_and_stop().await
-}
-
-/// Re-applies the name tables of `containers` (host, container name) that Docker rewrote when
-/// it started them again (`nap start`, `nap restart`): the deployment's plan, cut down to the
-/// hosts-file rewrites of those containers, carried out by the actors. Nothing else changes.
-pub async fn refresh_names(
-    deployment: &Deployment,
-    containers: &BTreeSet<(String, String)>,
-    progress: &Progress,
-) -> Result<DeployReport, DeployError> {
-    let keep = |operation: &Operation| {
-        matches!(operation, Operation::PatchHosts { host, container, .. }
-            if containers.contains(&(host.clone(), container.clone())))
-    };
-    let run = Run {
-        project: &deployment.project,
-        inventory: &deployment.inventory,
-        goal: Goal::Deploy(ReconcileOptions::default()),
-        options: &UpOptions::default(),
-        progress,
-        keep: Some(&keep),
         one_off: None,
     };
     run.go_and_stop().await
@@ -545,8 +447,6 @@ struct Run<'a> {
     options: &'a UpOptions,
     /// Where events go.
     progress: &'a Progress,
-    /// Only the operations this accepts are carried out (`None`: the whole plan).
-    keep: Option<&'a (dyn Fn(&Operation) -> bool + Sync)>,
     /// `nap run`: the one-off container to create (not start), with `project` as its service
     /// is changed by `nap run`'s flags (the replicas are planned from the project as it is).
     one_off: Option<(&'a OneOff, &'a Project)>,
@@ -554,7 +454,7 @@ struct Run<'a> {
 
 impl Run<'_> {
     /// [`Run::go`] without a previous deployment, then its actors stopped (and awaited): for
-    /// the verbs that keep nothing running (`down`, `refresh_names`).
+    /// the verbs that keep nothing running (`down`).
     async fn go_and_stop(&self) -> Result<DeployReport, DeployError> {
         let report = self.go(None).await?;
         if let Some(actors) = &report.actors {
@@ -578,11 +478,8 @@ impl Run<'_> {
         };
         let observed = pipeline::observe(&project.name, inventory, &clients, self.goal).await?;
         // Never two copies: the hosts' records name every host that runs the project.
-        let mut recorded = Vec::new();
-        if self.keep.is_none() {
-            recorded = crate::records::read(&project.name, &clients).await?;
-        }
-        if self.keep.is_none() && matches!(self.goal, Goal::Deploy(_)) {
+        let mut recorded = crate::records::read(&project.name, &clients).await?;
+        if matches!(self.goal, Goal::Deploy(_)) {
             let hosts = inventory.hosts.iter().map(|h| h.name.clone()).collect();
             plan::records::check_recorded_hosts(
                 &project.name,
@@ -601,9 +498,6 @@ impl Run<'_> {
             self.one_off.map(|(one_off, _)| one_off.clone()),
         )
         .await?;
-        if let Some(keep) = self.keep {
-            planned.plan = planned.plan.only(keep);
-        }
         if let (Some((one_off, _)), Some(desired)) = (self.one_off, &planned.desired) {
             let graph = nap_core::graph::DependencyGraph::from_project(project);
             planned.plan = nap_core::plan::select::for_one_off(
@@ -669,10 +563,10 @@ impl Run<'_> {
             Some(actors) if sessions_alive(actors) => actors.clone(),
             _ => {
                 let preflight = connect_ssh(inventory, plan, progress).await?;
-                start_actors(&project.name, inventory, &clients, preflight, progress)
+                start_actors(&project.name, inventory, &clients, preflight)
             }
         };
-        if self.keep.is_none() && matches!(self.goal, Goal::Deploy(_)) {
+        if matches!(self.goal, Goal::Deploy(_)) {
             let mut during =
                 plan::records::HostsRecord::during(&planned.observed, planned.desired.as_ref());
             // What was recorded for hosts still in the inventory stays until the run is over.
@@ -713,7 +607,7 @@ impl Run<'_> {
         clients: &[(String, Docker)],
         recorded: &mut Vec<(String, plan::records::HostsRecord)>,
     ) -> Result<(), DeployError> {
-        if self.keep.is_some() || !execution.failed.is_empty() || !execution.skipped.is_empty() {
+        if !execution.failed.is_empty() || !execution.skipped.is_empty() {
             return Ok(());
         }
         let project = &self.project.name;
@@ -744,8 +638,7 @@ impl Run<'_> {
         });
         let plan = &planned.plan;
         let mut services = HashMap::new();
-        if let Some(desired) = &planned.desired {
-            track_tables(&actors.patcher, desired, &planned.observed, plan);
+        if planned.desired.is_some() {
             for service in project.services.keys() {
                 let actor = ServiceActor::new(
                     service,
@@ -778,7 +671,6 @@ impl Run<'_> {
             desired: planned.desired.clone().map(Arc::new),
             hosts: actors.hosts.clone(),
             services,
-            patcher: actors.patcher.clone(),
             image_sources,
             ship_images: self.options.ship_images,
             wait_timeout: self.options.wait_timeout,
@@ -789,25 +681,5 @@ impl Run<'_> {
         let (coordinator, report) = CoordinatorActor::new(plan.clone(), executors);
         coordinator.start();
         report.await.unwrap_or_default()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn baked_tables_leave_out_the_services_own_entries() {
-        let table = baked_table(
-            &["gateway:10.0.0.1".to_string(), "web:172.30.0.2".to_string()],
-            &["gateway:10.0.0.1".to_string()],
-        );
-        assert_eq!(
-            table,
-            vec![HostEntry {
-                name: "web".into(),
-                address: "172.30.0.2".parse().unwrap()
-            }]
-        );
     }
 }

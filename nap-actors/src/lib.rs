@@ -1,7 +1,7 @@
 //! nap's runtime: loading a deployment from files, talking to Docker hosts over their API and
 //! SSH, and the actors that carry out plans.
 //!
-//! - [`actors`]: the coordinator, host, service and patcher actors that carry out a plan;
+//! - [`actors`]: the coordinator, host and service actors that carry out a plan;
 //! - [`deployment`]: compose project + host inventory, loaded and validated together;
 //! - [`pipeline`]: connect → observe → desired → plan, the stages every verb shares;
 //! - [`deploy`]: `up`, `watch`'s passes and `down`: the pipeline, then the [`actors`]
@@ -42,6 +42,6 @@ pub mod volumes;
 pub mod watch;
 
 // The actors' old paths, used across the crate and by the binary.
+pub use actors::coordinator;
 pub use actors::host as host_actor;
 pub use actors::service as service_actor;
-pub use actors::{coordinator, patcher};

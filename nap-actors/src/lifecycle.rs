@@ -5,11 +5,10 @@
 //! The containers are found from the daemons' labels (every host is asked at once), each
 //! action is the one Docker API call it names, on every container at once, and each
 //! container's result is a progress line (`Container shop-web-2 @h2  Stopped`). Containers
-//! keep their identity (id, name, address). Docker rewrites a container's hosts file when it
-//! starts it, from the table it was created with, so after `start` and `restart` nap
-//! re-applies the current name table to those containers ([`crate::deploy::refresh_names`]).
+//! keep their identity (id, name, address), and their names stay right across `start` and
+//! `restart` with nothing re-applied: their `/etc/hosts` is nap's file for their view on the
+//! host, bind-mounted read-only, which Docker does not rewrite.
 
-use std::collections::BTreeSet;
 use std::time::Instant;
 
 use bollard::Docker;
@@ -19,7 +18,7 @@ use bollard::query_parameters::{
 use futures_util::future::join_all;
 use nap_core::plan::ObservedContainer;
 
-use crate::deploy::{self, DeployError};
+use crate::deploy::DeployError;
 use crate::deployment::Deployment;
 use crate::observe::{self, Detail, ObserveError};
 use crate::progress::{Event, Progress};
@@ -95,11 +94,6 @@ impl Action {
             Action::Unpause => state == "paused",
             Action::Remove { stop, .. } => *stop || matches!(state, "exited" | "created" | "dead"),
         }
-    }
-
-    /// Whether Docker starts the container again, rewriting its hosts file.
-    fn starts(&self) -> bool {
-        matches!(self, Action::Start | Action::Restart { .. })
     }
 }
 
@@ -199,21 +193,16 @@ pub async fn run(
     }))
     .await;
     let mut report = LifecycleReport::default();
-    let mut started = BTreeSet::new();
     for (result, container) in results.into_iter().zip(&chosen) {
         match result {
-            Ok(key) => {
+            Ok(_) => {
                 report.succeeded += 1;
-                started.insert(key);
             }
             Err(error) => report.failed.push(format!(
                 "{} on host {:?}: {error}",
                 container.name, container.host
             )),
         }
-    }
-    if action.starts() && !started.is_empty() {
-        deploy::refresh_names(deployment, &started, progress).await?;
     }
     Ok(report)
 }

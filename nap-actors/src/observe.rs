@@ -1,9 +1,8 @@
 //! Observing hosts: connects to each host's Docker API and reads what it holds into the core's
 //! [`ObservedState`]: the project's containers (by their `nap.project` label, with each
-//! container's addresses and its name table's hash label, or — for a container without that
-//! label — its `extra_hosts`, read by inspecting it), every network with its subnet, volumes
-//! and images. One-off containers (`nap run`) are kept apart from the replicas, in
-//! [`ObservedState::one_offs`].
+//! container's addresses, image and `nap.hosts-file` label, from the listing alone: nothing is
+//! inspected), every network with its subnet and gateway, volumes and images. One-off containers
+//! (`nap run`) are kept apart from the replicas, in [`ObservedState::one_offs`].
 //!
 //! All hosts are asked concurrently. This module only reads; it never changes a host.
 
@@ -12,27 +11,22 @@ use std::net::Ipv4Addr;
 
 use bollard::Docker;
 use bollard::query_parameters::{
-    InspectContainerOptions, ListContainersOptionsBuilder, ListImagesOptions, ListNetworksOptions,
-    ListVolumesOptions,
+    ListContainersOptionsBuilder, ListImagesOptions, ListNetworksOptions, ListVolumesOptions,
 };
 use futures_util::future::join_all;
-use futures_util::stream::{self, StreamExt};
 use nap_core::inventory::{Host, Inventory, Ipv4Cidr};
 use nap_core::plan::{
-    LABEL_CONFIG_HASH, LABEL_EXTRA_HOSTS_HASH, LABEL_ONE_OFF, LABEL_PROJECT, LABEL_REPLICA,
+    LABEL_CONFIG_HASH, LABEL_HOSTS_FILE, LABEL_ONE_OFF, LABEL_PROJECT, LABEL_REPLICA,
     LABEL_SERVICE, ObservedContainer, ObservedNetwork, ObservedState,
 };
 
-/// How many inspect calls run at once on one host.
-const INSPECT_CONCURRENCY: usize = 16;
-
-/// How much to read of each container.
+/// How much to read of each container. Both read the listings alone (a container's
+/// hosts file is its `nap.hosts-file` label); kept so a verb says what it needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Detail {
-    /// Also inspect every container without a `nap.extra-hosts-hash` label (made by an
-    /// older nap) for its `extra_hosts`, which reconcile compares the name table with.
+    /// What a deployment reconciles against.
     WithExtraHosts,
-    /// The listing only, `extra_hosts` left empty: enough to remove the project (`down`).
+    /// What removing the project needs (`down`).
     Listing,
 }
 
@@ -90,7 +84,7 @@ pub async fn observe_host(
     project: &str,
     host: &Host,
     docker: &Docker,
-    detail: Detail,
+    _detail: Detail,
 ) -> Result<ObservedState, HostError> {
     let error = |what: &str, e: bollard::errors::Error| HostError {
         host: host.name.clone(),
@@ -116,30 +110,8 @@ pub async fn observe_host(
     let volumes = volumes.map_err(|e| error("listing volumes", e))?;
     let images = images.map_err(|e| error("listing images", e))?;
 
-    let extra_hosts: Vec<Vec<String>> = stream::iter(containers.iter().map(|summary| async move {
-        // The label says which table it holds: no need to read it (nap made it so).
-        let labelled = summary
-            .labels
-            .as_ref()
-            .is_some_and(|labels| labels.contains_key(LABEL_EXTRA_HOSTS_HASH));
-        if detail == Detail::Listing || labelled {
-            return Vec::new();
-        }
-        let id = summary.id.clone().unwrap_or_default();
-        docker
-            .inspect_container(&id, None::<InspectContainerOptions>)
-            .await
-            .ok()
-            .and_then(|inspect| inspect.host_config)
-            .and_then(|config| config.extra_hosts)
-            .unwrap_or_default()
-    }))
-    .buffered(INSPECT_CONCURRENCY)
-    .collect()
-    .await;
-
     let mut state = ObservedState::default();
-    for (summary, extra_hosts) in containers.into_iter().zip(extra_hosts) {
+    for summary in containers {
         let labels = summary.labels.clone().unwrap_or_default();
         let name = summary
             .names
@@ -181,8 +153,12 @@ pub async fn observe_host(
             state: summary.state.as_ref().map(text).unwrap_or_default(),
             exit_code: exit_code_from_status(&status),
             addresses,
-            extra_hosts,
-            extra_hosts_hash: labels.get(LABEL_EXTRA_HOSTS_HASH).cloned(),
+            image: summary.image.clone().unwrap_or_default(),
+            // Only a name nap makes: the label names a file on the host.
+            hosts_file: labels
+                .get(LABEL_HOSTS_FILE)
+                .filter(|file| nap_core::hosts_file::is_view_file_name(file))
+                .cloned(),
         });
     }
     for network in networks {
@@ -195,10 +171,20 @@ pub async fn observe_host(
                     .iter()
                     .find_map(|config| Ipv4Cidr::parse(config.subnet.as_deref()?).ok())
             });
+        let gateway = network
+            .ipam
+            .as_ref()
+            .and_then(|ipam| ipam.config.as_ref())
+            .and_then(|configs| {
+                configs
+                    .iter()
+                    .find_map(|config| config.gateway.as_deref()?.parse().ok())
+            });
         state.networks.push(ObservedNetwork {
             host: host.name.clone(),
             name: network.name.unwrap_or_default(),
             subnet,
+            gateway,
             project: network
                 .labels
                 .and_then(|labels| labels.get(LABEL_PROJECT).cloned()),

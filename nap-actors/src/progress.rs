@@ -111,19 +111,6 @@ pub enum Event {
         #[serde(skip_serializing_if = "Option::is_none")]
         ip: Option<Ipv4Addr>,
     },
-    /// A container's hosts file was rewritten.
-    HostsPatched {
-        /// Host.
-        host: String,
-        /// Container name.
-        container: String,
-        /// Entries in the table now.
-        entries: usize,
-        /// `ssh` or `exec`.
-        via: String,
-        /// Why (`plan`, `restart`).
-        reason: String,
-    },
     /// `nap watch` waits for the next change of these files.
     Watching {
         /// The files.
@@ -158,8 +145,8 @@ pub enum Event {
         /// not run).
         #[serde(skip_serializing_if = "Vec::is_empty")]
         not_deployed: Vec<PlacementRecord>,
-        /// Hosts files nap had to rewrite (0 when every name was known at create time).
-        hosts_patches: usize,
+        /// Hosts-file writes that changed a host's files (at most one per host).
+        hosts_writes: usize,
         /// Seconds from the plan to the end.
         seconds: f64,
     },
@@ -347,16 +334,6 @@ fn render(event: &Event, colour: bool) -> Option<String> {
             noun(op),
             paint(YELLOW, &format!("Skipped (operation {because_of} failed)"))
         )),
-        Event::HostsPatched {
-            host,
-            container,
-            entries,
-            via,
-            reason,
-        } => Some(format!(
-            " {} Hosts {container} @{host}  Patched ({entries} names, over {via}, {reason})",
-            paint(GREEN, "✔")
-        )),
         Event::Warning { message } => Some(format!(" {} {message}", paint(YELLOW, "!"))),
         Event::Watching { files } => Some(format!(
             "[~] watching {} file{} for changes (Ctrl-C stops watching; the deployment keeps running)",
@@ -378,13 +355,13 @@ fn render(event: &Event, colour: bool) -> Option<String> {
             failed,
             skipped,
             not_deployed,
-            hosts_patches,
+            hosts_writes,
             seconds,
         } => Some(if *failed == 0 {
             format!(
                 "[+] {project}: done, {} in {seconds:.1}s, {}",
                 counted(*succeeded, "operation"),
-                counted(*hosts_patches, "hosts-file patch")
+                counted(*hosts_writes, "hosts-file write")
             )
         } else {
             let mut line = format!(
@@ -400,7 +377,7 @@ fn render(event: &Event, colour: bool) -> Option<String> {
     }
 }
 
-/// `1 operation`, `2 operations`, `0 hosts-file patches`: a count with its noun.
+/// `1 operation`, `2 operations`, `0 hosts-file writes`: a count with its noun.
 fn counted(count: usize, noun: &str) -> String {
     match (count, noun.ends_with("ch") || noun.ends_with('s')) {
         (1, _) => format!("1 {noun}"),
@@ -496,22 +473,22 @@ mod tests {
             render(&plan(0, &[]), false).unwrap(),
             "[+] demo: nothing to change, the hosts hold what the files say"
         );
-        let done = |succeeded, failed, hosts_patches| Event::Done {
+        let done = |succeeded, failed, hosts_writes| Event::Done {
             project: "demo".into(),
             succeeded,
             failed,
             skipped: 0,
             not_deployed: Vec::new(),
-            hosts_patches,
+            hosts_writes,
             seconds: 1.0,
         };
         assert_eq!(
             render(&done(1, 0, 1), false).unwrap(),
-            "[+] demo: done, 1 operation in 1.0s, 1 hosts-file patch"
+            "[+] demo: done, 1 operation in 1.0s, 1 hosts-file write"
         );
         assert_eq!(
             render(&done(3, 0, 0), false).unwrap(),
-            "[+] demo: done, 3 operations in 1.0s, 0 hosts-file patches"
+            "[+] demo: done, 3 operations in 1.0s, 0 hosts-file writes"
         );
         assert!(
             render(&done(2, 1, 0), false)

@@ -9,13 +9,12 @@
 //! as it is; a valid one goes through [`deploy::up`], the same observe → reconcile → execute
 //! path as `nap up` (with `--remove-orphans`: a service deleted from the file is removed), so
 //! only what changed is touched. Between changes the last deployment's
-//! host actors and patcher stay alive, so a container that restarts gets its patched hosts
-//! file back. A shutdown signal (Ctrl-C, SIGTERM) ends the watch after any deployment in
+//! host actors stay alive (their clients and SSH sessions are reused); a container that
+//! restarts needs nothing from the watch (its hosts file is nap's, bind-mounted). A shutdown signal (Ctrl-C, SIGTERM) ends the watch after any deployment in
 //! progress has finished; the deployment keeps running.
 //!
 //! A change that finds a host unreachable changes nothing anywhere (as `nap up` would refuse);
-//! the watch says so, keeps the running deployment (and its restart re-patching on the other
-//! hosts) as it is, and tries the latest files again every [`RETRY_UNREACHABLE`] until the host
+//! the watch says so, keeps the running deployment as it is, and tries the latest files again every [`RETRY_UNREACHABLE`] until the host
 //! answers, then reconciles.
 //!
 //! The file watcher sits behind [`FolderWatcher`] and the deployment behind [`Deployer`]
@@ -201,7 +200,7 @@ pub trait Deployer {
 }
 
 /// [`Deployer`] through [`deploy::up_reusing`]: each deployment reuses the previous one's
-/// actors where it can; the last ones are kept (so restarted containers are re-patched) until
+/// actors where it can; the last ones are kept (their connections reused) until
 /// the next deployment replaces them or the watch ends.
 #[derive(Default)]
 pub struct ActorDeployer {

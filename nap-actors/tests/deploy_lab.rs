@@ -85,11 +85,11 @@ fn a_four_service_stack_across_three_hosts_reaches_every_service_by_name() {
     let name = project.name.clone();
     project.write_compose(&stack("one"));
 
-    // First deployment: every name known at create time, so no hosts file is patched.
+    // First deployment: one hosts-file write per host (all three run containers).
     let first = project.up(&[]);
     let summary = done(&first);
     assert_eq!(summary["failed"], 0, "{summary}");
-    assert_eq!(summary["hosts_patches"], 0, "{summary}");
+    assert_eq!(summary["hosts_writes"], 3, "{summary}");
 
     // ps lists all six containers with their hosts and addresses, as the daemons say.
     let rows = project.ps();
@@ -164,7 +164,8 @@ fn a_four_service_stack_across_three_hosts_reaches_every_service_by_name() {
         BTreeSet::from([format!("{name}-api-1")]),
         "{changed:#?}"
     );
-    assert_eq!(done(&changed)["hosts_patches"], 0);
+    // api keeps its name and address: every file already holds it, none is rewritten.
+    assert_eq!(done(&changed)["hosts_writes"], 0);
     for (host, container) in &workers {
         assert_names_work(&name, host, container);
     }
@@ -212,6 +213,11 @@ fn a_four_service_stack_across_three_hosts_reaches_every_service_by_name() {
     let down = project.nap(&["down"]);
     assert!(down.status.success(), "{}", text(&down.stderr));
     assert_eq!(containers_on_hosts(&name), BTreeMap::new());
+    // No hosts file of nap's is left (the lab's hosts share this file system).
+    assert!(
+        !std::path::Path::new("/var/lib/nap").join(&name).exists(),
+        "down leaves /var/lib/nap/{name}"
+    );
     for host in HOSTS {
         let networks = docker(host, &["network", "ls", "--format", "{{.Name}}"]);
         assert!(
@@ -251,7 +257,7 @@ fn an_unknown_ssh_host_key_is_refused_and_nothing_is_deployed() {
 }
 
 #[test]
-fn scaling_up_patches_the_running_peers_and_a_second_up_patches_nothing() {
+fn scaling_up_writes_each_host_s_file_once_and_a_second_up_writes_nothing() {
     let project = LabProject::new("e2escale", 3, None);
     let name = project.name.clone();
     let compose = |replicas: u32| {
@@ -264,15 +270,20 @@ fn scaling_up_patches_the_running_peers_and_a_second_up_patches_nothing() {
     project.up(&[]);
     project.write_compose(&compose(3));
     let scaled = project.up(&[]);
-    // The two running replicas were patched (over SSH: every lab host has it); the new one
-    // was created with the complete table.
-    let patched: Vec<&Value> = scaled
+    // Every host's file was written once, over SSH (every lab host has it), before the new
+    // replica was created; no running container was touched.
+    let writes: Vec<&Value> = scaled
         .iter()
-        .filter(|e| e["event"] == "hosts_patched")
+        .filter(|e| e["event"] == "finished" && e["op"] == "write_hosts_files")
         .collect();
-    assert_eq!(patched.len(), 2, "{scaled:#?}");
-    assert!(patched.iter().all(|e| e["via"] == "ssh"));
-    assert_eq!(done(&scaled)["hosts_patches"], 2);
+    assert!(!writes.is_empty(), "{scaled:#?}");
+    assert!(
+        writes.iter().all(|e| e["outcome"] == "written over ssh"),
+        "{writes:#?}"
+    );
+    let hosts: BTreeSet<&str> = writes.iter().map(|e| e["host"].as_str().unwrap()).collect();
+    assert_eq!(hosts.len(), writes.len(), "one write per host: {writes:#?}");
+    assert_eq!(done(&scaled)["hosts_writes"], writes.len());
     let rows = project.ps();
     for row in rows.iter().filter(|row| row["replica"] != 3) {
         let host = row["host"].as_str().unwrap();
@@ -288,7 +299,7 @@ fn scaling_up_patches_the_running_peers_and_a_second_up_patches_nothing() {
     }
     // The files already hold the table: nothing is written again.
     let again = project.up(&[]);
-    assert_eq!(done(&again)["hosts_patches"], 0, "{again:#?}");
+    assert_eq!(done(&again)["hosts_writes"], 0, "{again:#?}");
     assert_eq!(mutations(&again), Vec::<(String, String)>::new());
 
     // Logs are merged across hosts, each line tagged with its replica and host.
@@ -464,7 +475,7 @@ services:
         client = server(81),
     ));
     let events = project.up(&[]);
-    assert_eq!(done(&events)["hosts_patches"], 0);
+    assert_eq!(done(&events)["failed"], 0);
     let (ok, output) = exec_in(
         "h2",
         "e2epub-client-1",

@@ -160,7 +160,8 @@ fn nap_deploys_a_hundred_containers_on_twenty_fake_hosts_and_takes_them_down() {
     nap(dir.path(), &["up"]);
 
     // Every container on the host its label names, running (the job completed), with the
-    // placement and hash labels, and the whole name table in its extra_hosts.
+    // placement labels and its hosts file's; the name table is in that file (one per host,
+    // written through a helper container: the fake hosts have no SSH), not in the body.
     let held = containers(&fake);
     let mut names = BTreeSet::new();
     for (host, listed) in &held {
@@ -168,7 +169,7 @@ fn nap_deploys_a_hundred_containers_on_twenty_fake_hosts_and_takes_them_down() {
             assert_eq!(label(container, "nap.project"), "fk");
             assert_eq!(label(container, "nap.host"), host);
             assert!(!label(container, "nap.config-hash").is_empty());
-            assert!(!label(container, "nap.extra-hosts-hash").is_empty());
+            assert!(label(container, "nap.hosts-file").starts_with("v-"));
             let expected_state = if label(container, "nap.service") == "job" {
                 "exited"
             } else {
@@ -192,16 +193,30 @@ fn nap_deploys_a_hundred_containers_on_twenty_fake_hosts_and_takes_them_down() {
         .as_str()
         .unwrap()
         .trim_start_matches('/');
-    let extra_hosts: Vec<String> = serde_json::from_value(
-        inspect(&fake, host, first_name)["HostConfig"]["ExtraHosts"].clone(),
-    )
-    .unwrap();
+    let first_inspect = inspect(&fake, host, first_name);
+    assert!(
+        first_inspect["HostConfig"]["ExtraHosts"].is_null(),
+        "small create bodies: {}",
+        first_inspect["HostConfig"]["ExtraHosts"]
+    );
+    let file = hosts_file(&fake, host, first_name);
     for name in &names {
         assert!(
-            extra_hosts
-                .iter()
-                .any(|entry| entry.starts_with(&format!("{name}:127.1.0."))),
+            file.lines()
+                .any(|line| line.starts_with("127.1.0.") && line.ends_with(&format!("\t{name}"))),
             "{first_name} does not resolve {name}"
+        );
+    }
+    // One file per host (one view), and every write was one helper run per host.
+    for index in 1..=20 {
+        let files = fake.fake().host_files(index).unwrap();
+        assert_eq!(files.len(), 1, "{files:?}");
+        assert!(
+            files[0]
+                .0
+                .starts_with(&format!("/var/lib/nap/fk/h{index:03}/v-")),
+            "{}",
+            files[0].0
         );
     }
 
@@ -216,7 +231,8 @@ fn nap_deploys_a_hundred_containers_on_twenty_fake_hosts_and_takes_them_down() {
         100
     );
 
-    // A second up changes nothing and, the containers being labelled, inspects nothing.
+    // A second up changes nothing and, the containers being labelled, inspects nothing and
+    // writes no file.
     fake.fake().reset_stats();
     nap(dir.path(), &["up"]);
     // The one create is the project lock's (`host_lock.rs`), on the lock host.
@@ -224,8 +240,10 @@ fn nap_deploys_a_hundred_containers_on_twenty_fake_hosts_and_takes_them_down() {
     assert_eq!(calls(&fake, "POST /containers/{id}/start"), 0);
     // The one inspect is the lock's release check.
     assert_eq!(calls(&fake, "GET /containers/{id}/json"), 1);
+    assert_eq!(calls(&fake, "PUT /containers/{id}/archive"), 0);
 
-    // One more replica of s4x0: every running peer gets it in its hosts file, by exec.
+    // One more replica of s4x0: every host's file gets it, one write per host (one helper
+    // run each), and no running container is touched.
     let compose = std::fs::read_to_string(dir.path().join("compose.yaml")).unwrap();
     let scaled = compose.replacen(
         "  s4x0:\n    image: nap/bench:1\n    command: [sleep, infinity]\n    deploy: {replicas: 10}",
@@ -236,9 +254,14 @@ fn nap_deploys_a_hundred_containers_on_twenty_fake_hosts_and_takes_them_down() {
     std::fs::write(dir.path().join("compose.yaml"), scaled).unwrap();
     fake.fake().reset_stats();
     nap(dir.path(), &["up"]);
-    // The new replica and the project lock.
-    assert_eq!(calls(&fake, "POST /containers/create"), 2);
-    assert_eq!(calls(&fake, "POST /exec/{id}/start"), 100);
+    assert_eq!(
+        calls(&fake, "POST /containers/create"),
+        1 + 20 + 1,
+        "the replica, 20 hosts-file helpers and the project lock"
+    );
+    assert_eq!(calls(&fake, "PUT /containers/{id}/archive"), 20);
+    assert_eq!(calls(&fake, "POST /containers/{id}/start"), 1 + 20);
+    assert_eq!(calls(&fake, "POST /exec/{id}/start"), 0);
     let peer = held
         .iter()
         .flat_map(|(host, listed)| listed.iter().map(move |c| (host, c)))
@@ -250,13 +273,34 @@ fn nap_deploys_a_hundred_containers_on_twenty_fake_hosts_and_takes_them_down() {
         "{}",
         hosts_file(&fake, peer.0, peer_name)
     );
-    // And the next up knows they are patched: nothing to do but checks.
+    // A restart keeps the file (Docker does not rewrite a bind-mounted /etc/hosts).
+    fake.fake()
+        .call(
+            held.keys().position(|h| h == peer.0).unwrap() + 1,
+            &Call {
+                method: "POST".to_string(),
+                path: format!("/containers/{peer_name}/restart"),
+                query: Vec::new(),
+                body: Vec::new(),
+            },
+        )
+        .unwrap();
+    assert!(hosts_file(&fake, peer.0, peer_name).contains("\tfk-s4x0-11\n"));
+    // And the next up writes nothing.
     fake.fake().reset_stats();
     nap(dir.path(), &["up"]);
+    assert_eq!(calls(&fake, "PUT /containers/{id}/archive"), 0);
     assert_eq!(calls(&fake, "POST /exec/{id}/start"), 0);
 
     nap(dir.path(), &["down"]);
     assert!(containers(&fake).values().all(Vec::is_empty));
+    for index in 1..=20 {
+        assert_eq!(
+            fake.fake().host_files(index).unwrap(),
+            Vec::new(),
+            "down removes the files"
+        );
+    }
     let networks = fake
         .fake()
         .call(1, &Call::get("/networks", &[]))
@@ -283,7 +327,8 @@ fn starts_ask_the_daemon_only_what_the_plan_does_not_know() {
     let waits_healthy = 4 * 4; // levels 0-3 are waited for, 4 replicas each
     let waits_completed = 1;
     let lock_release_check = 1; // host_lock.rs: is the lock still ours?
-    assert_eq!(calls(&fake, "POST /containers/{id}/start"), 21);
+    // 21 containers, and the hosts-file helper of the host's one view.
+    assert_eq!(calls(&fake, "POST /containers/{id}/start"), 21 + 1);
     assert_eq!(
         calls(&fake, "GET /containers/{id}/json"),
         waits_healthy + waits_completed + lock_release_check

@@ -11,7 +11,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -143,7 +143,7 @@ fn import_shell_less_image(host: &str) {
 }
 
 #[test]
-fn with_a_host_sshd_down_hosts_files_are_patched_by_exec_and_unpatchable_ones_named() {
+fn with_a_host_sshd_down_its_hosts_files_are_written_through_docker() {
     let project = LabProject::new("e2enossh", 21, None);
     import_shell_less_image("h3");
     let compose = |web_replicas: u32| {
@@ -155,13 +155,13 @@ fn with_a_host_sshd_down_hosts_files_are_patched_by_exec_and_unpatchable_ones_na
     deploy:
       replicas: {web_replicas}
       placement: {{constraints: [node.hostname!=h3]}}
+  bare:
+    image: nap/no-shell:lab
+    deploy:
+      placement: {{constraints: [node.hostname==h3]}}
   client:
     image: nap/busybox:lab
     command: [sleep, '1000']
-    deploy:
-      placement: {{constraints: [node.hostname==h3]}}
-  bare:
-    image: nap/no-shell:lab
     deploy:
       placement: {{constraints: [node.hostname==h3]}}
 ",
@@ -172,19 +172,19 @@ fn with_a_host_sshd_down_hosts_files_are_patched_by_exec_and_unpatchable_ones_na
     project.write_compose(&compose(2));
     project.up(&[]);
     let client = format!("{}-client-1", project.name);
+    let bare = format!("{}-bare-1", project.name);
     let web3 = format!("{}-web-3", project.name);
 
     // Scale web up while h3's sshd is down: web-3 lands on h1 or h2, where the network is, so
-    // no host needs a route change, and h3 only needs its containers' hosts files patched.
+    // no host needs a route change, and h3 only needs its hosts file written: through the
+    // Docker API, by a helper container (the shell-less image has no `dd`: the next image
+    // is used).
     let mut sshd = Broken::new("h3", "stop-sshd", "start-sshd");
     project.write_compose(&compose(3));
     let output = project.nap(&["up", "--format", "json", "--wait-timeout", "60"]);
     let stderr = text(&output.stderr);
     let events = events(&output);
-    assert!(
-        !output.status.success(),
-        "the shell-less container cannot be patched: {stderr}"
-    );
+    assert!(output.status.success(), "{stderr}\n{events:#?}");
     let warnings: Vec<&str> = events
         .iter()
         .filter(|event| event["event"] == "warning")
@@ -193,32 +193,30 @@ fn with_a_host_sshd_down_hosts_files_are_patched_by_exec_and_unpatchable_ones_na
     assert!(
         warnings
             .iter()
-            .any(|message| message.contains("h3") && message.contains("patched by exec")),
+            .any(|message| message.contains("h3") && message.contains("Docker API")),
         "{warnings:#?}\n{events:#?}\n{stderr}"
     );
-    // The client was patched by exec and reaches web-3 by name.
     assert!(
-        events.iter().any(|event| event["event"] == "hosts_patched"
-            && event["container"] == client.as_str()
-            && event["via"] == "exec"),
+        events.iter().any(|event| event["event"] == "finished"
+            && event["op"] == "write_hosts_files"
+            && event["host"] == "h3"
+            && event["outcome"] == "written through docker"),
         "{events:#?}"
     );
+    // Both containers on h3 read the same file (one view), shell or not, and the client
+    // reaches web-3 by name.
     let (reached, said) = exec_in("h3", &client, &format!("nc -w 2 {web3} 80 </dev/null"));
     assert!(reached, "client reaches {web3} by name: {said}");
-    // The container without a shell is named as not patched, on its host.
-    let bare = format!("{}-bare-1", project.name);
+    let path = |container: &str| {
+        text(&docker("h3", &["inspect", "-f", "{{.HostsPath}}", container]).stdout)
+            .trim()
+            .to_string()
+    };
+    assert_eq!(path(&client), path(&bare));
     assert!(
-        stderr.contains(&bare) && stderr.contains("h3"),
-        "the unpatched container is named: {stderr}"
-    );
-    // Nothing else failed, and nap did not stop half-way: web-3 runs.
-    assert_eq!(
-        events
-            .iter()
-            .filter(|event| event["event"] == "finished" && event["ok"] == false)
-            .count(),
-        1,
-        "{events:#?}"
+        std::fs::read_to_string(path(&bare))
+            .unwrap()
+            .contains(&format!("\t{web3}\n"))
     );
     assert!(
         states(&project.name)
@@ -226,6 +224,55 @@ fn with_a_host_sshd_down_hosts_files_are_patched_by_exec_and_unpatchable_ones_na
             .any(|(_, name, state)| *name == web3 && state == "running")
     );
     sshd.undo();
+}
+
+#[test]
+fn names_stay_right_across_a_dockerd_restart_with_no_nap_running() {
+    let project = LabProject::new("e2edockerd", 40, None);
+    let name = project.name.clone();
+    project.write_compose(&format!(
+        "services:
+  web:
+    image: nap/busybox:lab
+    command: {web}
+    restart: always
+    deploy:
+      replicas: 2
+      placement: {{constraints: [node.hostname!=h2]}}
+  client:
+    image: nap/busybox:lab
+    command: [sleep, '100000']
+    restart: always
+    deploy:
+      placement: {{constraints: [node.hostname==h2]}}
+",
+        web = server(80)
+    ));
+    project.up(&[]);
+    let client = format!("{name}-client-1");
+    // h2's daemon dies and comes back; its restart policy starts the client again, and
+    // Docker does not rewrite a bind-mounted /etc/hosts.
+    let mut dockerd = Broken::new("h2", "kill-dockerd", "start-dockerd");
+    dockerd.undo();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (ok, said) = exec_in(
+            "h2",
+            &client,
+            &format!("nc -w 2 {name}-web-2 80 </dev/null"),
+        );
+        if ok {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the client does not reach web-2 after its daemon restarted: {said}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let (_, hosts) = exec_in("h2", &client, "cat /etc/hosts");
+    assert!(hosts.contains(&format!("\t{name}-web-1\n")), "{hosts}");
+    assert!(hosts.contains("# nap: begin"), "{hosts}");
 }
 
 #[test]

@@ -101,8 +101,8 @@ fn deployed(desired: &DesiredState) -> ObservedState {
                 .iter()
                 .filter_map(|n| n.ipv4_address.map(|address| (n.network.clone(), address)))
                 .collect(),
-            extra_hosts: Vec::new(),
-            extra_hosts_hash: Some(container.extra_hosts_hash.clone()),
+            image: container.image.clone(),
+            hosts_file: container.hosts_file.clone(),
         };
         if container.labels.contains_key(LABEL_ONE_OFF) {
             observed.one_offs.push(observed_container);
@@ -115,6 +115,7 @@ fn deployed(desired: &DesiredState) -> ObservedState {
             host: network.host.clone(),
             name: network.name.clone(),
             subnet: network.subnet,
+            gateway: None,
             project: Some(desired.project.clone()),
         });
     }

@@ -90,8 +90,8 @@ fn deployed(desired: &DesiredState) -> ObservedState {
                 state: "running".to_string(),
                 exit_code: None,
                 addresses: Default::default(),
-                extra_hosts: Vec::new(),
-                extra_hosts_hash: None,
+                image: container.image.clone(),
+                hosts_file: container.hosts_file.clone(),
             })
             .collect(),
         volumes: desired.volumes.clone(),

@@ -3,8 +3,8 @@
 //!
 //! Host-level operations (networks, volumes, images, routes, removals, and the waits for
 //! healthy or completed) go to the host's [`HostActor`]; a replica's create, start and
-//! replacement go to its service's [`ServiceActor`]; hosts-file patches go to the
-//! [`PatcherActor`]. Operations whose dependencies are done run
+//! replacement go to its service's [`ServiceActor`]; hosts-file writes (one per host) go to the
+//! host actor too. Operations whose dependencies are done run
 //! at once, so independent services and different hosts proceed in parallel. When an
 //! operation fails, everything that waits on it (directly or not) is skipped and reported;
 //! the rest of the plan still runs, so one bad host does not stop the others. The plan itself
@@ -33,10 +33,9 @@ use tokio::sync::oneshot;
 use crate::actors::ask;
 use crate::actors::host::{
     CreateNetwork, CreateVolume, EnsureImage, EnsureRoutes, HostActor, HostErrorKind,
-    HostOperationError, ImageSource, OperationResult, RemoveContainer, RemoveNetwork, RemoveRoutes,
-    RemoveVolume, WaitCondition, WaitContainer,
+    HostOperationError, ImageSource, OperationResult, RemoveContainer, RemoveHostsFiles,
+    RemoveNetwork, RemoveRoutes, RemoveVolume, WaitCondition, WaitContainer, WriteHostsFiles,
 };
-use crate::actors::patcher::{PatchCount, PatchHosts, PatcherActor};
 use crate::actors::service::{CreateReplica, ReplaceReplica, ServiceActor, StartReplica};
 use crate::progress::{Event, Progress};
 use crate::spec;
@@ -51,8 +50,6 @@ pub struct Executors {
     pub hosts: HashMap<String, Addr<HostActor>>,
     /// One actor per service.
     pub services: HashMap<String, Addr<ServiceActor>>,
-    /// The hosts-file patcher.
-    pub patcher: Addr<PatcherActor>,
     /// Daemons images can be copied from (other hosts, the local daemon).
     pub image_sources: Vec<ImageSource>,
     /// Copy images instead of pulling them.
@@ -85,10 +82,10 @@ pub struct ExecutionReport {
     pub failed: Vec<FailedOperation>,
     /// Operations not run because one they wait for failed.
     pub skipped: Vec<PlannedOperation>,
-    /// Mutating Docker/SSH operations that ran (creates, starts, removals, patches…).
+    /// Mutating Docker/SSH operations that ran (creates, starts, removals, writes…).
     pub mutations: usize,
-    /// Hosts files rewritten.
-    pub hosts_patches: usize,
+    /// Hosts-file writes that changed a host's files (one per host at most per run).
+    pub hosts_writes: usize,
     /// Seconds the execution took.
     pub seconds: f64,
 }
@@ -257,6 +254,11 @@ impl CoordinatorActor {
                 if planned.operation.is_mutating() && !outcome.changed_nothing() {
                     self.report.mutations += 1;
                 }
+                if matches!(planned.operation, Operation::WriteHostsFiles { .. })
+                    && !outcome.changed_nothing()
+                {
+                    self.report.hosts_writes += 1;
+                }
                 self.executors.progress.emit(Event::Finished {
                     id,
                     host,
@@ -324,20 +326,12 @@ impl CoordinatorActor {
         if self.unfinished > 0 || self.done.is_none() {
             return;
         }
-        let patcher = self.executors.patcher.clone();
         let mut report = std::mem::take(&mut self.report);
         report.seconds = self.started.elapsed().as_secs_f64();
-        let done = self.done.take();
-        ctx.spawn(
-            async move {
-                report.hosts_patches = patcher.send(PatchCount).await.unwrap_or(0);
-                if let Some(done) = done {
-                    let _ = done.send(report);
-                }
-            }
-            .into_actor(self)
-            .map(|_, _, ctx| ctx.stop()),
-        );
+        if let Some(done) = self.done.take() {
+            let _ = done.send(report);
+        }
+        ctx.stop();
     }
 }
 
@@ -370,7 +364,12 @@ pub fn describe(operation: &Operation) -> (&'static str, String) {
         Operation::StartContainer { container, .. } => ("start_container", container.clone()),
         Operation::WaitHealthy { container, .. } => ("wait_healthy", container.clone()),
         Operation::WaitCompleted { container, .. } => ("wait_completed", container.clone()),
-        Operation::PatchHosts { container, .. } => ("patch_hosts", container.clone()),
+        Operation::WriteHostsFiles { files, .. } => {
+            ("write_hosts_files", format!("{} files", files.len()))
+        }
+        Operation::RemoveHostsFiles { files, .. } => {
+            ("remove_hosts_files", format!("{} files", files.len()))
+        }
     }
 }
 
@@ -580,15 +579,32 @@ fn run(
                 Err(error) => Box::pin(std::future::ready(Err(error))),
             }
         }
-        Operation::PatchHosts {
-            container, entries, ..
+        Operation::WriteHostsFiles {
+            folder,
+            files,
+            images,
+            ..
         } => hand_to(
-            Some(&executors.patcher),
+            host,
             &host_name,
-            PatchHosts {
-                host: host_name.clone(),
-                container: container.clone(),
-                entries: entries.clone(),
+            WriteHostsFiles {
+                folder: folder.clone(),
+                files: files.clone(),
+                images: images.clone(),
+            },
+        ),
+        Operation::RemoveHostsFiles {
+            folder,
+            files,
+            images,
+            ..
+        } => hand_to(
+            host,
+            &host_name,
+            RemoveHostsFiles {
+                folder: folder.clone(),
+                files: files.clone(),
+                images: images.clone(),
             },
         ),
     }

@@ -1,6 +1,6 @@
 //! The actors that carry out a plan: the [`coordinator`] walks it, the [`host`] actors do
-//! single operations on their host, the [`service`] actors drive replicas and rollouts, and
-//! the [`patcher`] keeps the hosts files' name tables. They decide nothing the core did not.
+//! single operations on their host, the [`service`] actors drive replicas and rollouts (hosts files are host operations: one
+//! write per host). They decide nothing the core did not.
 //!
 //! Every actor has the same shape (ARCHITECTURE.md, "The actors"): it owns its state, and
 //! nothing else touches it; its messages are plain named types defined beside the handler
@@ -13,7 +13,6 @@ use actix::prelude::*;
 pub mod coordinator;
 pub mod host;
 mod outcome;
-pub mod patcher;
 pub mod service;
 #[cfg(test)]
 mod tests;
@@ -45,7 +44,7 @@ where
     })
 }
 
-/// Stop the actor, deliberately: how a deployment's host actors and patcher are shut down
+/// Stop the actor, deliberately: how a deployment's host actors are shut down
 /// when `nap watch` replaces them or ends, and after `down`.
 #[derive(Debug, Clone, Copy, Message)]
 #[rtype(result = "()")]

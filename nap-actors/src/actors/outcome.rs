@@ -46,10 +46,10 @@ pub enum Outcome {
     UpdateFailedContinuing,
     /// The hosts file already held the table (`up to date`).
     UpToDate,
-    /// The hosts file was rewritten over SSH.
-    PatchedOverSsh,
-    /// The hosts file was rewritten by exec into the container.
-    PatchedByExec,
+    /// The host's hosts files were written over SSH.
+    WrittenOverSsh,
+    /// The host's hosts files were written through the Docker API (a helper container).
+    WrittenByDocker,
 }
 
 impl Outcome {
@@ -86,8 +86,8 @@ impl fmt::Display for Outcome {
             }
             Outcome::UpdateFailedContinuing => f.write_str("update failed, continuing"),
             Outcome::UpToDate => f.write_str("up to date"),
-            Outcome::PatchedOverSsh => f.write_str("patched over ssh"),
-            Outcome::PatchedByExec => f.write_str("patched by exec"),
+            Outcome::WrittenOverSsh => f.write_str("written over ssh"),
+            Outcome::WrittenByDocker => f.write_str("written through docker"),
         }
     }
 }
@@ -122,8 +122,8 @@ mod tests {
                 false,
             ),
             (Outcome::UpToDate, "up to date", true),
-            (Outcome::PatchedOverSsh, "patched over ssh", false),
-            (Outcome::PatchedByExec, "patched by exec", false),
+            (Outcome::WrittenOverSsh, "written over ssh", false),
+            (Outcome::WrittenByDocker, "written through docker", false),
         ];
         for (outcome, text, changed_nothing) in cases {
             assert_eq!(outcome.to_string(), text);

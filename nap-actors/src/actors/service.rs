@@ -6,8 +6,8 @@
 //! start — with the container's id and address — to the progress output
 //! (`Event::ContainerStarted`) and the plugins' `post_start` hooks. It decides nothing about
 //! order or placement; the waits for `service_healthy` and `service_completed_successfully`
-//! are the host actor's (the coordinator asks it directly). The hosts-file patcher learns of
-//! starts from the host actor's event stream, not from here.
+//! are the host actor's (the coordinator asks it directly). Names need nothing at a start: the
+//! container reads its host's hosts file, written before it was created.
 //!
 //! State: `created` maps a container name to its id from its creation until its start (so
 //! the start need not ask the daemon for it). The actor owns no task of its own; it ends when

@@ -1,7 +1,7 @@
 //! In-process tests of the actors over the recording fakes (`docker::fake::FakeDocker`,
-//! `host::fake_shell::FakeShell`): the coordinator's failure handling, the patcher's re-patch
-//! after a restart, the service actor's rollout decisions, and the host actor's routes and
-//! hosts-file writer choice, each in milliseconds without Docker, SSH or the lab. The lab tests stay the end-to-end truth; these pin the actors'
+//! `host::fake_shell::FakeShell`): the coordinator's failure handling, the host actor's
+//! hosts-file writes (one per host, over SSH or through a helper container, in place, from
+//! nap's data only), the service actor's rollout decisions, and the host actor's routes, each in milliseconds without Docker, SSH or the lab. The lab tests stay the end-to-end truth; these pin the actors'
 //! logic.
 
 use std::collections::HashMap;
@@ -13,15 +13,14 @@ use actix::prelude::*;
 use nap_core::compose::{LoadOptions, MemoryFileSystem, Project, load_with};
 use nap_core::inventory::Inventory;
 use nap_core::plan::{
-    DesiredState, FailureAction, HostEntry, ObservedState, Operation, Plan, PlannedOperation,
-    RolloutPolicy, desired_state,
+    DesiredState, FailureAction, ObservedState, Operation, Plan, PlannedOperation, RolloutPolicy,
+    desired_state,
 };
 use nap_core::scheduler::DefaultPolicy;
 
 use crate::actors::coordinator::{CoordinatorActor, ExecutionReport, Executors};
 use crate::actors::host::fake_shell::{FakeShell, ShellCall};
 use crate::actors::host::{HostActor, HostErrorKind};
-use crate::actors::patcher::{PatchCount, PatcherActor, Track};
 use crate::actors::service::{ReplaceReplica, ServiceActor};
 use crate::docker::fake::FakeDocker;
 use crate::progress::Progress;
@@ -74,15 +73,6 @@ fn host_actor(name: &str, docker: &FakeDocker, shell: &FakeShell) -> HostActor {
     HostActor::new(host, "p", docker.shared(), shell.shared())
 }
 
-/// Waits (real time, a few milliseconds in practice) until `done` holds, at most 5 s.
-async fn eventually(what: &str, done: impl Fn() -> bool) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while !done() {
-        assert!(std::time::Instant::now() < deadline, "timed out: {what}");
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-}
-
 fn cidr(text: &str) -> nap_core::inventory::Ipv4Cidr {
     nap_core::inventory::Ipv4Cidr::parse(text).unwrap()
 }
@@ -105,13 +95,11 @@ async fn run_on_h1(
 ) -> ExecutionReport {
     let hosts = HashMap::from([("h1".to_string(), host_actor("h1", docker, shell).start())]);
     let progress = Progress::recording();
-    let patcher = PatcherActor::new(hosts.clone(), progress.clone()).start();
     let executors = Executors {
         project: Arc::new(Project::default()),
         desired: None,
         hosts,
         services: HashMap::new(),
-        patcher,
         stop_timeout,
         image_sources: Vec::new(),
         ship_images: false,
@@ -252,71 +240,6 @@ async fn a_failed_operation_skips_what_waits_for_it_and_the_rest_still_runs() {
     );
 }
 
-#[actix::test]
-async fn a_tracked_container_that_restarts_gets_its_table_back_once_over_the_shell() {
-    let docker = FakeDocker::new();
-    let shell = FakeShell::new("h1");
-    // A container created with the table of its time (db only); it should also resolve the
-    // replica added since.
-    let baked: Arc<[HostEntry]> = Arc::from(vec![HostEntry {
-        name: "db".to_string(),
-        address: "172.30.0.3".parse().unwrap(),
-    }]);
-    let mut wanted = baked.to_vec();
-    wanted.push(HostEntry {
-        name: "web".to_string(),
-        address: "172.30.1.2".parse().unwrap(),
-    });
-    let wanted: Arc<[HostEntry]> = wanted.into();
-    let body = bollard::models::ContainerCreateBody {
-        hostname: Some("web-1".to_string()),
-        host_config: Some(bollard::models::HostConfig {
-            extra_hosts: Some(baked.iter().map(HostEntry::extra_host).collect()),
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
-    let id = docker.add_container("p-web-1", body, true);
-    let patcher = PatcherActor::create(|ctx| {
-        let host = host_actor("h1", &docker, &shell)
-            .with_restart_events(ctx.address().recipient())
-            .start();
-        let hosts = HashMap::from([("h1".to_string(), host)]);
-        PatcherActor::new(hosts, Progress::recording())
-    });
-    patcher
-        .send(Track {
-            host: "h1".to_string(),
-            container: "p-web-1".to_string(),
-            baked: Some(baked),
-            wanted,
-        })
-        .await
-        .unwrap();
-    eventually("the event stream is open", || {
-        !docker.calls_of("events").is_empty()
-    })
-    .await;
-
-    docker.restart("p-web-1");
-    eventually("the hosts file is rewritten", || !shell.calls().is_empty()).await;
-    // Give a second rewrite the time to show up, if there were one.
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    let calls = shell.calls();
-    assert_eq!(calls.len(), 1, "{calls:?}");
-    let ShellCall::WithStdin { stdin, .. } = &calls[0] else {
-        panic!("not a write with stdin: {calls:?}");
-    };
-    let stdin = String::from_utf8_lossy(stdin);
-    let (path, file) = stdin.split_once('\n').unwrap();
-    assert_eq!(path, format!("/var/lib/docker/containers/{id}/hosts"));
-    assert!(file.contains("172.30.1.2\tweb"), "{file}");
-    assert!(file.contains("172.30.0.3\tdb"), "{file}");
-    assert_eq!(patcher.send(PatchCount).await.unwrap(), 1);
-    // Nothing was written by exec.
-    assert!(docker.execs().is_empty());
-}
-
 const ROLLOUT: &str = "\
 services:
   web:
@@ -451,48 +374,299 @@ async fn a_route_script_that_fails_is_an_error_naming_it_and_removal_reads_rules
     assert!(docker.calls().is_empty(), "no Docker call for routes");
 }
 
+// ---------------------------------------------------------------------------------------
+// Hosts files: one write per host, in place, from nap's data only
+// ---------------------------------------------------------------------------------------
+
+/// Two services on the default network, spread over the inventory's two hosts.
+const NAMED: &str = "\
+services:
+  web:
+    image: nap/web:1
+    deploy: {replicas: 2}
+    extra_hosts: ['ext:10.9.9.9']
+  db:
+    image: nap/db:1
+";
+
+/// The hosts files of `host` in the desired state of `compose`, as the plan writes them.
+fn write_for(compose: &str, host: &str) -> crate::actors::host::WriteHostsFiles {
+    let project = project(compose);
+    let desired = desired(&project, &inventory());
+    crate::actors::host::WriteHostsFiles {
+        folder: nap_core::hosts_file::folder("p", host).unwrap(),
+        files: desired
+            .hosts_files
+            .iter()
+            .filter(|file| file.host == host)
+            .cloned()
+            .collect(),
+        images: vec!["nap/web:1".to_string()],
+    }
+}
+
 #[actix::test]
-async fn without_ssh_a_hosts_file_is_patched_by_exec_with_the_file_on_stdin() {
-    use crate::actors::host::{PatchHostsFile, PatchResult};
+async fn over_ssh_a_host_s_files_are_one_fixed_command_with_nap_s_text_on_stdin() {
+    use crate::actors::host::hosts_file::{WRITE_HOSTS_FILES, write_command_input};
 
     let docker = FakeDocker::new();
+    let shell = FakeShell::new("h1");
+    shell.answer(WRITE_HOSTS_FILES, 0, "2\n");
+    let host = host_actor("h1", &docker, &shell).start();
+    let message = write_for(NAMED, "h1");
+    assert!(
+        message.files.len() >= 2,
+        "web (own extra_hosts) and db views"
+    );
+    let expected: Vec<(String, String)> = message
+        .files
+        .iter()
+        .map(|file| {
+            (
+                file.file.clone(),
+                nap_core::hosts_file::render(file).unwrap(),
+            )
+        })
+        .collect();
+    let outcome = host.send(message).await.unwrap().expect("written");
+    assert_eq!(outcome, crate::actors::Outcome::WrittenOverSsh);
+    let calls = shell.calls();
+    assert_eq!(calls.len(), 1, "one command per host: {calls:?}");
+    let ShellCall::WithStdin { command, stdin } = &calls[0] else {
+        panic!("not a command with stdin: {calls:?}");
+    };
+    assert_eq!(command, WRITE_HOSTS_FILES);
+    // The data is nap's rendering, nothing else: the folder, then each file.
+    assert_eq!(*stdin, write_command_input("/var/lib/nap/p/h1", &expected));
+    let text = String::from_utf8_lossy(stdin);
+    assert!(text.contains("10.9.9.9\text\n"), "{text}");
+    assert!(text.contains("\tp-web-2\n"), "{text}");
+    assert!(text.starts_with("/var/lib/nap/p/h1\nv-"), "{text}");
+    // No Docker call, no event stream: nothing is re-applied when containers restart.
+    assert!(docker.calls().is_empty(), "{:?}", docker.calls());
+
+    // A file name or folder the core would never make is refused before anything runs.
+    let mut bad = write_for(NAMED, "h1");
+    bad.folder = "/var/lib/nap/../etc".to_string();
+    let error = host.send(bad).await.unwrap().unwrap_err();
+    assert_eq!(error.kind, HostErrorKind::Invalid, "{error}");
+    let mut bad = write_for(NAMED, "h1");
+    bad.files[0].file = "../../etc/passwd".to_string();
+    assert!(host.send(bad).await.unwrap().is_err());
+    assert_eq!(shell.calls().len(), 1);
+}
+
+/// The fixed command, run by `sh` against a folder of this machine (the `/var/lib/nap/` it
+/// accepts swapped for a test folder): files are created, rewritten in place (same inode),
+/// never shorter (padded), unchanged files untouched, and bad names refused.
+#[test]
+fn the_write_command_rewrites_in_place_and_pads() {
+    use std::io::Write as _;
+    use std::os::unix::fs::MetadataExt;
+
+    use crate::actors::host::hosts_file::{
+        REMOVE_HOSTS_FILES, WRITE_HOSTS_FILES, write_command_input,
+    };
+
+    let root = format!("/tmp/nap-hosts-test-{}/", std::process::id());
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).unwrap();
+    let script = WRITE_HOSTS_FILES.replace("/var/lib/nap/", &root);
+    let run = |script: &str, stdin: &[u8]| {
+        let mut child = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(stdin).unwrap();
+        let output = child.wait_with_output().unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).trim().to_string(),
+        )
+    };
+    let folder = format!("{root}p/h1");
+    let name = nap_core::hosts_file::view_file_name(&["default"], &[], &[]);
+    let path = format!("{folder}/{name}");
+    let long = "127.0.0.1\tlocalhost\n172.30.0.2\tweb\n172.30.1.2\tweb\n".to_string();
+    let short = "127.0.0.1\tlocalhost\n172.30.0.2\tweb\n".to_string();
+
+    assert_eq!(
+        run(
+            &script,
+            &write_command_input(&folder, &[(name.clone(), long.clone())])
+        ),
+        (Some(0), "1".to_string())
+    );
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), long);
+    let inode = std::fs::metadata(&path).unwrap().ino();
+    // Shorter: same inode, never shorter than before, the old tail blanked.
+    assert_eq!(
+        run(
+            &script,
+            &write_command_input(&folder, &[(name.clone(), short.clone())])
+        ),
+        (Some(0), "1".to_string())
+    );
+    let now = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(std::fs::metadata(&path).unwrap().ino(), inode);
+    assert_eq!(now.len(), long.len());
+    assert!(now.starts_with(&short), "{now:?}");
+    assert!(now[short.len()..].trim().is_empty(), "{now:?}");
+    // The same again: nothing written.
+    let modified = std::fs::metadata(&path).unwrap().mtime_nsec();
+    assert_eq!(
+        run(
+            &script,
+            &write_command_input(&folder, &[(name.clone(), short.clone())])
+        ),
+        (Some(0), "0".to_string())
+    );
+    assert_eq!(std::fs::metadata(&path).unwrap().mtime_nsec(), modified);
+    assert!(
+        std::fs::read_dir(&folder).unwrap().count() == 1,
+        "no temporary file left"
+    );
+    // Names the core never makes are refused, nothing written.
+    for (bad_folder, bad_name) in [
+        (format!("{root}p/../x"), name.clone()),
+        (format!("{root}p/h1/x"), name.clone()),
+        (root.clone(), name.clone()),
+        ("/etc".to_string(), name.clone()),
+        (folder.clone(), "../passwd".to_string()),
+        (folder.clone(), "v-0123.hosts".to_string()),
+    ] {
+        let (status, _) = run(
+            &script,
+            &write_command_input(&bad_folder, &[(bad_name.clone(), "x\n".to_string())]),
+        );
+        assert_eq!(status, Some(3), "{bad_folder} {bad_name}");
+    }
+    // Removal: the file and then the empty folder go.
+    let remove = REMOVE_HOSTS_FILES.replace("/var/lib/nap/", &root);
+    assert_eq!(
+        run(&remove, format!("{folder}\n{name}\n").as_bytes()).0,
+        Some(0)
+    );
+    assert!(!std::path::Path::new(&folder).exists());
+    assert!(!std::path::Path::new(&format!("{root}p")).exists());
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
+#[actix::test]
+async fn without_ssh_a_file_is_written_in_place_through_a_helper_container() {
+    let docker = FakeDocker::new();
     let shell = FakeShell::none("h2");
+    let host = host_actor("h2", &docker, &shell).start();
+    let message = write_for(NAMED, "h2");
+    let file = message.files[0].clone();
+    let path = format!("/var/lib/nap/p/h2/{}", file.file);
+    let text = nap_core::hosts_file::render(&file).unwrap();
+    // A file written before (longer than the new text), bind-mounted in a running container.
+    let longer = format!("{text}{}\n", "#".repeat(200));
+    docker.write_host_file(&path, &longer);
+    let (inode, _) = docker.host_file(&path).unwrap();
     let body = bollard::models::ContainerCreateBody {
-        hostname: Some("web-1".to_string()),
+        host_config: Some(bollard::models::HostConfig {
+            mounts: Some(vec![bollard::models::Mount {
+                target: Some("/etc/hosts".to_string()),
+                source: Some(path.clone()),
+                typ: Some(bollard::models::MountType::BIND),
+                read_only: Some(true),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        }),
         ..Default::default()
     };
-    docker.add_container("p-web-1", body, true);
-    let host = host_actor("h2", &docker, &shell).start();
-    let wanted: Arc<[HostEntry]> = Arc::from(vec![HostEntry {
-        name: "db".to_string(),
-        address: "172.30.0.3".parse().unwrap(),
-    }]);
-    let result = host
-        .send(PatchHostsFile {
-            container: "p-web-1".to_string(),
-            baked: Some(Arc::from(Vec::new())),
-            wanted: wanted.clone(),
+    docker.add_container("p-db-1", body, true);
+    let outcome = host
+        .send(crate::actors::host::WriteHostsFiles {
+            folder: message.folder.clone(),
+            files: vec![file.clone()],
+            images: vec!["nap/web:1".to_string()],
         })
         .await
         .unwrap()
-        .expect("the patch succeeds");
-    assert_eq!(result, PatchResult::Exec);
-    let execs = docker.execs();
-    assert_eq!(execs.len(), 1, "{execs:?}");
-    assert_eq!(execs[0].cmd[..2], ["sh".to_string(), "-c".to_string()]);
-    let written = String::from_utf8_lossy(&execs[0].stdin).into_owned();
-    assert!(written.contains("172.30.0.3\tdb"), "{written}");
+        .expect("written");
+    assert_eq!(outcome, crate::actors::Outcome::WrittenByDocker);
+    let helper = format!("p-nap-hosts-{}", file.file.trim_end_matches(".hosts"));
+    assert_eq!(
+        docker.calls(),
+        [
+            "create_container",
+            "download_from_container",
+            "upload_to_container",
+            "start_container",
+            "wait_container",
+            "remove_container",
+        ]
+        .map(|call| format!("{call} {helper}"))
+    );
+    // The same inode, padded to the old length: what the running container reads now.
+    let (after, contents) = docker.host_file(&path).unwrap();
+    assert_eq!(after, inode);
+    assert_eq!(contents.len(), longer.len());
+    assert!(contents.starts_with(&text), "{contents}");
+    assert_eq!(docker.etc_hosts("p-db-1").unwrap(), contents);
     assert!(shell.calls().is_empty());
-    // The file now holds the table: a second patch changes nothing.
+    assert!(docker.container("p-db-1").unwrap().running);
+    // Unchanged: read, nothing uploaded or started.
+    let calls_before = docker.calls().len();
     let again = host
-        .send(PatchHostsFile {
-            container: "p-web-1".to_string(),
-            baked: Some(Arc::from(Vec::new())),
-            wanted,
+        .send(crate::actors::host::WriteHostsFiles {
+            folder: message.folder.clone(),
+            files: vec![file],
+            images: vec!["nap/web:1".to_string()],
         })
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(again, PatchResult::UpToDate);
-    assert_eq!(docker.execs().len(), 1);
+    assert_eq!(again, crate::actors::Outcome::UpToDate);
+    let new_calls = docker.calls()[calls_before..].to_vec();
+    assert!(
+        !new_calls.iter().any(|call| call.starts_with("upload")),
+        "{new_calls:?}"
+    );
+    // `down`: the helper runs `rm -f` on the files.
+    let removed = host
+        .send(crate::actors::host::RemoveHostsFiles {
+            folder: message.folder,
+            files: vec![path.rsplit('/').next().unwrap().to_string()],
+            images: vec!["nap/db:1".to_string()],
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(removed, crate::actors::Outcome::WrittenByDocker);
+    assert!(docker.host_file(&path).is_none());
+    assert_eq!(
+        docker.container_names(),
+        ["p-db-1".to_string()],
+        "no helper left"
+    );
+}
+
+#[actix::test]
+async fn a_helper_whose_image_cannot_run_dd_gives_way_to_the_next_image() {
+    let docker = FakeDocker::new();
+    let shell = FakeShell::none("h2");
+    let host = host_actor("h2", &docker, &shell).start();
+    let mut message = write_for(NAMED, "h2");
+    message.files.truncate(1);
+    let file = message.files[0].clone();
+    let helper = format!("p-nap-hosts-{}", file.file.trim_end_matches(".hosts"));
+    // The first image's helper cannot start (no `dd` in it, as in a distroless image).
+    docker.fail("start_container", &helper, 500, 1);
+    message.images = vec!["nap/distroless:1".to_string(), "nap/web:1".to_string()];
+    let outcome = host.send(message).await.unwrap().expect("written");
+    assert_eq!(outcome, crate::actors::Outcome::WrittenByDocker);
+    let path = format!("/var/lib/nap/p/h2/{}", file.file);
+    let (_, contents) = docker.host_file(&path).expect("the file is written");
+    assert_eq!(contents, nap_core::hosts_file::render(&file).unwrap());
+    assert!(docker.container_names().is_empty(), "no helper left");
+    assert_eq!(docker.calls_of("create_container").len(), 2);
 }

@@ -134,6 +134,20 @@ pub trait DockerApi: Send + Sync {
 
     /// `GET /containers/{container}/archive?path=path`: a tar of the file, streamed.
     fn download_from_container(&self, container: &str, path: &str) -> DockerStream<Bytes>;
+
+    /// `PUT /containers/{container}/archive?path=path`: unpacks `tar` there (into the
+    /// container's own file system, or a folder bind-mounted in it: Docker replaces a file
+    /// it unpacks, so it is never used to write a file that is bind-mounted elsewhere).
+    fn upload_to_container<'a>(
+        &'a self,
+        container: &'a str,
+        path: &'a str,
+        tar: Bytes,
+    ) -> DockerFuture<'a, ()>;
+
+    /// `POST /containers/{container}/wait`: waits until it is not running; answers its exit
+    /// status.
+    fn wait_container<'a>(&'a self, container: &'a str) -> DockerFuture<'a, i64>;
 }
 
 /// [`DockerApi`] over a real daemon: bollard's client, as [`crate::docker::connect`] made it.
@@ -331,5 +345,36 @@ impl DockerApi for BollardDocker {
         self.docker
             .download_from_container(container, Some(options))
             .boxed()
+    }
+
+    fn upload_to_container<'a>(
+        &'a self,
+        container: &'a str,
+        path: &'a str,
+        tar: Bytes,
+    ) -> DockerFuture<'a, ()> {
+        let options = bollard::query_parameters::UploadToContainerOptionsBuilder::default()
+            .path(path)
+            .build();
+        self.docker
+            .upload_to_container(container, Some(options), bollard::body_full(tar))
+            .boxed()
+    }
+
+    fn wait_container<'a>(&'a self, container: &'a str) -> DockerFuture<'a, i64> {
+        async move {
+            let mut answers = self.docker.wait_container(
+                container,
+                None::<bollard::query_parameters::WaitContainerOptions>,
+            );
+            match answers.next().await {
+                Some(Ok(answer)) => Ok(answer.status_code),
+                // bollard answers a non-zero exit as this error; the status is the answer.
+                Some(Err(Error::DockerContainerWaitError { code, .. })) => Ok(code),
+                Some(Err(error)) => Err(error),
+                None => Ok(0),
+            }
+        }
+        .boxed()
     }
 }

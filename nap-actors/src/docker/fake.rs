@@ -7,7 +7,12 @@
 //! It is not a Docker: no processes, no healthchecks run, no networks carry packets. A
 //! started container is running (and healthy when its body has a healthcheck) until a test
 //! says otherwise ([`FakeDocker::set_state`]); a start writes the container's hosts file from
-//! its `extra_hosts` the way Docker does, and sends a `start` event to every event stream.
+//! its `extra_hosts` the way Docker does — unless a file of the host is bind-mounted at
+//! `/etc/hosts` (nap's), which it then reads — and sends a `start` event to every event
+//! stream. The host's own files are modelled too ([`FakeDocker::host_file`]: contents and an
+//! inode number): a bind-mounted folder sees them, `PUT archive` into one replaces a file (a
+//! new inode, as Docker's unpacking does), and a helper container whose entrypoint is `dd`
+//! (`if=`, `of=`, `conv=notrunc`) or `rm -f` does what they do when started.
 //! Compiled for the crate's tests and with the `fakes` feature.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -49,8 +54,10 @@ pub struct FakeContainer {
     pub exit_code: i64,
     /// How often it was started after its first start.
     pub restart_count: i64,
-    /// Its `/etc/hosts`, as Docker or the last write left it.
+    /// The `/etc/hosts` Docker wrote (what the container reads unless nap's file is mounted).
     pub hosts_file: String,
+    /// Files put into its own file system (`PUT archive`), by absolute path.
+    pub files: BTreeMap<String, Vec<u8>>,
     /// Starts so far.
     pub starts: usize,
 }
@@ -97,6 +104,81 @@ struct State {
     next_id: u64,
     /// Every stop asked for: the container and the timeout given.
     stop_timeouts: Vec<(String, Option<i32>)>,
+    /// The host's files, by absolute path: (inode, contents).
+    host_files: BTreeMap<String, (u64, Vec<u8>)>,
+    /// Inode numbers handed out so far.
+    next_inode: u64,
+}
+
+impl State {
+    /// Writes a host file: in place (same inode) when it exists and `in_place`, else as a new
+    /// file (a new inode).
+    fn write_host_file(&mut self, path: &str, contents: Vec<u8>, in_place: bool) {
+        match self.host_files.get_mut(path) {
+            Some((_, old)) if in_place => *old = contents,
+            _ => {
+                self.next_inode += 1;
+                let inode = self.next_inode;
+                self.host_files.insert(path.to_string(), (inode, contents));
+            }
+        }
+    }
+}
+
+/// Where `path` inside `container` is on the host, through its bind mounts (`Binds` and
+/// `Mounts` of type bind).
+fn host_path(container: &FakeContainer, path: &str) -> Option<String> {
+    let host_config = container.body.host_config.as_ref()?;
+    let mut pairs: Vec<(String, String)> = host_config
+        .binds
+        .iter()
+        .flatten()
+        .filter_map(|bind| {
+            let mut parts = bind.splitn(3, ':');
+            Some((parts.next()?.to_string(), parts.next()?.to_string()))
+        })
+        .collect();
+    pairs.extend(
+        host_config
+            .mounts
+            .iter()
+            .flatten()
+            .filter_map(|mount| Some((mount.source.clone()?, mount.target.clone()?))),
+    );
+    pairs.into_iter().find_map(|(source, target)| {
+        if path == target {
+            Some(source)
+        } else {
+            path.strip_prefix(&format!("{}/", target.trim_end_matches('/')))
+                .map(|rest| format!("{}/{rest}", source.trim_end_matches('/')))
+        }
+    })
+}
+
+/// The regular files of a tar archive, as (path, contents).
+fn files_in_tar(archive: &[u8]) -> Vec<(String, Vec<u8>)> {
+    let mut files = Vec::new();
+    let mut offset = 0;
+    while offset + 512 <= archive.len() {
+        let header = &archive[offset..offset + 512];
+        if header.iter().all(|byte| *byte == 0) {
+            break;
+        }
+        let name_end = header[..100].iter().position(|b| *b == 0).unwrap_or(100);
+        let name = String::from_utf8_lossy(&header[..name_end]).into_owned();
+        let size = std::str::from_utf8(&header[124..136])
+            .ok()
+            .and_then(|field| usize::from_str_radix(field.trim_matches(['\0', ' ']), 8).ok())
+            .unwrap_or(0);
+        let start = offset + 512;
+        if (header[156] == b'0' || header[156] == 0)
+            && let Some(contents) = archive.get(start..start + size)
+        {
+            files.push((name, contents.to_vec()));
+        }
+        offset = start + size.div_ceil(512) * 512;
+    }
+    files
 }
 
 /// The fake daemon; cloning it shares the model (a test keeps one clone, the actor another).
@@ -282,6 +364,7 @@ impl FakeDocker {
             exit_code: 0,
             restart_count: 0,
             hosts_file: String::new(),
+            files: BTreeMap::new(),
             starts: usize::from(running),
         };
         container.hosts_file = docker_hosts_file(name, &container);
@@ -565,6 +648,7 @@ impl DockerApi for FakeDocker {
                     exit_code: 0,
                     restart_count: 0,
                     hosts_file: String::new(),
+                    files: BTreeMap::new(),
                     starts: 0,
                 },
             );
@@ -611,7 +695,9 @@ impl DockerApi for FakeDocker {
             }
             container.hosts_file = docker_hosts_file(&key, container);
             let id = container.id.clone();
+            let helper = container.clone();
             state.send_start_event(&key, &id);
+            state.run_helper(&key, &helper);
             Ok(())
         });
         ready(result)
@@ -827,13 +913,114 @@ impl DockerApi for FakeDocker {
                 let key = state
                     .container_key(container)
                     .ok_or_else(|| not_found("container", container))?;
-                let file = match path {
-                    "/etc/hosts" => state.containers[&key].hosts_file.clone(),
-                    other => return Err(not_found("file", other)),
+                let container = &state.containers[&key];
+                let name = path.rsplit('/').next().unwrap_or(path);
+                let file = match host_path(container, path) {
+                    Some(host_path) => match state.host_files.get(&host_path) {
+                        Some((_, contents)) => contents.clone(),
+                        None => return Err(not_found("file", path)),
+                    },
+                    None if path == "/etc/hosts" => container.hosts_file.clone().into_bytes(),
+                    None => match container.files.get(path) {
+                        Some(contents) => contents.clone(),
+                        None => return Err(not_found("file", path)),
+                    },
                 };
-                Ok(Bytes::from(tar_of("hosts", file.as_bytes())))
+                Ok(Bytes::from(tar_of(name, &file)))
             });
         stream_of(vec![result])
+    }
+
+    fn upload_to_container<'a>(
+        &'a self,
+        container: &'a str,
+        path: &'a str,
+        tar: Bytes,
+    ) -> DockerFuture<'a, ()> {
+        let result = self
+            .record("upload_to_container", container)
+            .and_then(|mut state| {
+                let key = state
+                    .container_key(container)
+                    .ok_or_else(|| not_found("container", container))?;
+                for (name, contents) in files_in_tar(&tar) {
+                    let target = format!("{}/{name}", path.trim_end_matches('/'));
+                    match host_path(&state.containers[&key], &target) {
+                        // Docker unpacks by unlinking and creating: a new inode.
+                        Some(host_path) => state.write_host_file(&host_path, contents, false),
+                        None => {
+                            if let Some(container) = state.containers.get_mut(&key) {
+                                container.files.insert(target, contents);
+                            }
+                        }
+                    }
+                }
+                Ok(())
+            });
+        ready(result)
+    }
+
+    fn wait_container<'a>(&'a self, container: &'a str) -> DockerFuture<'a, i64> {
+        let result = self.record("wait_container", container).and_then(|state| {
+            let key = state
+                .container_key(container)
+                .ok_or_else(|| not_found("container", container))?;
+            Ok(state.containers[&key].exit_code)
+        });
+        ready(result)
+    }
+}
+
+impl State {
+    /// What a started helper container does: `dd if= of= [conv=notrunc]` or `rm -f FILES`,
+    /// through its bind mounts; then it has exited (status 1 when its input is missing).
+    fn run_helper(&mut self, name: &str, helper: &FakeContainer) {
+        let command = helper.body.entrypoint.clone().unwrap_or_default();
+        let status = match command.first().map(String::as_str) {
+            Some("dd") => {
+                let argument = |key: &str| {
+                    command
+                        .iter()
+                        .find_map(|arg| arg.strip_prefix(key).map(str::to_string))
+                };
+                let input = argument("if=").and_then(|path| helper.files.get(&path).cloned());
+                let output = argument("of=").and_then(|path| host_path(helper, &path));
+                let in_place = command.iter().any(|arg| arg == "conv=notrunc");
+                match (input, output) {
+                    (Some(input), Some(output)) => {
+                        let mut contents = self
+                            .host_files
+                            .get(&output)
+                            .map(|(_, old)| old.clone())
+                            .unwrap_or_default();
+                        if in_place {
+                            if contents.len() < input.len() {
+                                contents.resize(input.len(), 0);
+                            }
+                            contents[..input.len()].copy_from_slice(&input);
+                        } else {
+                            contents = input;
+                        }
+                        self.write_host_file(&output, contents, true);
+                        0
+                    }
+                    _ => 1,
+                }
+            }
+            Some("rm") => {
+                for path in command.iter().skip(1).filter(|arg| !arg.starts_with('-')) {
+                    if let Some(host_path) = host_path(helper, path) {
+                        self.host_files.remove(&host_path);
+                    }
+                }
+                0
+            }
+            _ => return,
+        };
+        if let Some(container) = self.containers.get_mut(name) {
+            container.running = false;
+            container.exit_code = status;
+        }
     }
 }
 
@@ -843,11 +1030,38 @@ impl FakeDocker {
         self.state().exec_exit_code = code;
     }
 
-    /// Writes `contents` as `container`'s hosts file (what a write over SSH does on the host).
-    pub fn write_hosts_file(&self, container: &str, contents: &str) {
-        if let Some(container) = self.state().containers.get_mut(container) {
-            container.hosts_file = contents.to_string();
-        }
+    /// A file of the host: its inode number and contents.
+    pub fn host_file(&self, path: &str) -> Option<(u64, String)> {
+        self.state()
+            .host_files
+            .get(path)
+            .map(|(inode, contents)| (*inode, String::from_utf8_lossy(contents).into_owned()))
+    }
+
+    /// The host's files' paths, sorted.
+    pub fn host_file_paths(&self) -> Vec<String> {
+        self.state().host_files.keys().cloned().collect()
+    }
+
+    /// Writes a file of the host in place (what a write over SSH does), keeping its inode.
+    pub fn write_host_file(&self, path: &str, contents: &str) {
+        self.state()
+            .write_host_file(path, contents.as_bytes().to_vec(), true);
+    }
+
+    /// What `container` reads at `/etc/hosts`: the host file bind-mounted there, else the one
+    /// Docker wrote.
+    pub fn etc_hosts(&self, container: &str) -> Option<String> {
+        let state = self.state();
+        let container = state.containers.get(container)?;
+        Some(match host_path(container, "/etc/hosts") {
+            Some(path) => state
+                .host_files
+                .get(&path)
+                .map(|(_, contents)| String::from_utf8_lossy(contents).into_owned())
+                .unwrap_or_default(),
+            None => container.hosts_file.clone(),
+        })
     }
 }
 

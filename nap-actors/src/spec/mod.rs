@@ -12,7 +12,7 @@
 //! [`SpecError`] naming the service and the field. Not mapped: what Docker cannot express per
 //! container (`build`, `profiles`, `deploy.placement`, `depends_on`, replica counts) and
 //! `links` (a Docker link only reaches a container on the same daemon; nap's name table in
-//! `extra_hosts` resolves link aliases instead).
+//! the container's hosts file resolves link aliases instead).
 
 mod host_config;
 mod mounts;
@@ -34,7 +34,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use bollard::models::{ContainerCreateBody, EndpointSettings, HostConfig};
 use nap_core::compose::Project;
-use nap_core::plan::{self, DesiredContainer, LABEL_EXTRA_HOSTS_HASH};
+use nap_core::plan::{DesiredContainer, LABEL_HOSTS_FILE};
 use nap_core::units;
 use serde_json::{Map, Value};
 
@@ -201,8 +201,13 @@ fn to_hash_map(map: &BTreeMap<String, String>) -> HashMap<String, String> {
 /// `project`'s services.
 ///
 /// The image is the container's (compose's `<project>-<service>` when the service has none);
-/// labels are the service's with the container's `nap.*` labels over them; `extra_hosts` are
-/// the service's own entries followed by the container's name table. The primary network
+/// labels are the service's with the container's `nap.*` labels over them. A container with a
+/// nap hosts file (its view's, on its host) gets it bind-mounted read-only at `/etc/hosts`
+/// and no `extra_hosts` (the service's own are in the file; Docker writes no hosts file
+/// then); in routed mode one without a `hostname:` is named after its container, which the
+/// file maps to its own fixed address (the line Docker would write for it). A container
+/// without one (local mode, `network_mode: host` or `none`) keeps the service's
+/// `extra_hosts` for Docker to write. The primary network
 /// (highest `priority`, then by key, as compose picks it) goes in the body and
 /// `host_config.network_mode`; the others are in
 /// [`additional_networks`](ContainerSpec::additional_networks). `service:X` in
@@ -227,10 +232,40 @@ pub fn container_spec(
     let networking = networking(&context, project, service, container)?;
     let (security_opt, unconfined_paths) = security_options(service);
 
-    let mut extra_hosts = service.extra_hosts.clone();
-    if networking.own_namespace {
-        extra_hosts.extend(container.extra_hosts.iter().map(|entry| entry.extra_host()));
-    }
+    let hosts_mount = match &container.hosts_file {
+        Some(file) => {
+            let folder = nap_core::hosts_file::folder(&project.name, &container.host)
+                .map_err(|error| context.invalid("hosts file", error.to_string()))?;
+            Some(bollard::models::Mount {
+                target: Some("/etc/hosts".to_string()),
+                source: Some(format!("{folder}/{file}")),
+                typ: Some(bollard::models::MountType::BIND),
+                read_only: Some(true),
+                ..bollard::models::Mount::default()
+            })
+        }
+        None => None,
+    };
+    let extra_hosts = if hosts_mount.is_some() {
+        Vec::new()
+    } else {
+        service.extra_hosts.clone()
+    };
+    let mut mounts = mounts;
+    mounts.extend(hosts_mount);
+    // The line Docker writes for a container's own hostname is in the file when the hostname
+    // is its container name and the file maps that to its own fixed address (routed mode).
+    let routed = container
+        .networks
+        .iter()
+        .any(|network| network.ipv4_address.is_some());
+    let hostname = service.hostname.clone().or_else(|| {
+        (routed
+            && container.hosts_file.is_some()
+            && container.name.len() <= 63
+            && nap_core::hosts_file::is_safe_name(&container.name))
+        .then(|| container.name.clone())
+    });
     let resolve = |field: &str, value: &Option<String>| {
         value
             .as_deref()
@@ -283,13 +318,10 @@ pub fn container_spec(
 
     let mut labels = to_hash_map(&service.labels);
     labels.extend(to_hash_map(&container.labels));
-    // Which table the container holds, so later deployments need not inspect it.
-    let extra_hosts_hash = if networking.own_namespace {
-        container.extra_hosts_hash.clone()
-    } else {
-        plan::extra_hosts_hash(&service.extra_hosts, &[])
-    };
-    labels.insert(LABEL_EXTRA_HOSTS_HASH.to_string(), extra_hosts_hash);
+    // Which hosts file it reads, so later deployments know from the listing.
+    if let Some(file) = &container.hosts_file {
+        labels.insert(LABEL_HOSTS_FILE.to_string(), file.clone());
+    }
     let image = if container.image.is_empty() {
         service
             .image
@@ -305,7 +337,7 @@ pub fn container_spec(
         .collect();
 
     let body = ContainerCreateBody {
-        hostname: service.hostname.clone(),
+        hostname,
         domainname: service.domainname.clone(),
         user: service.user.clone(),
         exposed_ports: non_empty(exposed_ports),
@@ -313,8 +345,9 @@ pub fn container_spec(
         open_stdin: service.stdin_open,
         // A one-off (`nap run`) is attached to: its stdin closes when nap's ends, as with
         // `docker run -i` (without this, Docker ends the attached output at stdin's end).
-        stdin_once: (plan::is_one_off(&container.labels) && service.stdin_open == Some(true))
-            .then_some(true),
+        stdin_once: (nap_core::plan::is_one_off(&container.labels)
+            && service.stdin_open == Some(true))
+        .then_some(true),
         env: non_empty(environment),
         cmd: service.command.clone(),
         healthcheck: service

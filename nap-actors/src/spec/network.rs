@@ -27,8 +27,6 @@ pub(super) struct Networking {
     pub(super) config: Option<NetworkingConfig>,
     /// The other networks, connected before start.
     pub(super) additional: Vec<(String, EndpointSettings)>,
-    /// Whether the container has its own network namespace (and so its own hosts file).
-    pub(super) own_namespace: bool,
 }
 
 pub(super) fn endpoint_settings(
@@ -65,7 +63,6 @@ pub(super) fn networking(
         let mode = resolve_service_reference(context, project, "network_mode", mode, container)?;
         return Ok(Networking {
             disabled: mode == "disabled",
-            own_namespace: !mode.starts_with("container:"),
             mode,
             config: None,
             additional: Vec::new(),
@@ -100,7 +97,6 @@ pub(super) fn networking(
             disabled: false,
             config: None,
             additional: Vec::new(),
-            own_namespace: true,
         });
     };
     Ok(Networking {
@@ -110,7 +106,6 @@ pub(super) fn networking(
         mode: primary,
         disabled: false,
         additional: endpoints.collect(),
-        own_namespace: true,
     })
 }
 

@@ -582,7 +582,7 @@ services:
 }
 
 #[test]
-fn extra_hosts_are_the_services_then_the_name_table() {
+fn the_hosts_file_is_nap_s_read_only_mount_and_the_body_carries_no_table() {
     let project = project(
         "\
 name: demo
@@ -595,13 +595,56 @@ services:
     deploy: {replicas: 2}
 ",
     );
-    let desired = desired(&project, &routed());
-    let web = container(&desired, "demo-web-1");
+    let routed_state = desired(&project, &routed());
+    let web = container(&routed_state, "demo-web-1");
     assert!(!web.extra_hosts.is_empty(), "routed mode has a name table");
+    let file = web.hosts_file.clone().expect("a hosts file");
     let spec = container_spec(&project, web).expect("a spec");
-    let mut expected = strings(&["db.example:10.1.2.3", "cache.example:10.1.2.4"]);
-    expected.extend(web.extra_hosts.iter().map(|entry| entry.extra_host()));
-    assert_eq!(host_config(&spec).extra_hosts, Some(expected));
+    let made = host_config(&spec);
+    // No table in the body (small create bodies), and not even the service's own entries:
+    // they are in the file, which Docker does not write.
+    assert_eq!(made.extra_hosts, None);
+    let mount = made
+        .mounts
+        .iter()
+        .flatten()
+        .find(|mount| mount.target.as_deref() == Some("/etc/hosts"))
+        .expect("nap's file at /etc/hosts");
+    assert_eq!(
+        mount.source.as_deref(),
+        Some(format!("/var/lib/nap/demo/{}/{file}", web.host).as_str())
+    );
+    assert_eq!(mount.read_only, Some(true));
+    assert_eq!(mount.typ, Some(bollard::models::MountType::BIND));
+    let labels = spec.body.labels.clone().expect("labels");
+    assert_eq!(labels["nap.hosts-file"], file);
+    // Its hostname is its container name, which the file maps to its own fixed address.
+    assert_eq!(spec.body.hostname.as_deref(), Some("demo-web-1"));
+    let own = web.networks[0].ipv4_address.unwrap();
+    assert!(
+        web.extra_hosts
+            .iter()
+            .any(|entry| entry.name == "demo-web-1" && entry.address == own)
+    );
+    // The service's own extra_hosts are the file's.
+    let desired_file = routed_state
+        .hosts_files
+        .iter()
+        .find(|f| f.host == web.host && f.file == file)
+        .unwrap();
+    let text = nap_core::hosts_file::render(desired_file).unwrap();
+    assert!(text.contains("10.1.2.3\tdb.example\n"), "{text}");
+    assert!(text.contains("10.1.2.4\tcache.example\n"), "{text}");
+    // Local mode: Docker writes the file, from the service's own entries.
+    let local = desired(&project, &local());
+    let web = container(&local, "demo-web-1");
+    assert_eq!(web.hosts_file, None);
+    let spec = container_spec(&project, web).expect("a spec");
+    assert_eq!(
+        host_config(&spec).extra_hosts,
+        Some(strings(&["db.example:10.1.2.3", "cache.example:10.1.2.4"]))
+    );
+    assert_eq!(spec.body.hostname, None);
 }
 
 #[test]
@@ -626,8 +669,7 @@ services:
     assert_eq!(labels["nap.service"], "web");
     assert_eq!(labels["nap.host"], "local");
     assert_eq!(labels["nap.config-hash"], container.config_hash);
-    assert_eq!(labels["nap.extra-hosts-hash"], container.extra_hosts_hash);
-    assert_eq!(labels.len(), 7);
+    assert_eq!(labels.len(), 6, "local mode: no nap.hosts-file");
 }
 
 #[test]

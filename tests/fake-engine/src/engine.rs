@@ -274,6 +274,90 @@ struct Container {
     restart_count: i64,
     /// Written by an exec; `None`: the file Docker writes at start from `ExtraHosts`.
     hosts_file: Option<Vec<u8>>,
+    /// Bind mounts (`Binds`, and `Mounts` of type bind), as (host path, container path).
+    binds: Vec<(String, String)>,
+    /// Files put into its own file system (`PUT archive`), by absolute path.
+    files: BTreeMap<String, Vec<u8>>,
+}
+
+impl Container {
+    /// Where `path` inside the container is on the host, through its bind mounts.
+    fn host_path(&self, path: &str) -> Option<String> {
+        self.binds.iter().find_map(|(source, target)| {
+            if path == target {
+                Some(source.clone())
+            } else {
+                path.strip_prefix(&format!("{}/", target.trim_end_matches('/')))
+                    .map(|rest| format!("{}/{rest}", source.trim_end_matches('/')))
+            }
+        })
+    }
+}
+
+/// The bind mounts of a `HostConfig` (as text): `Binds` and `Mounts` of type bind.
+fn binds_of(host_config: &str) -> Vec<(String, String)> {
+    #[derive(serde::Deserialize)]
+    struct Mount {
+        #[serde(rename = "Type")]
+        typ: Option<String>,
+        #[serde(rename = "Source")]
+        source: Option<String>,
+        #[serde(rename = "Target")]
+        target: Option<String>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Mounts {
+        #[serde(rename = "Binds")]
+        binds: Option<Vec<String>>,
+        #[serde(rename = "Mounts")]
+        mounts: Option<Vec<Mount>>,
+    }
+    let Ok(parsed) = serde_json::from_str::<Mounts>(host_config) else {
+        return Vec::new();
+    };
+    let mut binds: Vec<(String, String)> = parsed
+        .binds
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|bind| {
+            let mut parts = bind.splitn(3, ':');
+            Some((parts.next()?.to_string(), parts.next()?.to_string()))
+        })
+        .collect();
+    for mount in parsed.mounts.unwrap_or_default() {
+        if mount.typ.as_deref() == Some("bind")
+            && let (Some(source), Some(target)) = (mount.source, mount.target)
+        {
+            binds.push((source, target));
+        }
+    }
+    binds
+}
+
+/// The regular files of a tar archive, as (path, contents).
+fn files_in_tar(archive: &[u8]) -> Vec<(String, Vec<u8>)> {
+    let mut files = Vec::new();
+    let mut offset = 0;
+    while offset + 512 <= archive.len() {
+        let header = &archive[offset..offset + 512];
+        if header.iter().all(|byte| *byte == 0) {
+            break;
+        }
+        let name_end = header[..100].iter().position(|b| *b == 0).unwrap_or(100);
+        let name = String::from_utf8_lossy(&header[..name_end]).into_owned();
+        let size = std::str::from_utf8(&header[124..136])
+            .ok()
+            .and_then(|field| usize::from_str_radix(field.trim_matches(['\0', ' ']), 8).ok())
+            .unwrap_or(0);
+        let start = offset + 512;
+        if (header[156] == b'0' || header[156] == 0)
+            && let Some(contents) = archive.get(start..start + size)
+        {
+            files.push((name, contents.to_vec()));
+        }
+        offset = start + size.div_ceil(512) * 512;
+    }
+    files
 }
 
 impl Container {
@@ -381,6 +465,8 @@ pub struct Engine {
     /// Reference (`name:tag`) → image id.
     images: BTreeMap<String, String>,
     execs: BTreeMap<String, Exec>,
+    /// The host's files that helper containers wrote through bind mounts, by path.
+    host_files: BTreeMap<String, Vec<u8>>,
     next_id: u64,
     seed: u64,
     /// Events not yet handed to the server's broadcast.
@@ -483,6 +569,7 @@ impl Engine {
             volumes: BTreeMap::new(),
             images: BTreeMap::new(),
             execs: BTreeMap::new(),
+            host_files: BTreeMap::new(),
             next_id: 0,
             seed,
             pending_events: Vec::new(),
@@ -599,7 +686,22 @@ impl Engine {
             ("GET", ["containers", "json"]) => self.list_containers(call),
             ("POST", ["containers", "create"]) => self.create_container(call),
             ("GET", ["containers", id, "json"]) => self.inspect_container(id),
-            ("POST", ["containers", id, "start"]) => self.start_container(id),
+            ("POST", ["containers", id, "start"]) => {
+                let reply = self.start_container(id);
+                self.run_helper(id);
+                reply
+            }
+            ("POST", ["containers", id, "wait"]) => match self.container_id(id) {
+                Some(id) => {
+                    let code = match self.containers[&id].state {
+                        State::Exited(code) => code,
+                        _ => 0,
+                    };
+                    Reply::Json(200, json!({"StatusCode": code}))
+                }
+                None => error(404, format!("No such container: {id}")),
+            },
+            ("PUT", ["containers", id, "archive"]) => self.put_archive(id, call),
             ("POST", ["containers", id, "stop"]) => self.stop_container(id, 0),
             ("POST", ["containers", id, "kill"]) => self.stop_container(id, 137),
             ("POST", ["containers", id, "restart"]) => {
@@ -869,6 +971,7 @@ impl Engine {
             .filter(|h| !h.is_empty())
             .map(str::to_string)
             .unwrap_or_else(|| id[..12].to_string());
+        let binds = binds_of(&host_config);
         let container = Container {
             id: id.clone(),
             name: name.clone(),
@@ -888,6 +991,8 @@ impl Engine {
             finished_at: None,
             restart_count: 0,
             hosts_file: None,
+            binds,
+            files: BTreeMap::new(),
         };
         self.event(&container, "create");
         self.names.insert(name, id.clone());
@@ -1191,6 +1296,25 @@ impl Engine {
         };
         let path = call.param("path").unwrap_or_default();
         let container = &self.containers[&id];
+        if let Some(host_path) = container.host_path(path) {
+            return match self.host_files.get(&host_path) {
+                Some(content) => {
+                    let name = path.rsplit('/').next().unwrap_or("file");
+                    Reply::Bytes(200, "application/x-tar", tar_of(name, content))
+                }
+                None => error(
+                    404,
+                    format!(
+                        "Could not find the file {path} in container {}",
+                        container.name
+                    ),
+                ),
+            };
+        }
+        if let Some(content) = container.files.get(path) {
+            let name = path.rsplit('/').next().unwrap_or("file");
+            return Reply::Bytes(200, "application/x-tar", tar_of(name, content));
+        }
         let content = match path {
             "/etc/hosts" => container
                 .hosts_file
@@ -1209,6 +1333,82 @@ impl Engine {
         };
         let name = path.rsplit('/').next().unwrap_or("file");
         Reply::Bytes(200, "application/x-tar", tar_of(name, &content))
+    }
+
+    /// `PUT /containers/{id}/archive`: the tar's files into the container's own file system,
+    /// or, under a bind mount, onto the host (replaced, as Docker's unpacking does).
+    fn put_archive(&mut self, reference: &str, call: &Call) -> Reply {
+        let Some(id) = self.container_id(reference) else {
+            return error(404, format!("No such container: {reference}"));
+        };
+        let path = call.param("path").unwrap_or("/").to_string();
+        for (name, contents) in files_in_tar(&call.body) {
+            let target = format!("{}/{name}", path.trim_end_matches('/'));
+            match self.containers[&id].host_path(&target) {
+                Some(host_path) => {
+                    self.host_files.insert(host_path, contents);
+                }
+                None => {
+                    if let Some(container) = self.containers.get_mut(&id) {
+                        container.files.insert(target, contents);
+                    }
+                }
+            }
+        }
+        Reply::Empty(200)
+    }
+
+    /// What a started helper container does (nap's hosts-file writer): `dd if= of=
+    /// [conv=notrunc]` or `rm -f FILES` through its bind mounts; then it exits.
+    fn run_helper(&mut self, reference: &str) {
+        let Some(id) = self.container_id(reference) else {
+            return;
+        };
+        let helper = self.containers[&id].clone();
+        if helper.state != State::Running {
+            return;
+        }
+        let command = strings(helper.config.get("Entrypoint"));
+        let status = match command.first().map(String::as_str) {
+            Some("dd") => {
+                let argument = |key: &str| {
+                    command
+                        .iter()
+                        .find_map(|arg| arg.strip_prefix(key).map(str::to_string))
+                };
+                let input = argument("if=").and_then(|path| helper.files.get(&path).cloned());
+                let output = argument("of=").and_then(|path| helper.host_path(&path));
+                match (input, output) {
+                    (Some(input), Some(output)) => {
+                        let file = self.host_files.entry(output).or_default();
+                        if command.iter().any(|arg| arg == "conv=notrunc")
+                            && file.len() > input.len()
+                        {
+                            file[..input.len()].copy_from_slice(&input);
+                        } else {
+                            *file = input;
+                        }
+                        0
+                    }
+                    _ => 1,
+                }
+            }
+            Some("rm") => {
+                for path in command.iter().skip(1).filter(|arg| !arg.starts_with('-')) {
+                    if let Some(host_path) = helper.host_path(path) {
+                        self.host_files.remove(&host_path);
+                    }
+                }
+                0
+            }
+            _ => return,
+        };
+        self.exit(&id, status);
+    }
+
+    /// The host's files (what nap's helpers wrote), by path.
+    pub fn host_files(&self) -> &BTreeMap<String, Vec<u8>> {
+        &self.host_files
     }
 
     fn create_exec(&mut self, reference: &str, call: &Call) -> Reply {

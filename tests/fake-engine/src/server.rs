@@ -403,6 +403,19 @@ impl Fake {
         Some(reply)
     }
 
+    /// The paths of the files nap's helper containers left on host `index` (from 1).
+    pub fn host_files(&self, index: usize) -> Option<Vec<(String, Vec<u8>)>> {
+        let shared = self.engines.get(index.checked_sub(1)?)?;
+        let engine = lock(&shared.engine);
+        Some(
+            engine
+                .host_files()
+                .iter()
+                .map(|(path, contents)| (path.clone(), contents.clone()))
+                .collect(),
+        )
+    }
+
     /// Zeroes every engine's call counts.
     pub fn reset_stats(&self) {
         for engine in self.engines.iter() {

@@ -1,12 +1,11 @@
-//! The hashes labelled on containers: a service's config hash and the hash of a container's
-//! `extra_hosts`, both stable across key order and nap versions.
+//! The hash labelled on containers: a service's config hash, stable across key order and nap
+//! versions.
 
 use std::fmt::Write as _;
 
 use sha2::{Digest, Sha256};
 
 use crate::compose::Service;
-use crate::plan::HostEntry;
 
 /// Hash of a service's normalized config: SHA-256 over canonical JSON (object keys sorted,
 /// empty fields left out), ignoring what does not change the container (replica count,
@@ -73,28 +72,4 @@ fn write_canonical_json(value: &serde_json::Value, out: &mut String) {
         }
         other => out.push_str(&other.to_string()),
     }
-}
-
-/// The [`LABEL_EXTRA_HOSTS_HASH`](crate::plan::LABEL_EXTRA_HOSTS_HASH) of a container created with `own` entries then `table`
-/// as its `extra_hosts`: SHA-256 over the entries, each followed by a newline.
-pub fn extra_hosts_hash(own: &[String], table: &[HostEntry]) -> String {
-    let mut hasher = Sha256::new();
-    for entry in own {
-        hasher.update(entry.as_bytes());
-        hasher.update(b"\n");
-    }
-    let mut text = String::with_capacity(64);
-    for entry in table {
-        text.clear();
-        entry.push_extra_host(&mut text);
-        text.push('\n');
-        hasher.update(text.as_bytes());
-    }
-    hasher
-        .finalize()
-        .iter()
-        .fold(String::with_capacity(64), |mut hex, byte| {
-            let _ = write!(hex, "{byte:02x}");
-            hex
-        })
 }

@@ -18,10 +18,11 @@ pub const LABEL_HOST: &str = "nap.host";
 /// Label: the hash of the service's normalized config the container was created from.
 pub const LABEL_CONFIG_HASH: &str = "nap.config-hash";
 
-/// Label: the SHA-256 of a container's `extra_hosts` as created (the service's own entries,
-/// then the name table), so reconcile knows the table a container holds from the listing
-/// alone, without inspecting it.
-pub const LABEL_EXTRA_HOSTS_HASH: &str = "nap.extra-hosts-hash";
+/// Label: the name of the hosts file (in the project's folder on the host) the container has
+/// bind-mounted read-only at `/etc/hosts`, so reconcile knows which file a container reads
+/// from the listing alone. A container without it (made by an older nap, whose table was in
+/// `extra_hosts`) is recreated.
+pub const LABEL_HOSTS_FILE: &str = "nap.hosts-file";
 
 /// Label: `true` on a one-off container (`nap run`), which is never one of its service's
 /// replicas (Compose's `com.docker.compose.oneoff`).

@@ -2,7 +2,8 @@
 //!
 //! [`desired_state`] turns a project and an inventory into containers placed on hosts (via
 //! the scheduler), project networks with a subnet per host, a fixed address for every
-//! container and the complete name table every container gets as `extra_hosts`.
+//! container, the complete name table every container resolves and the hosts files that hold
+//! it (one per host and view).
 //! [`reconcile`] compares that with the [`ObservedState`] read from the daemons' labels and
 //! returns a [`Plan`]: a DAG of operations, each one Docker or SSH call, in dependency
 //! order. Nothing here performs an operation; the actors do. The few choices an actor makes
@@ -92,14 +93,14 @@ mod rollout;
 pub mod select;
 mod teardown;
 
-pub use desired::name_table::{HostEntry, extra_hosts_match, holds_table};
+pub use desired::name_table::{HostEntry, holds_hosts_file};
 pub use desired::one_off::{OneOff, is_one_off};
 pub use desired::state::replica_volume;
 pub use desired::{
-    DesiredContainer, DesiredNetwork, DesiredState, NetworkAttachment, Route, desired_state,
-    desired_state_with_one_off, host_specs,
+    DesiredContainer, DesiredHostsFile, DesiredNetwork, DesiredState, NetworkAttachment, Route,
+    desired_state, desired_state_with_one_off, host_specs,
 };
-pub use hash::{config_hash, extra_hosts_hash};
+pub use hash::config_hash;
 pub use labels::*;
 pub use observed::{ObservedContainer, ObservedNetwork, ObservedState};
 pub use operation::{Operation, PlacementRecord, Plan, PlannedOperation};

@@ -28,11 +28,11 @@ pub struct ObservedContainer {
     pub exit_code: Option<i64>,
     /// Address on each Docker network, by Docker network name.
     pub addresses: BTreeMap<String, Ipv4Addr>,
-    /// `HostConfig.ExtraHosts` as created (`name:address`); empty when the container has
-    /// [`LABEL_EXTRA_HOSTS_HASH`](crate::plan::LABEL_EXTRA_HOSTS_HASH) (it is then not inspected).
-    pub extra_hosts: Vec<String>,
-    /// Its [`LABEL_EXTRA_HOSTS_HASH`](crate::plan::LABEL_EXTRA_HOSTS_HASH), when it has one.
-    pub extra_hosts_hash: Option<String>,
+    /// The image it was created from, as the listing reports it.
+    pub image: String,
+    /// Its [`LABEL_HOSTS_FILE`](crate::plan::LABEL_HOSTS_FILE): the nap hosts file it reads,
+    /// when it has one.
+    pub hosts_file: Option<String>,
 }
 
 /// One Docker network on a host.
@@ -44,6 +44,9 @@ pub struct ObservedNetwork {
     pub name: String,
     /// Its IPv4 subnet, when it has one.
     pub subnet: Option<Ipv4Cidr>,
+    /// Its IPv4 gateway, when the daemon reports one (the default `bridge` network's is what
+    /// `host-gateway` stands for).
+    pub gateway: Option<Ipv4Addr>,
     /// `nap.project`, when nap made it.
     pub project: Option<String>,
 }

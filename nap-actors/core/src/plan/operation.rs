@@ -8,8 +8,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::inventory::Ipv4Cidr;
-use crate::plan::HostEntry;
-use crate::plan::{RolloutPolicy, Route};
+use crate::plan::{DesiredHostsFile, RolloutPolicy, Route};
 
 /// One step of a plan: one Docker or SSH call.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -144,14 +143,29 @@ pub enum Operation {
         /// Container name.
         container: String,
     },
-    /// Rewrite a running container's name table in its hosts file.
-    PatchHosts {
+    /// Write the host's hosts files (one per view) in place, in one command over SSH or,
+    /// without SSH, through a Docker helper container made from `image`.
+    WriteHostsFiles {
         /// Host.
         host: String,
-        /// Container name.
-        container: String,
-        /// The complete table.
-        entries: Vec<HostEntry>,
+        /// The project's folder on the host ([`crate::hosts_file::folder`]).
+        folder: String,
+        /// The files, with what they hold.
+        files: Vec<DesiredHostsFile>,
+        /// Images on the host (its services'), for the helper container: the first that
+        /// can run `dd` is used.
+        images: Vec<String>,
+    },
+    /// Remove the project's hosts files from a host (`nap down`).
+    RemoveHostsFiles {
+        /// Host.
+        host: String,
+        /// The project's folder on the host.
+        folder: String,
+        /// The files its containers read.
+        files: Vec<String>,
+        /// Images on the host (its containers'), for the helper container.
+        images: Vec<String>,
     },
     /// Remove a project network from a host.
     RemoveNetwork {
@@ -179,13 +193,14 @@ impl Operation {
             | Operation::StartContainer { host, .. }
             | Operation::WaitHealthy { host, .. }
             | Operation::WaitCompleted { host, .. }
-            | Operation::PatchHosts { host, .. }
+            | Operation::WriteHostsFiles { host, .. }
+            | Operation::RemoveHostsFiles { host, .. }
             | Operation::RemoveNetwork { host, .. } => host,
         }
     }
 
     /// The project container a container operation brings up (create, replace, start, wait);
-    /// `None` for the others, removals and patches included.
+    /// `None` for the others, removals and hosts-file writes included.
     pub fn deploys_container(&self) -> Option<&str> {
         match self {
             Operation::CreateContainer { container, .. }
@@ -248,9 +263,16 @@ impl Operation {
             Operation::WaitCompleted { container, .. } => {
                 format!("wait for {container} to complete")
             }
-            Operation::PatchHosts {
-                container, entries, ..
-            } => format!("patch hosts of {container} ({} entries)", entries.len()),
+            Operation::WriteHostsFiles { files, .. } => {
+                let list: Vec<String> = files
+                    .iter()
+                    .map(|file| format!("{} ({} entries)", file.file, file.table.len()))
+                    .collect();
+                format!("write hosts files [{}]", list.join(", "))
+            }
+            Operation::RemoveHostsFiles { folder, files, .. } => {
+                format!("remove hosts files {folder}/[{}]", files.join(", "))
+            }
             Operation::RemoveNetwork { name, .. } => format!("remove network {name}"),
         }
     }

@@ -4,8 +4,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::compose::DependsOnCondition;
+use crate::hosts_file;
 use crate::inventory::Ipv4Cidr;
-use crate::plan::holds_table;
+use crate::plan::holds_hosts_file;
 use crate::plan::operation::PlanBuilder;
 use crate::plan::{
     DesiredContainer, DesiredState, ObservedContainer, ObservedState, Operation, PlacementRecord,
@@ -25,8 +26,9 @@ pub struct ReconcileOptions {
 /// close the gap. A project already in its desired state gets an empty plan.
 ///
 /// The plan is built in phases, each a method of a `Reconciler`: networks, routes and volumes;
-/// each container's [`Fate`]; removals; images; creates; starts in dependency order (with
-/// rollouts and readiness waits); then the rollouts' patches and retirements.
+/// each container's [`Fate`]; images; the hosts files (one write per host, when any
+/// container comes or goes); removals; creates; starts in dependency order (with rollouts and
+/// readiness waits); then the rollouts' retirements.
 pub fn reconcile(
     desired: &DesiredState,
     observed: &ObservedState,
@@ -39,11 +41,27 @@ pub fn reconcile(
         .collect();
     let mut reconciler = Reconciler::new(desired, observed, options);
     reconciler.networks_routes_and_volumes();
-    reconciler.removals();
     reconciler.images(&fates);
+    let start_first = fates.iter().any(|(container, fate)| {
+        matches!(fate, Fate::Replace(_))
+            && desired
+                .rollouts
+                .get(&container.service)
+                .is_some_and(|policy| policy.start_first)
+    });
+    let files_change = reconciler.membership_changes(&fates);
+    if files_change && !start_first {
+        reconciler.hosts_files();
+    }
+    reconciler.removals();
     reconciler.creates(&fates);
     for service in &desired.start_order {
         reconciler.starts(service, &fates);
+    }
+    if files_change && start_first {
+        // Peers switch to the start-first replacements once those are up.
+        let after = reconciler.replace_ids.clone();
+        reconciler.hosts_files_after(after);
     }
     reconciler.rollout_ends();
     reconciler.into_plan()
@@ -56,12 +74,10 @@ pub enum Fate<'a> {
     Keep,
     /// It exists as wanted but is stopped: start it.
     Start,
-    /// It runs as wanted but holds an old name table: rewrite its hosts file.
-    Patch(&'a ObservedContainer),
     /// Create it (after removing the container it `replaces`, when there is one).
     Create {
         /// Why, as the plan prints it: `new`, `config changed`, `forced`, `moved from h1`,
-        /// `name table changed`.
+        /// `hosts file changed`.
         reason: String,
         /// The container of the same name on the same host, removed first.
         replaces: Option<&'a ObservedContainer>,
@@ -90,18 +106,15 @@ pub fn fate<'a>(
             let completed = existing.state == "exited"
                 && existing.exit_code == Some(0)
                 && desired.one_shot_services.contains(&container.service);
-            let table_kept = holds_table(existing, container);
-            if existing.state == "running" || completed {
-                if existing.state == "running" && !table_kept && !container.extra_hosts.is_empty() {
-                    Fate::Patch(existing)
-                } else {
-                    Fate::Keep
-                }
-            } else if !table_kept {
+            if !holds_hosts_file(existing, container) {
+                // Made by an older nap (its table in `extra_hosts`) or reading another file:
+                // the mount is fixed at create.
                 Fate::Create {
-                    reason: "name table changed".to_string(),
+                    reason: "hosts file changed".to_string(),
                     replaces: Some(existing),
                 }
+            } else if existing.state == "running" || completed {
+                Fate::Keep
             } else {
                 Fate::Start
             }
@@ -160,10 +173,10 @@ struct Reconciler<'a> {
     ready_of_service: BTreeMap<&'a str, Vec<(DependsOnCondition, usize)>>,
     /// Every rollout replacement.
     replace_ids: Vec<usize>,
-    /// Every hosts-file patch of a running peer.
-    patch_ids: Vec<usize>,
-    /// Old containers of start-first rollouts, retired once every peer is patched: (host,
-    /// aside name, the replacement).
+    /// Every hosts-file write.
+    write_ids: Vec<usize>,
+    /// Old containers of start-first rollouts, retired once every host's files name the
+    /// replacements: (host, aside name, the replacement).
     retire_later: Vec<(String, String, usize)>,
 }
 
@@ -188,7 +201,7 @@ impl<'a> Reconciler<'a> {
             create_of: BTreeMap::new(),
             ready_of_service: BTreeMap::new(),
             replace_ids: Vec::new(),
-            patch_ids: Vec::new(),
+            write_ids: Vec::new(),
             retire_later: Vec::new(),
         }
     }
@@ -273,6 +286,81 @@ impl<'a> Reconciler<'a> {
         }
     }
 
+    /// Whether the project's members change: a container is created, replaced or removed
+    /// (scaled down, moved, orphaned with `--remove-orphans`), or a host needs a hosts file no
+    /// container there reads yet. Then every host's files are written, in one write per host;
+    /// otherwise none is (a second `up` writes nothing).
+    fn membership_changes(&self, fates: &[(&DesiredContainer, Fate)]) -> bool {
+        let (desired, observed) = (self.desired, self.observed);
+        if desired.hosts_files.is_empty() {
+            return false;
+        }
+        let comes = fates
+            .iter()
+            .any(|(_, fate)| matches!(fate, Fate::Create { .. } | Fate::Replace(_)));
+        let desired_names: BTreeSet<(&str, &str)> = desired
+            .containers
+            .iter()
+            .map(|c| (c.host.as_str(), c.name.as_str()))
+            .collect();
+        let goes = observed.containers.iter().any(|existing| {
+            !desired_names.contains(&(existing.host.as_str(), existing.name.as_str()))
+                && (self.options.remove_orphans
+                    || desired.dependencies.contains_key(&existing.service))
+        });
+        let unread = desired.hosts_files.iter().any(|file| {
+            !observed.containers.iter().any(|existing| {
+                existing.host == file.host && existing.hosts_file.as_deref() == Some(&file.file)
+            })
+        });
+        comes || goes || unread
+    }
+
+    /// One write per host of all its hosts files, before anything else changes.
+    fn hosts_files(&mut self) {
+        self.hosts_files_after(Vec::new());
+    }
+
+    /// One write per host of all its hosts files, after `after` (and the image its helper
+    /// container would be made from, where the plan brings it).
+    fn hosts_files_after(&mut self, after: Vec<usize>) {
+        let desired = self.desired;
+        let mut by_host: BTreeMap<&str, Vec<crate::plan::DesiredHostsFile>> = BTreeMap::new();
+        for file in &desired.hosts_files {
+            by_host.entry(&file.host).or_default().push(file.clone());
+        }
+        for (host, files) in by_host {
+            let Ok(folder) = hosts_file::folder(&desired.project, host) else {
+                // The loader and the inventory refuse such names; nothing is written under an
+                // unsafe one (and the spec refuses to create the container).
+                continue;
+            };
+            let mut images: Vec<String> = Vec::new();
+            for container in desired.containers.iter().filter(|c| c.host == host) {
+                if !container.image.is_empty() && !images.contains(&container.image) {
+                    images.push(container.image.clone());
+                }
+            }
+            let mut waits = after.clone();
+            for image in &images {
+                if let Some(id) = self.image_ops.get(&(host.to_string(), image.clone())) {
+                    waits.push(*id);
+                }
+            }
+            waits.sort_unstable();
+            let id = self.builder.push(
+                Operation::WriteHostsFiles {
+                    host: host.to_string(),
+                    folder: folder.clone(),
+                    files,
+                    images,
+                },
+                waits,
+            );
+            self.write_ids.push(id);
+        }
+    }
+
     /// Removals of containers nobody wants any more (scaled down, moved, orphaned).
     fn removals(&mut self) {
         let (desired, observed) = (self.desired, self.observed);
@@ -300,6 +388,7 @@ impl<'a> Reconciler<'a> {
             } else {
                 "scaled down".to_string()
             };
+            // Peers stop resolving it before it goes.
             let id = self.builder.push(
                 Operation::RemoveContainer {
                     host: existing.host.clone(),
@@ -307,7 +396,7 @@ impl<'a> Reconciler<'a> {
                     id: existing.id.clone(),
                     reason,
                 },
-                Vec::new(),
+                self.write_ids.clone(),
             );
             self.removal_of
                 .insert((existing.host.clone(), existing.name.clone()), id);
@@ -334,13 +423,16 @@ impl<'a> Reconciler<'a> {
     }
 
     /// What a container's create or replacement waits for on its host: the networks and
-    /// volumes made there and its image.
+    /// volumes made there, its image, and every host's hosts-file write (a container only
+    /// comes or goes once every file names the project's new members, so an `up` cut short
+    /// never leaves one host's file behind the containers the next `up` sees).
     fn infrastructure_for(&self, container: &DesiredContainer) -> Vec<usize> {
         let mut after = self
             .infrastructure
             .get(&container.host)
             .cloned()
             .unwrap_or_default();
+        after.extend(self.write_ids.iter().copied());
         if let Some(id) = self
             .image_ops
             .get(&(container.host.clone(), container.image.clone()))
@@ -431,20 +523,6 @@ impl<'a> Reconciler<'a> {
             };
             let start_id = match fate {
                 Fate::Keep => None,
-                Fate::Patch(existing) => {
-                    let mut after: Vec<usize> = self.create_of.values().copied().collect();
-                    after.sort_unstable();
-                    let id = self.builder.push(
-                        Operation::PatchHosts {
-                            host: existing.host.clone(),
-                            container: existing.name.clone(),
-                            entries: container.extra_hosts.to_vec(),
-                        },
-                        after,
-                    );
-                    self.patch_ids.push(id);
-                    None
-                }
                 Fate::Replace(existing) => {
                     let policy = desired.rollouts[service];
                     // parallelism 0: every replica in one batch.
@@ -524,18 +602,12 @@ impl<'a> Reconciler<'a> {
         self.ready_of_service.insert(service, readiness);
     }
 
-    /// Peers switch to replaced containers only once those are up; the old containers of
-    /// start-first rollouts keep serving until every peer has switched.
+    /// The old containers of start-first rollouts keep serving until every host's files
+    /// name their replacements.
     fn rollout_ends(&mut self) {
-        for id in &self.patch_ids {
-            let after = &mut self.builder.operations[id - 1].after;
-            after.extend(self.replace_ids.iter().copied());
-            after.sort_unstable();
-            after.dedup();
-        }
         for (host, aside, replace) in std::mem::take(&mut self.retire_later) {
             let mut after = vec![replace];
-            after.extend(self.patch_ids.iter().copied());
+            after.extend(self.write_ids.iter().copied());
             self.builder.push(
                 Operation::RetireContainer {
                     host,

@@ -73,8 +73,9 @@ pub fn only_services(
         Operation::CreateNetwork { .. }
         | Operation::CreateVolume { .. }
         | Operation::EnsureRoutes { .. }
-        | Operation::PatchHosts { .. } => true,
+        | Operation::WriteHostsFiles { .. } => true,
         Operation::RemoveNetwork { .. }
+        | Operation::RemoveHostsFiles { .. }
         | Operation::RemoveVolume { .. }
         | Operation::RemoveRoutes { .. } => false,
         Operation::EnsureImage { host, image } => images.contains(&(host.as_str(), image.as_str())),

@@ -16,8 +16,9 @@ pub struct TeardownOptions {
 }
 
 /// The operations that remove a project from the hosts (`nap down`): every container, then
-/// the routes between the project's subnets (routed mode), then the project's networks (those
-/// labelled with the project) and, with [`TeardownOptions::volumes`], its named volumes.
+/// the hosts files they read (one removal per host), the routes between the project's subnets
+/// (routed mode), then the project's networks (those labelled with the project) and, with
+/// [`TeardownOptions::volumes`], its named volumes.
 /// Without `volumes`, volumes are kept, as by `docker compose down`.
 pub fn teardown(project: &str, observed: &ObservedState, options: TeardownOptions) -> Plan {
     let mut builder = PlanBuilder {
@@ -38,6 +39,30 @@ pub fn teardown(project: &str, observed: &ObservedState, options: TeardownOption
             .entry(container.host.as_str())
             .or_default()
             .push(id);
+    }
+    // The hosts files, once no container reads them.
+    let mut files_by_host: BTreeMap<&str, (BTreeSet<&str>, Vec<String>)> = BTreeMap::new();
+    for container in &observed.containers {
+        if let Some(file) = &container.hosts_file {
+            let (files, images) = files_by_host.entry(container.host.as_str()).or_default();
+            files.insert(file.as_str());
+            if !container.image.is_empty() && !images.contains(&container.image) {
+                images.push(container.image.clone());
+            }
+        }
+    }
+    for (host, (files, images)) in files_by_host {
+        if let Ok(folder) = crate::hosts_file::folder(project, host) {
+            builder.push(
+                Operation::RemoveHostsFiles {
+                    host: host.to_string(),
+                    folder: folder.clone(),
+                    files: files.into_iter().map(str::to_string).collect(),
+                    images,
+                },
+                removals_by_host.get(host).cloned().unwrap_or_default(),
+            );
+        }
     }
     let project_networks: Vec<&ObservedNetwork> = observed
         .networks

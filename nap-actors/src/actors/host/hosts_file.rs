@@ -1,85 +1,128 @@
-//! Rewriting a running container's hosts file: read it through the Docker API (the archive
-//! endpoint, bounded, with a small tar reader), render the table with the core's
-//! `hosts_file`, and write it over SSH at the container's `HostsPath` (a fixed command, the
-//! data on stdin) or, where the host has no SSH, by exec into the container.
+//! Writing and removing the hosts files nap keeps on a host (`/var/lib/nap/<project>/<view
+//! file>`, bind-mounted read-only at `/etc/hosts` in the containers of each view): all of a
+//! host's files in one operation, rendered from nap's data by the core's `hosts_file`.
+//!
+//! Every write is **in place**: the file keeps its inode (running containers have that inode
+//! bind-mounted; a rename or an unlink-and-create would leave them on the old file), and a
+//! reader never sees it half-written: the new text is padded with spaces to at least the old
+//! length and written over the old content in a single `write(2)`, never truncated, so a
+//! reader sees the old file or the new one, never an empty, cut or mixed one. Two ways:
+//!
+//! - **over SSH** (the host has `ssh:` and answers): one fixed command, [`WRITE_HOSTS_FILES`],
+//!   with every file on stdin — one round trip per host, whatever the number of files; it
+//!   compares, pads and writes with `dd conv=notrunc` from a full buffer, and prints how many
+//!   files changed. Nothing of the data is ever shell text.
+//! - **through the Docker API** (no SSH): per file, a helper container made from an image on
+//!   the host (one of the services' deployed there), never given a network, with the project's
+//!   folder bind-mounted, whose command is `dd if=/nap-next/<file> of=/nap/<file>
+//!   conv=notrunc bs=16M`: nap reads the current file through the helper (`GET archive`, for
+//!   its length and to skip an unchanged file), puts the padded text into the helper's own
+//!   file system (`PUT archive` to `/`, not into the bind-mounted folder: Docker unpacks by
+//!   unlinking and creating, which would give the file a new inode — checked against Docker
+//!   20.10), starts it, waits for its exit and removes it. The image needs `dd` (coreutils or
+//!   busybox); one without is an error naming it.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use bollard::models::ContainerInspectResponse;
+use bollard::models::{ContainerCreateBody, HostConfig};
 use futures_util::StreamExt;
+use hyper::body::Bytes;
 use nap_core::hosts_file;
-use nap_core::plan::HostEntry;
+use nap_core::plan::DesiredHostsFile;
 use nap_core::plan::decide::{self, HostsFileWriter};
 
-use super::{HostActor, HostContext, HostErrorKind, HostOperationError};
+use super::{HostActor, HostContext, HostErrorKind, HostOperationError, OperationResult};
 use crate::actors::Outcome;
 
-/// The `name:address` entries of `extra_hosts` that are IPv4 name-table entries.
-pub fn parse_extra_hosts(entries: &[String]) -> Vec<HostEntry> {
-    entries
-        .iter()
-        .filter_map(|entry| {
-            let (name, address) = entry.rsplit_once(':')?;
-            Some(HostEntry {
-                name: name.to_string(),
-                address: address.parse().ok()?,
-            })
-        })
-        .collect()
-}
-
-/// How a hosts file was rewritten.
+/// How a host's files were written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PatchResult {
-    /// It already held the table.
+pub enum WriteResult {
+    /// Every file already held its text.
     UpToDate,
-    /// Rewritten over SSH.
+    /// Written over SSH.
     Ssh,
-    /// Rewritten by exec into the container.
-    Exec,
+    /// Written through the Docker API (a helper container).
+    Docker,
 }
 
-impl From<PatchResult> for Outcome {
-    fn from(result: PatchResult) -> Outcome {
+impl From<WriteResult> for Outcome {
+    fn from(result: WriteResult) -> Outcome {
         match result {
-            PatchResult::UpToDate => Outcome::UpToDate,
-            PatchResult::Ssh => Outcome::PatchedOverSsh,
-            PatchResult::Exec => Outcome::PatchedByExec,
+            WriteResult::UpToDate => Outcome::UpToDate,
+            WriteResult::Ssh => Outcome::WrittenOverSsh,
+            WriteResult::Docker => Outcome::WrittenByDocker,
         }
     }
 }
 
-/// Make a running container's hosts file resolve `wanted`: over SSH when the host has it
-/// and answers, else by exec into the container (which needs `sh` in the image).
+/// Write every hosts file of the host (one write per host).
 #[derive(Message)]
-#[rtype(result = "Result<PatchResult, HostOperationError>")]
-pub struct PatchHostsFile {
-    /// Container name.
-    pub container: String,
-    /// The table it resolves now (`None`: read it from the container's `extra_hosts`).
-    pub baked: Option<Arc<[HostEntry]>>,
-    /// The table it should resolve.
-    pub wanted: Arc<[HostEntry]>,
+#[rtype(result = "OperationResult")]
+pub struct WriteHostsFiles {
+    /// The project's folder ([`hosts_file::folder`]).
+    pub folder: String,
+    /// The files and what they hold.
+    pub files: Vec<DesiredHostsFile>,
+    /// Images on the host, for the helper container (no SSH): the first that runs `dd`.
+    pub images: Vec<String>,
 }
 
-impl Handler<PatchHostsFile> for HostActor {
-    type Result = ResponseFuture<Result<PatchResult, HostOperationError>>;
+/// Remove the project's hosts files from the host (`nap down`).
+#[derive(Message)]
+#[rtype(result = "OperationResult")]
+pub struct RemoveHostsFiles {
+    /// The project's folder.
+    pub folder: String,
+    /// The files.
+    pub files: Vec<String>,
+    /// Images on the host, for the helper container (no SSH): the first that runs `rm`.
+    pub images: Vec<String>,
+}
 
-    fn handle(&mut self, message: PatchHostsFile, _: &mut Context<Self>) -> Self::Result {
+/// The fixed command that writes a host's hosts files over SSH. Its data comes on stdin: the
+/// folder on the first line, then for each file a line `<name> <length>` and that many bytes.
+/// The folder must be `/var/lib/nap/<project>/<host>` and each file a view file
+/// (`v-<16 hex>.hosts`);
+/// both are read by `read -r`, checked by `case`, and used quoted, so nothing of the data is
+/// ever shell text. Each file is created once (empty, before any container mounts it), then
+/// the new text is read into a temporary file beside it, padded with spaces to the old
+/// length, compared, and written over the old content by one `dd conv=notrunc` whose single
+/// read of the full buffer becomes a single `write(2)` (`bs=16M`). Prints the number of files
+/// changed.
+pub const WRITE_HOSTS_FILES: &str = r#"IFS= read -r dir || exit 3; case "$dir" in /var/lib/nap/*/*/*|*..*) echo "not a nap folder" >&2; exit 3;; /var/lib/nap/[a-z0-9]*/[A-Za-z0-9]*) ;; *) echo "not a nap folder" >&2; exit 3;; esac; case "$dir" in *[!A-Za-z0-9_./-]*) echo "not a nap folder" >&2; exit 3;; esac; umask 022; mkdir -p "$dir" || exit 4; changed=0; while IFS=" " read -r name size; do case "$name" in v-[0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f].hosts) ;; *) echo "not a view file" >&2; exit 3;; esac; case "$size" in ""|*[!0-9]*) echo "bad length" >&2; exit 3;; esac; f="$dir/$name"; t="$dir/.$name.next"; [ -f "$f" ] || : > "$f" || exit 4; dd of="$t" bs="$size" count=1 iflag=fullblock status=none || exit 4; old=$(wc -c < "$f") || exit 4; if [ "$old" -gt "$size" ]; then head -c "$((old - size - 1))" /dev/zero | tr "\0" " " >> "$t" && echo >> "$t" || exit 4; fi; if ! cmp -s "$t" "$f"; then dd if="$t" of="$f" conv=notrunc bs=16M status=none || exit 4; changed=$((changed + 1)); fi; rm -f "$t"; done; echo "$changed""#;
+
+/// The fixed command that removes a host's hosts files over SSH: the folder on the first line
+/// of stdin, then one view file name per line, checked as by [`WRITE_HOSTS_FILES`]; the
+/// folder and the project's folder go too once empty.
+pub const REMOVE_HOSTS_FILES: &str = r#"IFS= read -r dir || exit 3; case "$dir" in /var/lib/nap/*/*/*|*..*) echo "not a nap folder" >&2; exit 3;; /var/lib/nap/[a-z0-9]*/[A-Za-z0-9]*) ;; *) echo "not a nap folder" >&2; exit 3;; esac; case "$dir" in *[!A-Za-z0-9_./-]*) echo "not a nap folder" >&2; exit 3;; esac; while IFS= read -r name; do case "$name" in v-[0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f].hosts) rm -f "$dir/$name" "$dir/.$name.next" || exit 4;; *) echo "not a view file" >&2; exit 3;; esac; done; rmdir "$dir" 2>/dev/null; rmdir "${dir%/*}" 2>/dev/null; exit 0"#;
+
+/// How long writing a host's files may take.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Where the helper container has the project's folder.
+const HELPER_FOLDER: &str = "/nap";
+
+/// Where the helper container keeps the next text, in its own file system.
+const HELPER_NEXT: &str = "nap-next";
+
+/// Label on helper containers: the project they write for (not `nap.project`, so they are
+/// never taken for the project's containers).
+pub const LABEL_HOSTS_WRITER: &str = "nap.hosts-writer";
+
+impl Handler<WriteHostsFiles> for HostActor {
+    type Result = ResponseFuture<OperationResult>;
+
+    fn handle(&mut self, message: WriteHostsFiles, _: &mut Context<Self>) -> Self::Result {
         let host = self.context();
         Box::pin(async move {
-            let container = message.container.clone();
-            // A container that misbehaves (a hosts file that never arrives, an exec that never
-            // ends) is one failed operation naming it; the rest of the deployment goes on.
-            match tokio::time::timeout(PATCH_TIMEOUT, patch_hosts_file(&host, message)).await {
-                Ok(result) => result,
+            match tokio::time::timeout(WRITE_TIMEOUT, write_hosts_files(&host, message)).await {
+                Ok(result) => result.map(Outcome::from),
                 Err(_) => Err(host.error(
                     HostErrorKind::Timeout,
                     format!(
-                        "rewriting the hosts file of {container} took longer than {}s",
-                        PATCH_TIMEOUT.as_secs()
+                        "writing the hosts files took longer than {}s",
+                        WRITE_TIMEOUT.as_secs()
                     ),
                 )),
             }
@@ -87,173 +130,368 @@ impl Handler<PatchHostsFile> for HostActor {
     }
 }
 
-/// The fixed command that writes a hosts file over SSH. Its data comes on stdin: the path on
-/// the first line, then the file. The path is read by `read -r` and used quoted, so nothing
-/// of it (nor of the file) is ever shell text; it must be a container's hosts file under
-/// Docker's data root. `dd` writes in place (Docker bind-mounts the file, so it cannot be
-/// replaced by a rename), over the old content, never shorter, in one write (`bs=1M
-/// iflag=fullblock`), so a program reading it meanwhile never sees a cut table.
-const WRITE_HOSTS_FILE: &str = r#"IFS= read -r path || exit 3; case "$path" in /*/containers/*/hosts) ;; *) echo "not a container hosts file" >&2; exit 3;; esac; exec dd of="$path" conv=notrunc bs=1M iflag=fullblock status=none"#;
+impl Handler<RemoveHostsFiles> for HostActor {
+    type Result = ResponseFuture<OperationResult>;
 
-/// How long rewriting one hosts file may take, reading included.
-const PATCH_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Most a command run by exec in a container may print before nap stops reading it.
-const EXEC_OUTPUT_LIMIT: usize = 64 << 10;
-
-/// Whether `path` is the hosts file Docker keeps for container `id`: absolute, no `..`, no
-/// control characters, ending in `/containers/<id>/hosts` with a 64-hex-digit id.
-fn is_container_hosts_path(path: &str, id: &str) -> bool {
-    id.len() == 64
-        && id.bytes().all(|byte| byte.is_ascii_hexdigit())
-        && path.starts_with('/')
-        && !path.split('/').any(|part| part == "..")
-        && !path.bytes().any(|byte| byte.is_ascii_control())
-        && path.ends_with(&format!("/containers/{id}/hosts"))
-}
-
-/// The container's own lines, from what Docker reports of it (its create-time settings and
-/// its addresses) and the part of its `extra_hosts` that is not nap's table.
-fn own_lines(inspect: &ContainerInspectResponse, baked: &[HostEntry]) -> hosts_file::OwnLines {
-    let config = inspect.config.clone().unwrap_or_default();
-    let created = inspect
-        .host_config
-        .as_ref()
-        .and_then(|host_config| host_config.extra_hosts.clone())
-        .unwrap_or_default();
-    let baked: std::collections::HashSet<String> =
-        baked.iter().map(HostEntry::extra_host).collect();
-    let mut networks: Vec<(&String, &bollard::models::EndpointSettings)> = inspect
-        .network_settings
-        .as_ref()
-        .and_then(|settings| settings.networks.as_ref())
-        .map(|networks| networks.iter().collect())
-        .unwrap_or_default();
-    networks.sort_by(|a, b| a.0.cmp(b.0));
-    let addresses = networks
-        .iter()
-        .filter_map(|(_, endpoint)| endpoint.ip_address.as_deref())
-        .filter_map(|address| address.parse().ok())
-        .collect();
-    hosts_file::OwnLines {
-        hostname: config.hostname.unwrap_or_default(),
-        domainname: config.domainname.filter(|domain| !domain.is_empty()),
-        addresses,
-        extra_hosts: created
-            .into_iter()
-            .filter(|entry| !baked.contains(entry))
-            .collect(),
+    fn handle(&mut self, message: RemoveHostsFiles, _: &mut Context<Self>) -> Self::Result {
+        let host = self.context();
+        Box::pin(async move {
+            match tokio::time::timeout(WRITE_TIMEOUT, remove_hosts_files(&host, message)).await {
+                Ok(result) => result.map(Outcome::from),
+                Err(_) => Err(host.error(
+                    HostErrorKind::Timeout,
+                    format!(
+                        "removing the hosts files took longer than {}s",
+                        WRITE_TIMEOUT.as_secs()
+                    ),
+                )),
+            }
+        })
     }
 }
 
-async fn patch_hosts_file(
+/// Checks the folder and file names the core gave (the command on the host checks them again).
+fn check_names<'a>(
     host: &HostContext,
-    message: PatchHostsFile,
-) -> Result<PatchResult, HostOperationError> {
-    let inspect = host.inspect(&message.container).await?;
-    let running = inspect
-        .state
-        .as_ref()
-        .and_then(|state| state.running)
-        .unwrap_or(false);
-    if !running {
-        // Docker writes the file when it starts; the start event brings us back.
-        return Ok(PatchResult::UpToDate);
-    }
-    let baked = message.baked.unwrap_or_else(|| {
-        let created = inspect
-            .host_config
-            .as_ref()
-            .and_then(|config| config.extra_hosts.clone())
-            .unwrap_or_default();
-        parse_extra_hosts(&created).into()
-    });
-    // Read through the Docker API (no shell, no login scripts: fast), bounded. The file is
-    // the container's to write: it is only read to pick among nap's own values.
-    let current = read_container_file(host, &message.container, "/etc/hosts").await?;
-    tracing::debug!(container = %message.container, "hosts file read");
-    if *baked == *message.wanted && hosts_file::resolves(&current, &baked) {
-        // What Docker wrote from `extra_hosts` is the table.
-        return Ok(PatchResult::UpToDate);
-    }
-    let own = own_lines(&inspect, &baked);
-    let next = hosts_file::render(&own, &message.wanted, &current).map_err(|error| {
-        host.error(
-            HostErrorKind::Invalid,
-            format!("{}: {error}", message.container),
-        )
-        .with_source(error)
+    folder: &str,
+    files: impl IntoIterator<Item = &'a str>,
+) -> Result<(), HostOperationError> {
+    let expected = hosts_file::folder(&host.project, &host.name).map_err(|error| {
+        host.error(HostErrorKind::Invalid, error.to_string())
+            .with_source(error)
     })?;
-    if hosts_file::holds(&current, &next) {
-        return Ok(PatchResult::UpToDate);
+    if folder != expected {
+        return Err(host.error(
+            HostErrorKind::Invalid,
+            format!("{folder:?} is not the project's folder {expected:?}"),
+        ));
     }
-    let next = hosts_file::padded(next, current.len());
-    // Over SSH when the host has it and answers; by exec when it has none or its sshd is down
-    // (preflight found it unreachable and said so).
-    let has_ssh = host.shell.configured();
-    let ssh_answers = has_ssh && host.shell.connect().await.is_ok();
-    if decide::hosts_file_writer(has_ssh, ssh_answers) == HostsFileWriter::Ssh {
-        let path = inspect.hosts_path.clone().unwrap_or_default();
-        let id = inspect.id.clone().unwrap_or_default();
-        if !is_container_hosts_path(&path, &id) {
+    for file in files {
+        if !hosts_file::is_view_file_name(file) {
             return Err(host.error(
                 HostErrorKind::Invalid,
-                format!(
-                    "{}: Docker reports a hosts file path that is not the container's ({path:?})",
-                    message.container
-                ),
+                format!("{file:?} is not a hosts file name nap makes"),
             ));
         }
-        let mut stdin = Vec::with_capacity(path.len() + 1 + next.len());
-        stdin.extend_from_slice(path.as_bytes());
-        stdin.push(b'\n');
-        stdin.extend_from_slice(next.as_bytes());
-        host.run_with_stdin(WRITE_HOSTS_FILE, &stdin).await?;
-        Ok(PatchResult::Ssh)
-    } else {
-        // A fixed command in the container, the file on stdin.
-        exec(
-            host,
-            &message.container,
-            &[
-                "sh",
-                "-c",
-                "dd of=/etc/hosts conv=notrunc 2>/dev/null || cat > /etc/hosts",
-            ],
-            Some(next.as_bytes()),
-        )
-        .await?;
-        Ok(PatchResult::Exec)
+    }
+    Ok(())
+}
+
+/// Whether to write over SSH: the host has it and it answers (else through Docker).
+async fn over_ssh(host: &HostContext) -> bool {
+    let has_ssh = host.shell.configured();
+    let ssh_answers = has_ssh && host.shell.connect().await.is_ok();
+    decide::hosts_file_writer(has_ssh, ssh_answers) == HostsFileWriter::Ssh
+}
+
+/// The stdin of [`WRITE_HOSTS_FILES`]: the folder, then `<name> <length>` and the text of
+/// each file.
+pub fn write_command_input(folder: &str, files: &[(String, String)]) -> Vec<u8> {
+    let total: usize = files
+        .iter()
+        .map(|(name, text)| name.len() + text.len() + 24)
+        .sum();
+    let mut stdin = Vec::with_capacity(folder.len() + 1 + total);
+    stdin.extend_from_slice(folder.as_bytes());
+    stdin.push(b'\n');
+    for (name, text) in files {
+        stdin.extend_from_slice(format!("{name} {}\n", text.len()).as_bytes());
+        stdin.extend_from_slice(text.as_bytes());
+    }
+    stdin
+}
+
+async fn write_hosts_files(
+    host: &HostContext,
+    message: WriteHostsFiles,
+) -> Result<WriteResult, HostOperationError> {
+    check_names(
+        host,
+        &message.folder,
+        message.files.iter().map(|file| file.file.as_str()),
+    )?;
+    let mut rendered = Vec::with_capacity(message.files.len());
+    for file in &message.files {
+        let text = hosts_file::render(file).map_err(|error| {
+            host.error(HostErrorKind::Invalid, format!("{}: {error}", file.file))
+                .with_source(error)
+        })?;
+        rendered.push((file.file.clone(), text));
+    }
+    if over_ssh(host).await {
+        let stdin = write_command_input(&message.folder, &rendered);
+        let changed = host.run_with_stdin(WRITE_HOSTS_FILES, &stdin).await?;
+        tracing::debug!(host = %host.name, changed = %changed.trim(), "hosts files written over ssh");
+        return Ok(if changed.trim() == "0" {
+            WriteResult::UpToDate
+        } else {
+            WriteResult::Ssh
+        });
+    }
+    let mut result = WriteResult::UpToDate;
+    let (folder, images) = (&message.folder, &message.images);
+    let writes = rendered.iter().map(|(name, text)| {
+        with_some_image(host, images, move |image| {
+            write_by_docker(host, folder, image, name, text)
+        })
+    });
+    for written in futures_util::future::join_all(writes).await {
+        if written? {
+            result = WriteResult::Docker;
+        }
+    }
+    Ok(result)
+}
+
+/// The helper container of one file.
+fn helper_name(project: &str, file: &str) -> String {
+    format!("{project}-nap-hosts-{}", file.trim_end_matches(".hosts"))
+}
+
+/// A helper container's create body: `command` from `image`, run as root, without a network,
+/// the project's folder bind-mounted at [`HELPER_FOLDER`] (Docker creates it if missing).
+fn helper_body(
+    project: &str,
+    folder: &str,
+    image: &str,
+    command: Vec<String>,
+) -> ContainerCreateBody {
+    ContainerCreateBody {
+        image: Some(image.to_string()),
+        entrypoint: Some(command),
+        cmd: Some(Vec::new()),
+        user: Some("0".to_string()),
+        network_disabled: Some(true),
+        labels: Some(
+            [(LABEL_HOSTS_WRITER.to_string(), project.to_string())]
+                .into_iter()
+                .collect(),
+        ),
+        host_config: Some(HostConfig {
+            binds: Some(vec![format!("{folder}:{HELPER_FOLDER}")]),
+            network_mode: Some("none".to_string()),
+            ..HostConfig::default()
+        }),
+        ..ContainerCreateBody::default()
     }
 }
 
-/// Reads one small file of a container through the Docker API (`GET /containers/{id}/archive`,
-/// a tar of the file), at most [`hosts_file::MAX_FILE_BYTES`] of it.
-async fn read_container_file(
+/// Runs `attempt` with each of `images` until one succeeds (an image without `dd` or `rm`
+/// fails its helper's start or exits non-zero); answers the last error when none does.
+async fn with_some_image<'a, T, F, Fut>(
+    host: &HostContext,
+    images: &'a [String],
+    attempt: F,
+) -> Result<T, HostOperationError>
+where
+    F: Fn(&'a str) -> Fut,
+    Fut: std::future::Future<Output = Result<T, HostOperationError>>,
+{
+    let mut last = host.error(
+        HostErrorKind::Invalid,
+        "no image on the host to make a hosts-file helper container from",
+    );
+    for image in images {
+        match attempt(image).await {
+            Ok(value) => return Ok(value),
+            Err(error) => {
+                tracing::debug!(host = %host.name, %image, %error, "hosts-file helper failed");
+                last = error;
+            }
+        }
+    }
+    Err(last)
+}
+
+/// Creates a helper container (removing a left-over one of the same name when there is one).
+async fn create_helper(
+    host: &HostContext,
+    name: &str,
+    body: ContainerCreateBody,
+) -> Result<(), HostOperationError> {
+    if body.image.as_deref().is_none_or(str::is_empty) {
+        return Err(host.error(
+            HostErrorKind::Invalid,
+            "no image to make a hosts-file helper container from",
+        ));
+    }
+    match host.docker.create_container(name, body.clone()).await {
+        Ok(_) => return Ok(()),
+        // A helper left by a run cut short: removed, then made again.
+        Err(error) if super::error::is_conflict(&error) => {}
+        Err(error) => return Err(host.docker_error(&format!("creating {name}"), error)),
+    }
+    host.docker
+        .remove_container(name, false)
+        .await
+        .map_err(|error| host.docker_error(&format!("removing {name}"), error))?;
+    host.docker
+        .create_container(name, body)
+        .await
+        .map(drop)
+        .map_err(|error| host.docker_error(&format!("creating {name}"), error))
+}
+
+/// Starts a helper, waits for it, removes it; a non-zero exit is an error naming `what`.
+async fn run_helper(host: &HostContext, name: &str, what: &str) -> Result<(), HostOperationError> {
+    let outcome = async {
+        host.docker
+            .start_container(name)
+            .await
+            .map_err(|error| host.docker_error(&format!("{what}: starting {name}"), error))?;
+        host.docker
+            .wait_container(name)
+            .await
+            .map_err(|error| host.docker_error(&format!("{what}: waiting for {name}"), error))
+    }
+    .await;
+    let removed = host.docker.remove_container(name, false).await;
+    let status = outcome?;
+    removed.map_err(|error| host.docker_error(&format!("removing {name}"), error))?;
+    if status != 0 {
+        return Err(host.error(
+            HostErrorKind::Container,
+            format!(
+                "{what}: the helper container exited with {status} (its image needs dd and rm)"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Writes one file through a helper container; answers whether it changed.
+async fn write_by_docker(
+    host: &HostContext,
+    folder: &str,
+    image: &str,
+    file: &str,
+    text: &str,
+) -> Result<bool, HostOperationError> {
+    let name = helper_name(&host.project, file);
+    let command = vec![
+        "dd".to_string(),
+        format!("if=/{HELPER_NEXT}/{file}"),
+        format!("of={HELPER_FOLDER}/{file}"),
+        "conv=notrunc".to_string(),
+        "bs=16M".to_string(),
+    ];
+    create_helper(
+        host,
+        &name,
+        helper_body(&host.project, folder, image, command),
+    )
+    .await?;
+    let current = match read_helper_file(host, &name, &format!("{HELPER_FOLDER}/{file}")).await {
+        Ok(current) => current,
+        Err(error) => {
+            let _ = host.docker.remove_container(&name, false).await;
+            return Err(error);
+        }
+    };
+    if current
+        .as_deref()
+        .is_some_and(|current| holds(current, text))
+    {
+        let _ = host.docker.remove_container(&name, false).await;
+        return Ok(false);
+    }
+    let next = hosts_file::padded(text.to_string(), current.map_or(0, |c| c.len()));
+    let tar = tar_with(&[(&format!("{HELPER_NEXT}/{file}"), next.as_bytes())]);
+    if let Err(error) = host
+        .docker
+        .upload_to_container(&name, "/", Bytes::from(tar))
+        .await
+    {
+        let _ = host.docker.remove_container(&name, false).await;
+        return Err(host.docker_error(&format!("writing {file}: uploading to {name}"), error));
+    }
+    run_helper(host, &name, &format!("writing {file}")).await?;
+    Ok(true)
+}
+
+/// Whether `current` is `text` but for the padding line of spaces at its end.
+fn holds(current: &[u8], text: &str) -> bool {
+    current
+        .strip_prefix(text.as_bytes())
+        .is_some_and(|rest| rest.iter().all(|byte| *byte == b' ' || *byte == b'\n'))
+}
+
+async fn remove_hosts_files(
+    host: &HostContext,
+    message: RemoveHostsFiles,
+) -> Result<WriteResult, HostOperationError> {
+    check_names(
+        host,
+        &message.folder,
+        message.files.iter().map(String::as_str),
+    )?;
+    if message.files.is_empty() {
+        return Ok(WriteResult::UpToDate);
+    }
+    if over_ssh(host).await {
+        let mut stdin = format!("{}\n", message.folder);
+        for file in &message.files {
+            stdin.push_str(file);
+            stdin.push('\n');
+        }
+        host.run_with_stdin(REMOVE_HOSTS_FILES, stdin.as_bytes())
+            .await?;
+        return Ok(WriteResult::Ssh);
+    }
+    // `rm` in a helper; the folder itself, the helper's mount point, stays (empty).
+    let name = format!("{}-nap-hosts-rm", host.project);
+    let mut command = vec!["rm".to_string(), "-f".to_string()];
+    command.extend(
+        message
+            .files
+            .iter()
+            .map(|file| format!("{HELPER_FOLDER}/{file}")),
+    );
+    let (folder, name, command) = (&message.folder, &name, &command);
+    with_some_image(host, &message.images, |image| async move {
+        create_helper(
+            host,
+            name,
+            helper_body(&host.project, folder, image, command.clone()),
+        )
+        .await?;
+        run_helper(host, name, "removing the hosts files").await
+    })
+    .await?;
+    Ok(WriteResult::Docker)
+}
+
+/// One file of a helper container through the Docker API (`GET archive`), at most
+/// [`MAX_FILE_BYTES`]; `None` when it does not exist.
+async fn read_helper_file(
     host: &HostContext,
     container: &str,
     path: &str,
-) -> Result<String, HostOperationError> {
-    // The file plus a few tar headers.
-    const ARCHIVE_LIMIT: usize = hosts_file::MAX_FILE_BYTES + (16 << 10);
+) -> Result<Option<Vec<u8>>, HostOperationError> {
+    const ARCHIVE_LIMIT: usize = MAX_FILE_BYTES + (16 << 10);
     let mut stream = host.docker.download_from_container(container, path);
     let mut archive = Vec::new();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk
-            .map_err(|error| host.docker_error(&format!("reading {path} of {container}"), error))?;
+        let chunk = match chunk {
+            Ok(chunk) => chunk,
+            Err(error) if super::error::is_not_found(&error) => return Ok(None),
+            Err(error) => {
+                return Err(host.docker_error(&format!("reading {path} of {container}"), error));
+            }
+        };
         if archive.len() + chunk.len() > ARCHIVE_LIMIT {
             return Err(host.error(
                 HostErrorKind::TooLarge,
                 format!(
-                    "reading {path} of {container}: larger than {} KiB",
-                    hosts_file::MAX_FILE_BYTES >> 10
+                    "reading {path} of {container}: larger than {} MiB",
+                    MAX_FILE_BYTES >> 20
                 ),
             ));
         }
         archive.extend_from_slice(&chunk);
     }
     first_file_in_tar(&archive)
-        .map(|bytes| String::from_utf8_lossy(bytes).into_owned())
+        .map(|bytes| Some(bytes.to_vec()))
         .ok_or_else(|| {
             host.error(
                 HostErrorKind::Invalid,
@@ -262,8 +500,11 @@ async fn read_container_file(
         })
 }
 
+/// The largest hosts file nap reads back (its own file: a few lines per container).
+pub const MAX_FILE_BYTES: usize = 16 << 20;
+
 /// The contents of the first regular file in a tar archive (skipping pax headers).
-fn first_file_in_tar(archive: &[u8]) -> Option<&[u8]> {
+pub fn first_file_in_tar(archive: &[u8]) -> Option<&[u8]> {
     let mut offset = 0;
     while offset + 512 <= archive.len() {
         let header = &archive[offset..offset + 512];
@@ -282,90 +523,48 @@ fn first_file_in_tar(archive: &[u8]) -> Option<&[u8]> {
     None
 }
 
-/// Runs a command in a container as root; returns its stdout, failing on a non-zero exit.
-async fn exec(
-    host: &HostContext,
-    container: &str,
-    command: &[&str],
-    stdin: Option<&[u8]>,
-) -> Result<String, HostOperationError> {
-    use bollard::exec::StartExecResults;
-    use tokio::io::AsyncWriteExt;
-
-    let what = format!("exec {:?} in {container}", command.join(" "));
-    let config = bollard::models::ExecConfig {
-        attach_stdin: Some(stdin.is_some()),
-        attach_stdout: Some(true),
-        attach_stderr: Some(true),
-        user: Some("0".to_string()),
-        cmd: Some(command.iter().map(ToString::to_string).collect()),
-        ..Default::default()
-    };
-    let id = host
-        .docker
-        .create_exec(container, config)
-        .await
-        .map_err(|error| host.docker_error(&what, error))?;
-    let started = host
-        .docker
-        .start_exec(&id)
-        .await
-        .map_err(|error| host.docker_error(&what, error))?;
-    let mut stdout = String::new();
-    let mut stderr = String::new();
-    if let StartExecResults::Attached {
-        mut output,
-        mut input,
-    } = started
-    {
-        if let Some(bytes) = stdin {
-            input.write_all(bytes).await.map_err(|error| {
-                host.error(
-                    HostErrorKind::Docker,
-                    format!("{what}: writing stdin: {error}"),
-                )
-                .with_source(error)
-            })?;
-            input.shutdown().await.map_err(|error| {
-                host.error(
-                    HostErrorKind::Docker,
-                    format!("{what}: closing stdin: {error}"),
-                )
-                .with_source(error)
-            })?;
-        }
-        drop(input);
-        while let Some(chunk) = output.next().await {
-            match chunk.map_err(|error| host.docker_error(&what, error))? {
-                bollard::container::LogOutput::StdErr { message } => {
-                    stderr.push_str(&String::from_utf8_lossy(&message));
-                }
-                other => stdout.push_str(&String::from_utf8_lossy(&other.into_bytes())),
-            }
-            if stdout.len() + stderr.len() > EXEC_OUTPUT_LIMIT {
-                return Err(host.error(
-                    HostErrorKind::TooLarge,
-                    format!("{what} printed more than {} KiB", EXEC_OUTPUT_LIMIT >> 10),
-                ));
+/// A ustar archive of regular files (mode 0644, root's), with the folders their paths name.
+pub fn tar_with(files: &[(&str, &[u8])]) -> Vec<u8> {
+    fn header(name: &str, size: usize, kind: u8, mode: &[u8; 8]) -> [u8; 512] {
+        let mut header = [0u8; 512];
+        let bytes = name.as_bytes();
+        header[..bytes.len().min(100)].copy_from_slice(&bytes[..bytes.len().min(100)]);
+        header[100..108].copy_from_slice(mode);
+        header[108..116].copy_from_slice(b"0000000\0");
+        header[116..124].copy_from_slice(b"0000000\0");
+        header[124..136].copy_from_slice(format!("{size:011o}\0").as_bytes());
+        header[136..148].copy_from_slice(b"00000000000\0");
+        header[156] = kind;
+        header[257..263].copy_from_slice(b"ustar\0");
+        header[263..265].copy_from_slice(b"00");
+        header[148..156].copy_from_slice(b"        ");
+        let sum: u32 = header.iter().map(|byte| u32::from(*byte)).sum();
+        header[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+        header
+    }
+    let mut archive = Vec::new();
+    let mut folders: Vec<String> = Vec::new();
+    for (name, contents) in files {
+        let mut prefix = String::new();
+        for part in name
+            .split('/')
+            .collect::<Vec<_>>()
+            .split_last()
+            .map_or(&[][..], |(_, rest)| rest)
+        {
+            prefix.push_str(part);
+            prefix.push('/');
+            if !folders.contains(&prefix) {
+                archive.extend_from_slice(&header(&prefix, 0, b'5', b"0000755\0"));
+                folders.push(prefix.clone());
             }
         }
+        archive.extend_from_slice(&header(name, contents.len(), b'0', b"0000644\0"));
+        archive.extend_from_slice(contents);
+        archive.resize(archive.len().div_ceil(512) * 512, 0);
     }
-    let inspect = host
-        .docker
-        .inspect_exec(&id)
-        .await
-        .map_err(|error| host.docker_error(&what, error))?;
-    match inspect.exit_code {
-        Some(0) => Ok(stdout),
-        code => Err(host.error(
-            HostErrorKind::Container,
-            format!(
-                "{what} exited with {}: {}",
-                code.map_or("no status".to_string(), |c| c.to_string()),
-                stderr.trim()
-            ),
-        )),
-    }
+    archive.extend([0u8; 1024]);
+    archive
 }
 
 #[cfg(test)]
@@ -373,75 +572,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_hosts_file_path_must_be_the_container_s() {
-        let id = "a".repeat(64);
-        let good = format!("/var/lib/docker/containers/{id}/hosts");
-        assert!(is_container_hosts_path(&good, &id));
-        for path in [
-            format!("/var/lib/docker/containers/{}/hosts", "b".repeat(64)),
-            format!("relative/containers/{id}/hosts"),
-            format!("/var/lib/docker/../../etc/containers/{id}/hosts"),
-            format!("/var/lib/docker\n/containers/{id}/hosts"),
-            "/etc/shadow".to_string(),
-        ] {
-            assert!(!is_container_hosts_path(&path, &id), "{path}");
-        }
-        assert!(!is_container_hosts_path(
-            "/x/containers/short/hosts",
-            "short"
-        ));
-        // The fixed command holds no quote that would end its `sh -c '…'`.
-        assert!(!WRITE_HOSTS_FILE.contains('\''));
-    }
-
-    #[test]
-    fn own_lines_leave_out_the_name_table() {
-        let inspect: ContainerInspectResponse = serde_json::from_value(serde_json::json!({
-            "Config": {"Hostname": "web-1", "Domainname": ""},
-            "HostConfig": {"ExtraHosts": ["gw:host-gateway", "db:172.30.2.2", "web:172.30.1.2"]},
-            "NetworkSettings": {"Networks": {
-                "b_net": {"IPAddress": "172.30.9.2"},
-                "a_net": {"IPAddress": "172.30.0.2"}
-            }}
-        }))
-        .unwrap();
-        let baked = parse_extra_hosts(&["db:172.30.2.2".into(), "web:172.30.1.2".into()]);
-        let own = own_lines(&inspect, &baked);
-        assert_eq!(own.hostname, "web-1");
-        assert_eq!(own.domainname, None);
-        assert_eq!(
-            own.addresses,
-            vec![
-                "172.30.0.2".parse::<std::net::IpAddr>().unwrap(),
-                "172.30.9.2".parse().unwrap()
-            ]
-        );
-        assert_eq!(own.extra_hosts, vec!["gw:host-gateway".to_string()]);
-    }
-
-    #[test]
     fn the_first_file_of_a_tar() {
-        let mut header = [0u8; 512];
-        header[..5].copy_from_slice(b"hosts");
-        header[124..136].copy_from_slice(b"00000000014\0");
-        header[156] = b'0';
-        let mut archive = header.to_vec();
-        let mut body = b"127.0.0.1\tlh".to_vec();
-        body.resize(512, 0);
-        archive.extend(body);
-        archive.extend([0u8; 1024]);
+        let archive = tar_with(&[("nap-next/v.hosts", b"127.0.0.1\tlh")]);
         assert_eq!(first_file_in_tar(&archive), Some(&b"127.0.0.1\tlh"[..]));
         assert_eq!(first_file_in_tar(&[0u8; 1024]), None);
     }
 
     #[test]
-    fn extra_hosts_entries() {
-        assert_eq!(
-            parse_extra_hosts(&["web:172.30.0.2".into(), "gw:host-gateway".into()]),
-            vec![HostEntry {
-                name: "web".into(),
-                address: "172.30.0.2".parse().unwrap()
-            }]
-        );
+    fn the_fixed_commands_hold_no_single_quote() {
+        // They run as `sh -c '…'`.
+        assert!(!WRITE_HOSTS_FILES.contains('\''));
+        assert!(!REMOVE_HOSTS_FILES.contains('\''));
+    }
+
+    #[test]
+    fn padding_is_not_a_change() {
+        assert!(holds(b"a\nb\n      \n", "a\nb\n"));
+        assert!(holds(b"a\nb\n", "a\nb\n"));
+        assert!(!holds(b"a\nb\nc\n", "a\nb\n"));
+        assert!(!holds(b"a\n", "a\nb\n"));
     }
 }

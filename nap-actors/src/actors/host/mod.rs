@@ -5,9 +5,9 @@
 //! a container, wait for it, copy an image in, install routes, rewrite a hosts file) and
 //! decides nothing: what to do and in which order is the coordinator's business. Handlers
 //! return futures that do not borrow the actor, so any number of operations on one host run
-//! at once — the host actor serializes nothing that can run in parallel. It also streams the
-//! daemon's container `start` events ([`events`]) and tells the hosts-file patcher, which
-//! re-applies a container's table after Docker rewrote the file on a restart.
+//! at once — the host actor serializes nothing that can run in parallel. It watches no
+//! events: the hosts files it writes are bind-mounted read-only in the containers, so a
+//! restart changes nothing that needs re-applying.
 //!
 //! The operations live beside their messages: [`network`], [`volume`], [`image`],
 //! [`container`], [`routes`], [`hosts_file`]; [`error`] holds the operation error and Docker
@@ -20,14 +20,11 @@ use std::sync::{Arc, Mutex};
 
 use actix::prelude::*;
 use nap_core::inventory::Host;
-use tokio::task::JoinHandle;
 
-use crate::actors::patcher::ContainerRestarted;
 use crate::docker::DockerApi;
 
 pub mod container;
 pub mod error;
-pub mod events;
 #[cfg(any(test, feature = "fakes"))]
 pub mod fake_shell;
 pub mod hosts_file;
@@ -44,7 +41,7 @@ pub use container::{
     StartedContainer, StopContainer, WaitCondition, WaitContainer,
 };
 pub use error::{HostErrorKind, HostOperationError, docker_message};
-pub use hosts_file::{PatchHostsFile, PatchResult, parse_extra_hosts};
+pub use hosts_file::{RemoveHostsFiles, WriteHostsFiles, WriteResult};
 pub use image::{EnsureImage, ImageSource};
 pub use network::{CreateNetwork, RemoveNetwork};
 pub use routes::{EnsureRoutes, RemoveRoutes};
@@ -66,11 +63,6 @@ pub struct HostActor {
     /// The host's root shell for scripts and hosts-file writes ([`SshShell`], or a fake),
     /// with its session and kept shells; lives as long as the actor.
     shell: Arc<dyn HostShell>,
-    /// Who hears of container starts on this host (the patcher); `None`: no event stream.
-    restarts: Option<Recipient<ContainerRestarted>>,
-    /// The event stream's task, from the actor's start until [`Stop`] (which aborts it and
-    /// answers once it has ended) or the actor's end (which aborts it).
-    events: Option<JoinHandle<()>>,
 }
 
 impl HostActor {
@@ -88,15 +80,7 @@ impl HostActor {
             project: project.to_string(),
             docker,
             shell,
-            restarts: None,
-            events: None,
         }
-    }
-
-    /// Also report container starts (restarts) to `recipient`.
-    pub fn with_restart_events(mut self, recipient: Recipient<ContainerRestarted>) -> HostActor {
-        self.restarts = Some(recipient);
-        self
     }
 
     fn context(&self) -> HostContext {
@@ -111,42 +95,15 @@ impl HostActor {
 
 impl Actor for HostActor {
     type Context = Context<Self>;
-
-    fn started(&mut self, _: &mut Context<Self>) {
-        let Some(recipient) = self.restarts.clone() else {
-            return;
-        };
-        let watch = events::watch_starts(
-            self.docker.clone(),
-            self.host.name.clone(),
-            self.project.clone(),
-            recipient,
-        );
-        self.events = Some(actix::spawn(watch));
-    }
-
-    fn stopped(&mut self, _: &mut Context<Self>) {
-        // Ended without `Stop` (every address dropped): the stream ends with the actor.
-        if let Some(events) = self.events.take() {
-            events.abort();
-        }
-    }
 }
 
 impl Handler<Stop> for HostActor {
-    type Result = ResponseActFuture<Self, ()>;
+    type Result = ();
 
-    /// Ends the event stream and answers once it has ended; then the actor stops. Operations
-    /// under way are not the actor's tasks: they finish and answer their callers.
-    fn handle(&mut self, _: Stop, _: &mut Context<Self>) -> Self::Result {
-        let events = self.events.take();
-        let ended = async move {
-            if let Some(events) = events {
-                events.abort();
-                let _ = events.await;
-            }
-        };
-        Box::pin(ended.into_actor(self).map(|(), _, ctx| ctx.stop()))
+    /// Stops the actor. Operations under way are not the actor's tasks: they finish and
+    /// answer their callers.
+    fn handle(&mut self, _: Stop, ctx: &mut Context<Self>) {
+        ctx.stop();
     }
 }
 
@@ -168,92 +125,4 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-#[cfg(test)]
-mod tests {
-    use std::path::PathBuf;
-    use std::time::Duration;
-
-    use nap_core::inventory::DockerEndpoint;
-    use tokio::io::AsyncReadExt;
-
-    use super::*;
-    use crate::docker::transport::{Dialer, NapTransport};
-    use bollard::Docker;
-
-    /// Stands in for the patcher: hears of restarts and does nothing.
-    struct Sink;
-
-    impl Actor for Sink {
-        type Context = Context<Self>;
-    }
-
-    impl Handler<ContainerRestarted> for Sink {
-        type Result = ();
-
-        fn handle(&mut self, _: ContainerRestarted, _: &mut Context<Self>) {}
-    }
-
-    #[test]
-    fn stop_answers_once_the_event_stream_has_ended() {
-        let folder = tempfile::tempdir().unwrap();
-        let socket = folder.path().join("docker.sock");
-        actix::System::new().block_on(async move {
-            // A daemon that takes the event stream's request and never answers it.
-            let listener = tokio::net::UnixListener::bind(&socket).unwrap();
-            let transport = NapTransport::new(Dialer::Unix(socket.clone()));
-            let docker = Docker::connect_with_custom_transport(
-                move |request| transport.send(request),
-                Some("http://docker"),
-                120,
-                bollard::API_DEFAULT_VERSION,
-            )
-            .unwrap();
-            let host = Host {
-                name: "h1".to_string(),
-                docker: DockerEndpoint::Unix { path: socket },
-                ssh: None,
-                address: None,
-                labels: Default::default(),
-                capacity: None,
-                tls: None,
-            };
-            let settings = SshSettings {
-                identity: None,
-                known_hosts: PathBuf::from("/nonexistent/known_hosts"),
-                agent_socket: None,
-                home: PathBuf::from("/nonexistent"),
-            };
-            let docker = crate::docker::BollardDocker::shared(docker);
-            let shell = Arc::new(SshShell::new(host.clone(), settings));
-            let actor = HostActor::new(host, "demo", docker, shell)
-                .with_restart_events(Sink.start().recipient())
-                .start();
-            let wait = Duration::from_secs(5);
-            let (mut stream, _) = tokio::time::timeout(wait, listener.accept())
-                .await
-                .expect("the event stream connects")
-                .unwrap();
-            let mut request = vec![0; 4096];
-            let read = stream.read(&mut request).await.unwrap();
-            assert!(
-                String::from_utf8_lossy(&request[..read]).starts_with("GET /"),
-                "{:?}",
-                String::from_utf8_lossy(&request[..read])
-            );
-            tokio::time::timeout(wait, actor.send(Stop))
-                .await
-                .expect("Stop answers")
-                .expect("the actor was running");
-            // By the time Stop answered, the stream's task was gone with its connection.
-            let read = tokio::time::timeout(Duration::from_millis(200), stream.read(&mut request))
-                .await
-                .expect("the connection is closed")
-                .unwrap();
-            assert_eq!(read, 0);
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            assert!(!actor.connected(), "the actor stopped");
-        });
-    }
 }

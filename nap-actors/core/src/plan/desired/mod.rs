@@ -1,6 +1,7 @@
 //! The desired state: a project and an inventory turned into containers placed on hosts
 //! (by the scheduler), project networks with a subnet per host, a fixed address for every
-//! container and the name table every container gets.
+//! container, the name table every container resolves and the hosts files (one per host and
+//! view) that hold those tables.
 
 mod addressing;
 pub mod name_table;
@@ -58,16 +59,38 @@ pub struct DesiredContainer {
     pub image: String,
     /// Networks, with fixed addresses in routed mode.
     pub networks: Vec<NetworkAttachment>,
-    /// The complete name table (`extra_hosts`), empty in local mode. Shared: every container
-    /// with the same view (host, networks, links) holds the same table.
+    /// The complete name table of its view, empty in local mode. Shared: every container
+    /// with the same view (host, networks, links) resolves the same table.
     pub extra_hosts: Arc<[HostEntry]>,
-    /// The service's own `extra_hosts` (`name:address`), which come first in the
-    /// container's `extra_hosts`, before the name table.
+    /// The service's own `extra_hosts` (`name:address`), written into its hosts file before
+    /// the name table.
     pub service_extra_hosts: Vec<String>,
-    /// [`extra_hosts_hash`](crate::plan::extra_hosts_hash) of the service's own entries and the name table.
-    pub extra_hosts_hash: String,
+    /// The name of the hosts file nap keeps for its view on its host
+    /// ([`hosts_file::view_file_name`](crate::hosts_file::view_file_name)), bind-mounted
+    /// read-only at `/etc/hosts`; `None` in local mode and for containers without a network
+    /// namespace of their own on project networks (`network_mode: host`, `none`).
+    pub hosts_file: Option<String>,
     /// The `nap.*` labels it is created with.
     pub labels: BTreeMap<String, String>,
+}
+
+/// One hosts file nap keeps on a host: for every container of one view there (same
+/// networks, links and service `extra_hosts`), bind-mounted read-only at `/etc/hosts`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DesiredHostsFile {
+    /// Inventory host.
+    pub host: String,
+    /// The file's name in the project's folder ([`crate::hosts_file::folder`]).
+    pub file: String,
+    /// The name table (shared with the containers of the view).
+    #[serde(skip)]
+    pub table: Arc<[HostEntry]>,
+    /// The service's own `extra_hosts` (`name:address` or `name:host-gateway`).
+    pub extra_hosts: Vec<String>,
+    /// The address `host-gateway` stands for on this host: the gateway of its daemon's
+    /// default `bridge` network, as observed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host_gateway: Option<Ipv4Addr>,
 }
 
 /// A project network on one host.
@@ -126,6 +149,9 @@ pub struct DesiredState {
     pub one_shot_services: BTreeSet<String>,
     /// Rollout policies of services that have a `deploy.update_config`.
     pub rollouts: BTreeMap<String, RolloutPolicy>,
+    /// The hosts files every host needs, by host then file name (empty in local mode).
+    #[serde(skip)]
+    pub hosts_files: Vec<DesiredHostsFile>,
 }
 
 /// An `x-nap.strategy` that is neither `spread` nor `binpack`.
@@ -258,9 +284,11 @@ pub fn desired_state_with_one_off(
     }
     let networks = addressing::project_networks(project, inventory, observed, &containers)?;
     addressing::attach_networks(project, observed, &rollouts, &networks, &mut containers)?;
-    if matches!(mode, NetworkMode::Routed | NetworkMode::Published) {
-        name_table::set_name_tables(project, inventory, &mut containers);
-    }
+    let hosts_files = if matches!(mode, NetworkMode::Routed | NetworkMode::Published) {
+        name_table::set_name_tables(project, inventory, observed, &mut containers)
+    } else {
+        Vec::new()
+    };
     let volumes = named_volumes(project, &containers);
     let routes = addressing::routes(inventory, &networks);
     let dependencies = dependencies(project)?;
@@ -276,6 +304,7 @@ pub fn desired_state_with_one_off(
         start_order: dependencies.start_order,
         one_shot_services: dependencies.one_shot,
         rollouts,
+        hosts_files,
     })
 }
 
@@ -367,7 +396,7 @@ fn placed_containers(
                 networks: Vec::new(),
                 extra_hosts: Arc::from(Vec::new()),
                 service_extra_hosts: service.extra_hosts.clone(),
-                extra_hosts_hash: String::new(),
+                hosts_file: None,
                 labels,
             }
         })

@@ -1,6 +1,6 @@
 //! Name tables: every name a container must resolve (services, replicas, aliases, links)
 //! and the address it resolves to from that container's host, shared between containers
-//! that see the same table.
+//! that see the same table; and the hosts files that hold them, one per host and view.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::Ipv4Addr;
@@ -9,8 +9,9 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::compose::Project;
+use crate::hosts_file;
 use crate::inventory::{Inventory, NetworkMode};
-use crate::plan::{DesiredContainer, ObservedContainer, extra_hosts_hash};
+use crate::plan::{DesiredContainer, DesiredHostsFile, ObservedContainer, ObservedState};
 
 /// One line of a container's name table.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -56,33 +57,12 @@ impl HostEntry {
     }
 }
 
-/// Whether an existing container holds `desired`'s name table: by its
-/// [`LABEL_EXTRA_HOSTS_HASH`](crate::plan::LABEL_EXTRA_HOSTS_HASH) when it has one, else by its `extra_hosts` (containers created
-/// before the label).
-pub fn holds_table(existing: &ObservedContainer, desired: &DesiredContainer) -> bool {
-    match &existing.extra_hosts_hash {
-        Some(hash) => *hash == desired.extra_hosts_hash,
-        None => extra_hosts_match(
-            &existing.extra_hosts,
-            &desired.service_extra_hosts,
-            &desired.extra_hosts,
-        ),
-    }
-}
-
-/// Whether a container's `extra_hosts` as created are the service's own entries followed by
-/// `table`, in order: what [`reconcile`](crate::plan::reconcile) checks to keep a container's name table.
-pub fn extra_hosts_match(
-    created: &[String],
-    service_extra_hosts: &[String],
-    table: &[HostEntry],
-) -> bool {
-    created.len() == service_extra_hosts.len() + table.len()
-        && created[..service_extra_hosts.len()] == *service_extra_hosts
-        && created[service_extra_hosts.len()..]
-            .iter()
-            .zip(table)
-            .all(|(text, entry)| entry.is_extra_host(text))
+/// Whether an existing container reads `desired`'s hosts file: its
+/// [`LABEL_HOSTS_FILE`](crate::plan::LABEL_HOSTS_FILE) names the same file (or both have
+/// none). A container made by an older nap has no such label but a name table in
+/// `extra_hosts`: it does not.
+pub fn holds_hosts_file(existing: &ObservedContainer, desired: &DesiredContainer) -> bool {
+    existing.hosts_file == desired.hosts_file
 }
 
 /// Every container's name table, in `containers` order (see [`name_table`]). A table
@@ -270,27 +250,85 @@ fn name_table(host: &str, peers: &[PeerNames<'_>]) -> Arc<[HostEntry]> {
         .collect()
 }
 
-/// Gives every container its name table (every name of every peer, same-host replicas
-/// first) and that table's hash, computed once per distinct table and service entries.
+/// Gives every container its name table and hosts file, and answers the hosts files every
+/// host needs (by host, then file). A file is one per host and view: the viewer's networks,
+/// links and own `extra_hosts` (the table depends on the first two, the file's lines on
+/// all three), so 2,000 containers of one network on 200 hosts make 200 files. Containers
+/// without project networks get none, except `network_mode: service:X`, which shares X's
+/// network namespace and so reads the file of the replica of X beside it (mounted read-only
+/// in it too, so it cannot write X's file either).
 pub(super) fn set_name_tables(
     project: &Project,
     inventory: &Inventory,
+    observed: &ObservedState,
     containers: &mut [DesiredContainer],
-) {
+) -> Vec<DesiredHostsFile> {
     let tables = name_tables(project, inventory, containers);
+    let gateways: HashMap<&str, Ipv4Addr> = observed
+        .networks
+        .iter()
+        .filter(|network| network.name == "bridge")
+        .filter_map(|network| Some((network.host.as_str(), network.gateway?)))
+        .collect();
+    let mut files: BTreeMap<(String, String), DesiredHostsFile> = BTreeMap::new();
     for (container, table) in containers.iter_mut().zip(tables) {
         container.extra_hosts = table;
+        if container.networks.is_empty() {
+            continue;
+        }
+        let mut networks: Vec<&str> = container.networks.iter().map(|n| n.key.as_str()).collect();
+        networks.sort_unstable();
+        networks.dedup();
+        let service = &project.services[&container.service];
+        let file = hosts_file::view_file_name(&networks, &service.links, &service.extra_hosts);
+        files
+            .entry((container.host.clone(), file.clone()))
+            .or_insert_with(|| DesiredHostsFile {
+                host: container.host.clone(),
+                file: file.clone(),
+                table: container.extra_hosts.clone(),
+                extra_hosts: service.extra_hosts.clone(),
+                host_gateway: gateways.get(container.host.as_str()).copied(),
+            });
+        container.hosts_file = Some(file);
     }
-    // Hashed once per distinct table and service entries, like the tables themselves.
-    let mut hashes: HashMap<(*const HostEntry, &[String]), String> = HashMap::new();
+    // `network_mode: service:X`: the file of X's replica beside it (the one the spec's
+    // `container:` reference names: replica ((n - 1) % replicas(X)) + 1).
+    type FileAndTable = (Option<String>, Arc<[HostEntry]>);
+    let of_replica: HashMap<(String, u32), FileAndTable> = containers
+        .iter()
+        .map(|c| {
+            (
+                (c.service.clone(), c.replica),
+                (c.hosts_file.clone(), c.extra_hosts.clone()),
+            )
+        })
+        .collect();
+    let mut replicas: HashMap<&str, u32> = HashMap::new();
+    for container in containers.iter() {
+        *replicas.entry(container.service.as_str()).or_default() += 1;
+    }
+    let replicas: HashMap<String, u32> = replicas
+        .into_iter()
+        .map(|(service, count)| (service.to_string(), count))
+        .collect();
     for container in containers.iter_mut() {
         let service = &project.services[&container.service];
-        container.extra_hosts_hash = hashes
-            .entry((
-                container.extra_hosts.as_ptr(),
-                service.extra_hosts.as_slice(),
-            ))
-            .or_insert_with(|| extra_hosts_hash(&service.extra_hosts, &container.extra_hosts))
-            .clone();
+        let Some(target) = service
+            .network_mode
+            .as_deref()
+            .and_then(|mode| mode.strip_prefix("service:"))
+        else {
+            continue;
+        };
+        let Some(count) = replicas.get(target).copied().filter(|count| *count > 0) else {
+            continue;
+        };
+        let replica = (container.replica - 1) % count + 1;
+        if let Some((file, table)) = of_replica.get(&(target.to_string(), replica)) {
+            container.hosts_file = file.clone();
+            container.extra_hosts = table.clone();
+        }
     }
+    files.into_values().collect()
 }

@@ -162,7 +162,7 @@ pub(super) fn place(
         networks: Vec::new(),
         extra_hosts: Arc::from(Vec::new()),
         service_extra_hosts: service.extra_hosts.clone(),
-        extra_hosts_hash: String::new(),
+        hosts_file: None,
         labels,
     })
 }
