@@ -22,7 +22,7 @@ pub use loader::{
 pub use merge::merge_service;
 pub use model::*;
 pub(crate) use parse::normalize_path;
-pub use parse::{ShellSplitError, Warning, shell_split};
+pub use parse::{ShellSplitError, Warning, check_reference, is_remote_context, shell_split};
 pub use source::Location;
 
 /// Why a project could not be loaded. Each names the file (and line, when known) at fault.

@@ -16,6 +16,7 @@ use std::path::{Component, Path, PathBuf};
 use super::LoadError;
 use super::source::{Location, SourceMap};
 
+mod build;
 mod command;
 mod deploy;
 mod healthcheck;
@@ -27,6 +28,7 @@ mod service;
 mod tests;
 mod volumes;
 
+pub use build::{check_reference, is_remote_context};
 pub use command::{ShellSplitError, shell_split};
 pub(crate) use networks::parse_network;
 pub(crate) use read::mapping_entries;

@@ -333,7 +333,7 @@ fn placed_containers(
                 replica: placement.replica,
                 host: placement.host.clone(),
                 config_hash,
-                image: service.image.clone().unwrap_or_default(),
+                image: service.image_name(&project.name, &placement.service),
                 networks: Vec::new(),
                 extra_hosts: Arc::from(Vec::new()),
                 service_extra_hosts: service.extra_hosts.clone(),
