@@ -218,6 +218,7 @@ mod tests {
                 labels: Default::default(),
                 capacity: None,
                 tls: None,
+                builder: false,
             };
             let settings = SshSettings {
                 identity: None,
