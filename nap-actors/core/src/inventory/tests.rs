@@ -222,7 +222,10 @@ fn a_builder_flag_is_a_boolean_on_one_host() {
     let error = parse("hosts:\n  h1: {docker: tcp://10.210.0.11:2375, builder: yes please}\n")
         .unwrap_err()
         .to_string();
-    assert!(error.contains(":2:") && error.contains("builder must be true or false"), "{error}");
+    assert!(
+        error.contains(":2:") && error.contains("builder must be true or false"),
+        "{error}"
+    );
     let error = parse(
         "hosts:\n  h1: {docker: tcp://10.210.0.11:2375, builder: true}\n  h2: {docker: tcp://10.210.0.12:2375, builder: true}\nnetwork: {mode: published}\n",
     )

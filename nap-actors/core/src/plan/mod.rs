@@ -53,13 +53,13 @@ mod teardown;
 
 pub use desired::name_table::{HostEntry, extra_hosts_match, holds_table};
 pub use desired::{
-    DesiredContainer, DesiredNetwork, DesiredState, NetworkAttachment, Route, desired_state,
-    host_specs,
+    DesiredBuild, DesiredContainer, DesiredNetwork, DesiredState, NetworkAttachment, Route,
+    desired_state, host_specs,
 };
 pub use hash::{config_hash, extra_hosts_hash};
 pub use labels::*;
-pub use observed::{ObservedContainer, ObservedNetwork, ObservedState};
+pub use observed::{ObservedContainer, ObservedImage, ObservedNetwork, ObservedState};
 pub use operation::{Operation, PlacementRecord, Plan, PlannedOperation};
-pub use reconcile::{Fate, ReconcileOptions, fate, reconcile};
+pub use reconcile::{BuildPolicy, Fate, ReconcileOptions, fate, reconcile};
 pub use rollout::{FailureAction, RolloutPolicy, rollout_policy};
 pub use teardown::{TeardownOptions, teardown};

@@ -93,6 +93,20 @@ pub struct Route {
     pub via: String,
 }
 
+/// An image a `build:` service runs, and where it is built.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DesiredBuild {
+    /// The service.
+    pub service: String,
+    /// The image it is built as (`<project>-<service>`, or its `image:`).
+    pub image: String,
+    /// The host it is built on ([`Inventory::builder`]).
+    pub host: String,
+    /// The content hash of its context, when the runtime computed it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub context_hash: Option<String>,
+}
+
 /// Everything the project wants, placed and addressed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DesiredState {
@@ -124,6 +138,9 @@ pub struct DesiredState {
     pub one_shot_services: BTreeSet<String>,
     /// Rollout policies of services that have a `deploy.update_config`.
     pub rollouts: BTreeMap<String, RolloutPolicy>,
+    /// The images of `build:` services, by service.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub builds: Vec<DesiredBuild>,
 }
 
 /// An `x-nap.strategy` that is neither `spread` nor `binpack`.
@@ -244,6 +261,21 @@ pub fn desired_state(
     let volumes = named_volumes(project, &containers);
     let routes = addressing::routes(inventory, &networks);
     let dependencies = dependencies(project)?;
+    let builds = match inventory.builder() {
+        Some(builder) => project
+            .services
+            .iter()
+            .filter_map(|(name, service)| {
+                Some(DesiredBuild {
+                    service: name.clone(),
+                    image: service.image_name(&project.name, name),
+                    host: builder.name.clone(),
+                    context_hash: service.build.as_ref()?.context_hash.clone(),
+                })
+            })
+            .collect(),
+        None => Vec::new(),
+    };
     Ok(DesiredState {
         project: project.name.clone(),
         mode,
@@ -256,6 +288,7 @@ pub fn desired_state(
         start_order: dependencies.start_order,
         one_shot_services: dependencies.one_shot,
         rollouts,
+        builds,
     })
 }
 
