@@ -18,11 +18,12 @@ use futures_util::future::join_all;
 use nap_core::compose::Project;
 use nap_core::inventory::{DockerEndpoint, Inventory};
 use nap_core::plan::{
-    self, DesiredState, HostEntry, ObservedContainer, ObservedState, Operation, Plan,
+    self, BuildPolicy, DesiredState, HostEntry, ObservedContainer, ObservedState, Operation, Plan,
     ReconcileOptions,
 };
 use serde::Serialize;
 
+use crate::build::BuildFlags;
 use crate::coordinator::{CoordinatorActor, ExecutionReport, Executors};
 use crate::deployment::Deployment;
 use crate::host_actor::{self, HostActor, ImageSource, SshSettings, SshShell, Stop};
@@ -57,6 +58,10 @@ pub struct UpOptions {
     /// Seconds a container being removed or recreated gets to stop (`-t`); `None`: its own
     /// grace period.
     pub stop_timeout: Option<i32>,
+    /// When images of `build:` services are built (`--build`, `--no-build`).
+    pub build: BuildPolicy,
+    /// `--no-cache`, `--pull` of those builds (`nap build`).
+    pub build_flags: BuildFlags,
 }
 
 impl Default for UpOptions {
@@ -70,6 +75,8 @@ impl Default for UpOptions {
             services: Vec::new(),
             no_deps: false,
             stop_timeout: None,
+            build: BuildPolicy::Changed,
+            build_flags: BuildFlags::default(),
         }
     }
 }
@@ -424,6 +431,7 @@ pub async fn up_reusing(
     let goal = Goal::Deploy(ReconcileOptions {
         remove_orphans: options.remove_orphans,
         force_recreate: options.force_recreate,
+        build: options.build,
     });
     let run = Run {
         project: &deployment.project,
@@ -617,7 +625,7 @@ impl Run<'_> {
         actors: &DeploymentActors,
         clients: &[(String, Docker)],
     ) -> ExecutionReport {
-        let project = Arc::new(self.project.clone());
+        let project = Arc::new(planned.project.clone());
         let plan = &planned.plan;
         let mut services = HashMap::new();
         if let Some(desired) = &planned.desired {
@@ -657,6 +665,7 @@ impl Run<'_> {
             patcher: actors.patcher.clone(),
             image_sources,
             ship_images: self.options.ship_images,
+            build_flags: self.options.build_flags,
             wait_timeout: self.options.wait_timeout,
             remove_volumes: matches!(self.goal, Goal::Remove { volumes: true }),
             stop_timeout: self.options.stop_timeout,

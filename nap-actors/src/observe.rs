@@ -16,10 +16,11 @@ use bollard::query_parameters::{
 };
 use futures_util::future::join_all;
 use futures_util::stream::{self, StreamExt};
+use nap_core::build::LABEL_BUILD_HASH;
 use nap_core::inventory::{Host, Inventory, Ipv4Cidr};
 use nap_core::plan::{
     LABEL_CONFIG_HASH, LABEL_EXTRA_HOSTS_HASH, LABEL_PROJECT, LABEL_REPLICA, LABEL_SERVICE,
-    ObservedContainer, ObservedNetwork, ObservedState,
+    ObservedContainer, ObservedImage, ObservedNetwork, ObservedState,
 };
 
 /// How many inspect calls run at once on one host.
@@ -206,7 +207,20 @@ pub async fn observe_host(
         state.volumes.insert((host.name.clone(), volume.name));
     }
     for image in images {
+        let details = ObservedImage {
+            id: image.id.clone(),
+            build_hash: image.labels.get(LABEL_BUILD_HASH).cloned(),
+        };
         for tag in image.repo_tags {
+            // `shop-web` is `shop-web:latest`: a reference written without a tag finds it.
+            if let Some(name) = tag.strip_suffix(":latest") {
+                state
+                    .image_details
+                    .insert((host.name.clone(), name.to_string()), details.clone());
+            }
+            state
+                .image_details
+                .insert((host.name.clone(), tag.clone()), details.clone());
             state.images.insert((host.name.clone(), tag));
         }
     }

@@ -111,6 +111,15 @@ pub enum Event {
         #[serde(skip_serializing_if = "Option::is_none")]
         ip: Option<Ipv4Addr>,
     },
+    /// A line of a builder's output (`Step 2/4 : COPY . /app`).
+    BuildOutput {
+        /// Service.
+        service: String,
+        /// The builder host.
+        host: String,
+        /// The line.
+        line: String,
+    },
     /// A container's hosts file was rewritten.
     HostsPatched {
         /// Host.
@@ -268,7 +277,7 @@ fn noun(op: &str) -> &'static str {
     match op {
         "create_network" | "remove_network" => "Network",
         "create_volume" | "remove_volume" => "Volume",
-        "ensure_image" | "pull_image" => "Image",
+        "ensure_image" | "pull_image" | "build_image" | "ship_image" => "Image",
         "ensure_routes" | "remove_routes" => "Routes",
         "patch_hosts" => "Hosts",
         _ => "Container",
@@ -356,6 +365,14 @@ fn render(event: &Event, colour: bool) -> Option<String> {
         } => Some(format!(
             " {} Hosts {container} @{host}  Patched ({entries} names, over {via}, {reason})",
             paint(GREEN, "✔")
+        )),
+        Event::BuildOutput {
+            service,
+            host,
+            line,
+        } => Some(format!(
+            " {} Build {service} @{host}  {line}",
+            paint(DIM, "…")
         )),
         Event::Warning { message } => Some(format!(" {} {message}", paint(YELLOW, "!"))),
         Event::Watching { files } => Some(format!(
@@ -475,6 +492,24 @@ mod tests {
                 .ends_with("Error: h2: no such image")
         );
         assert!(render(&failed, true).unwrap().contains(RED));
+    }
+
+    #[test]
+    fn build_output_is_one_line_per_builder_line() {
+        let line = Event::BuildOutput {
+            service: "web".into(),
+            host: "h1".into(),
+            line: "Step 2/3 : COPY . /app".into(),
+        };
+        assert_eq!(
+            render(&line, false).unwrap(),
+            " … Build web @h1  Step 2/3 : COPY . /app"
+        );
+        let json = serde_json::to_string(&line).unwrap();
+        assert_eq!(
+            json,
+            r#"{"event":"build_output","service":"web","host":"h1","line":"Step 2/3 : COPY . /app"}"#
+        );
     }
 
     #[test]

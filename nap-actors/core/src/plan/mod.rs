@@ -38,6 +38,12 @@ pub enum PlanError {
     /// Services depend on each other in a circle.
     #[error("dependency cycle between services: {0}")]
     Cycle(String),
+    /// A build context cannot be read or used (the runtime's message, naming the service).
+    #[error("{message}")]
+    Build {
+        /// What is wrong.
+        message: String,
+    },
 }
 
 pub mod decide;

@@ -9,7 +9,7 @@
 //! daemon's container `start` events ([`events`]) and tells the hosts-file patcher, which
 //! re-applies a container's table after Docker rewrote the file on a restart.
 //!
-//! The operations live beside their messages: [`network`], [`volume`], [`image`],
+//! The operations live beside their messages: [`network`], [`volume`], [`build`], [`image`],
 //! [`container`], [`routes`], [`hosts_file`]; [`error`] holds the operation error and Docker
 //! error classification. The actor reaches its host through two seams: Docker calls through
 //! an `Arc<dyn DockerApi>` ([`crate::docker::api`]) and scripts through an
@@ -25,6 +25,7 @@ use tokio::task::JoinHandle;
 use crate::actors::patcher::ContainerRestarted;
 use crate::docker::DockerApi;
 
+pub mod build;
 pub mod container;
 pub mod error;
 pub mod events;
@@ -39,6 +40,7 @@ pub mod volume;
 
 pub use crate::actors::Outcome;
 pub use crate::actors::Stop;
+pub use build::BuildImage;
 pub use container::{
     CreateContainer, MonitorContainer, RemoveContainer, RenameContainer, StartContainer,
     StartedContainer, StopContainer, WaitCondition, WaitContainer,
