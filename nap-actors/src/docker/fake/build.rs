@@ -42,6 +42,11 @@ impl FakeDocker {
         futures_util::stream::iter(items).boxed()
     }
 
+    /// The image ID the daemon holds under `reference`.
+    pub fn image_id(&self, reference: &str) -> Option<String> {
+        self.state().images.get(reference).cloned()
+    }
+
     /// Every build so far: the request and the context tar.
     pub fn builds(&self) -> Vec<(ImageBuild, Bytes)> {
         self.state().builds.clone()
