@@ -477,6 +477,61 @@ pub async fn down(
     run.go_and_stop().await
 }
 
+/// Why `nap build` cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildVerbError {
+    /// A service named is not in the project.
+    #[error("no such service: {0:?}")]
+    UnknownService(String),
+    /// A service named has no `build:`.
+    #[error("service {0:?} has no build: section (its image is pulled, not built)")]
+    NotBuilt(String),
+    /// The deployment pipeline failed.
+    #[error(transparent)]
+    Deploy(#[from] DeployError),
+}
+
+/// `nap build [SERVICE…]`: builds the images of `services` (every `build:` service when
+/// empty) on the builder host, changed or not, as `docker compose build` does; nothing is
+/// shipped, created or started. The deployment's plan cut down to its builds.
+pub async fn build(
+    deployment: &Deployment,
+    services: &[String],
+    flags: BuildFlags,
+    progress: &Progress,
+) -> Result<DeployReport, BuildVerbError> {
+    for service in services {
+        match deployment.project.services.get(service) {
+            None => return Err(BuildVerbError::UnknownService(service.clone())),
+            Some(found) if found.build.is_none() => {
+                return Err(BuildVerbError::NotBuilt(service.clone()));
+            }
+            Some(_) => {}
+        }
+    }
+    let keep = |operation: &Operation| {
+        matches!(operation, Operation::BuildImage { service, .. }
+            if services.is_empty() || services.contains(service))
+    };
+    let options = UpOptions {
+        build: BuildPolicy::Always,
+        build_flags: flags,
+        ..UpOptions::default()
+    };
+    let run = Run {
+        project: &deployment.project,
+        inventory: &deployment.inventory,
+        goal: Goal::Deploy(ReconcileOptions {
+            build: BuildPolicy::Always,
+            ..ReconcileOptions::default()
+        }),
+        options: &options,
+        progress,
+        keep: Some(&keep),
+    };
+    Ok(run.go_and_stop().await?)
+}
+
 /// Re-applies the name tables of `containers` (host, container name) that Docker rewrote when
 /// it started them again (`nap start`, `nap restart`): the deployment's plan, cut down to the
 /// hosts-file rewrites of those containers, carried out by the actors. Nothing else changes.
