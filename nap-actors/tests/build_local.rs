@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use nap_actors::build::{self, BuildFlags};
-use nap_actors::docker::{BollardDocker, DockerApi};
+use nap_actors::docker::BollardDocker;
 use nap_core::build::LABEL_BUILD_HASH;
 use nap_core::compose::Build;
 
