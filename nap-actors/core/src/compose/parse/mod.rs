@@ -8,7 +8,7 @@
 //! This file holds what every part shares: [`Warning`], the per-file context (source map,
 //! base folder, home folder) and path normalization. `read` has the typed readers (string,
 //! list, mapping, durations, sizes), `service` one service definition and its small keys,
-//! and `command`, `ports`, `volumes`, `networks`, `deploy` and `healthcheck` one key each
+//! and `build`, `command`, `ports`, `volumes`, `networks`, `deploy` and `healthcheck` one key each
 //! (with the top-level `networks:` and `volumes:` definitions in their files).
 
 use std::path::{Component, Path, PathBuf};
