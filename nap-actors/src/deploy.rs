@@ -17,9 +17,10 @@ use bollard::Docker;
 use futures_util::future::join_all;
 use nap_core::compose::Project;
 use nap_core::inventory::{DockerEndpoint, Inventory};
-use nap_core::plan::{self, OneOff, Operation, Plan, ReconcileOptions};
+use nap_core::plan::{self, BuildPolicy, OneOff, Operation, Plan, ReconcileOptions};
 use serde::Serialize;
 
+use crate::build::BuildFlags;
 use crate::coordinator::{CoordinatorActor, ExecutionReport, Executors};
 use crate::deployment::Deployment;
 use crate::host_actor::{HostActor, ImageSource, SshSettings, SshShell, Stop};
@@ -57,6 +58,10 @@ pub struct UpOptions {
     pub forget_hosts: BTreeSet<String>,
     /// A host to empty (`nap host drain`): nothing is placed there, its replicas move.
     pub drain_host: Option<String>,
+    /// When images of `build:` services are built (`--build`, `--no-build`).
+    pub build: BuildPolicy,
+    /// `--no-cache`, `--pull` of those builds (`nap build`).
+    pub build_flags: BuildFlags,
 }
 
 impl Default for UpOptions {
@@ -72,6 +77,8 @@ impl Default for UpOptions {
             stop_timeout: None,
             forget_hosts: BTreeSet::new(),
             drain_host: None,
+            build: BuildPolicy::Changed,
+            build_flags: BuildFlags::default(),
         }
     }
 }
@@ -365,6 +372,7 @@ pub async fn up_reusing(
     let goal = Goal::Deploy(ReconcileOptions {
         remove_orphans: options.remove_orphans,
         force_recreate: options.force_recreate,
+        build: options.build,
     });
     let run = Run {
         project: &deployment.project,
@@ -372,6 +380,7 @@ pub async fn up_reusing(
         goal,
         options,
         progress,
+        keep: None,
         one_off: None,
     };
     run.go(previous).await
@@ -396,6 +405,7 @@ pub async fn create_one_off(
         goal: Goal::Deploy(ReconcileOptions::default()),
         options,
         progress,
+        keep: None,
         one_off: Some((one_off, run_project)),
     };
     run.go_and_stop().await
@@ -429,9 +439,66 @@ pub async fn down(
             ..UpOptions::default()
         },
         progress,
+        keep: None,
         one_off: None,
     };
     run.go_and_stop().await
+}
+
+/// Why `nap build` cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildVerbError {
+    /// A service named is not in the project.
+    #[error("no such service: {0:?}")]
+    UnknownService(String),
+    /// A service named has no `build:`.
+    #[error("service {0:?} has no build: section (its image is pulled, not built)")]
+    NotBuilt(String),
+    /// The deployment pipeline failed.
+    #[error(transparent)]
+    Deploy(#[from] DeployError),
+}
+
+/// `nap build [SERVICE…]`: builds the images of `services` (every `build:` service when
+/// empty) on the builder host, changed or not, as `docker compose build` does; nothing is
+/// shipped, created or started. The deployment's plan cut down to its builds.
+pub async fn build(
+    deployment: &Deployment,
+    services: &[String],
+    flags: BuildFlags,
+    progress: &Progress,
+) -> Result<DeployReport, BuildVerbError> {
+    for service in services {
+        match deployment.project.services.get(service) {
+            None => return Err(BuildVerbError::UnknownService(service.clone())),
+            Some(found) if found.build.is_none() => {
+                return Err(BuildVerbError::NotBuilt(service.clone()));
+            }
+            Some(_) => {}
+        }
+    }
+    let keep = |operation: &Operation| {
+        matches!(operation, Operation::BuildImage { service, .. }
+            if services.is_empty() || services.contains(service))
+    };
+    let options = UpOptions {
+        build: BuildPolicy::Always,
+        build_flags: flags,
+        ..UpOptions::default()
+    };
+    let run = Run {
+        project: &deployment.project,
+        inventory: &deployment.inventory,
+        goal: Goal::Deploy(ReconcileOptions {
+            build: BuildPolicy::Always,
+            ..ReconcileOptions::default()
+        }),
+        options: &options,
+        progress,
+        keep: Some(&keep),
+        one_off: None,
+    };
+    Ok(run.go_and_stop().await?)
 }
 
 /// One pass of the pipeline that changes hosts: `up`, `watch` and `down` are this with their
@@ -447,6 +514,9 @@ struct Run<'a> {
     options: &'a UpOptions,
     /// Where events go.
     progress: &'a Progress,
+    /// Only the operations this accepts are carried out (`None`: the whole plan; `nap build`
+    /// keeps its builds).
+    keep: Option<&'a (dyn Fn(&Operation) -> bool + Sync)>,
     /// `nap run`: the one-off container to create (not start), with `project` as its service
     /// is changed by `nap run`'s flags (the replicas are planned from the project as it is).
     one_off: Option<(&'a OneOff, &'a Project)>,
@@ -498,6 +568,9 @@ impl Run<'_> {
             self.one_off.map(|(one_off, _)| one_off.clone()),
         )
         .await?;
+        if let Some(keep) = self.keep {
+            planned.plan = planned.plan.only(keep);
+        }
         if let (Some((one_off, _)), Some(desired)) = (self.one_off, &planned.desired) {
             let graph = nap_core::graph::DependencyGraph::from_project(project);
             planned.plan = nap_core::plan::select::for_one_off(
@@ -566,7 +639,7 @@ impl Run<'_> {
                 start_actors(&project.name, inventory, &clients, preflight)
             }
         };
-        if matches!(self.goal, Goal::Deploy(_)) {
+        if self.keep.is_none() && matches!(self.goal, Goal::Deploy(_)) {
             let mut during =
                 plan::records::HostsRecord::during(&planned.observed, planned.desired.as_ref());
             // What was recorded for hosts still in the inventory stays until the run is over.
@@ -607,7 +680,7 @@ impl Run<'_> {
         clients: &[(String, Docker)],
         recorded: &mut Vec<(String, plan::records::HostsRecord)>,
     ) -> Result<(), DeployError> {
-        if !execution.failed.is_empty() || !execution.skipped.is_empty() {
+        if self.keep.is_some() || !execution.failed.is_empty() || !execution.skipped.is_empty() {
             return Ok(());
         }
         let project = &self.project.name;
@@ -634,7 +707,7 @@ impl Run<'_> {
     ) -> ExecutionReport {
         let project = Arc::new(match self.one_off {
             Some((_, run_project)) => run_project.clone(),
-            None => self.project.clone(),
+            None => planned.project.clone(),
         });
         let plan = &planned.plan;
         let mut services = HashMap::new();
@@ -673,6 +746,7 @@ impl Run<'_> {
             services,
             image_sources,
             ship_images: self.options.ship_images,
+            build_flags: self.options.build_flags,
             wait_timeout: self.options.wait_timeout,
             remove_volumes: matches!(self.goal, Goal::Remove { volumes: true }),
             stop_timeout: self.options.stop_timeout,

@@ -2,6 +2,7 @@
 //! SSH, and the actors that carry out plans.
 //!
 //! - [`actors`]: the coordinator, host and service actors that carry out a plan;
+//! - [`build`]: build contexts (`.dockerignore`, content hash, tar) and build requests;
 //! - [`deployment`]: compose project + host inventory, loaded and validated together;
 //! - [`pipeline`]: connect → observe → desired → plan, the stages every verb shares;
 //! - [`deploy`]: `up`, `watch`'s passes and `down`: the pipeline, then the [`actors`]
@@ -18,6 +19,7 @@
 //! Decisions (placement, reconcile) are the pure core's (`nap-core`); this crate performs I/O.
 
 pub mod actors;
+pub mod build;
 pub mod cp;
 pub mod deploy;
 pub mod deployment;

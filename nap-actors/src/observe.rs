@@ -14,10 +14,11 @@ use bollard::query_parameters::{
     ListContainersOptionsBuilder, ListImagesOptions, ListNetworksOptions, ListVolumesOptions,
 };
 use futures_util::future::join_all;
+use nap_core::build::LABEL_BUILD_HASH;
 use nap_core::inventory::{Host, Inventory, Ipv4Cidr};
 use nap_core::plan::{
     LABEL_CONFIG_HASH, LABEL_HOSTS_FILE, LABEL_ONE_OFF, LABEL_PROJECT, LABEL_REPLICA,
-    LABEL_SERVICE, ObservedContainer, ObservedNetwork, ObservedState,
+    LABEL_SERVICE, ObservedContainer, ObservedImage, ObservedNetwork, ObservedState,
 };
 
 /// How much to read of each container. Both read the listings alone (a container's
@@ -199,7 +200,20 @@ pub async fn observe_host(
         state.volumes.insert((host.name.clone(), volume.name));
     }
     for image in images {
+        let details = ObservedImage {
+            id: image.id.clone(),
+            build_hash: image.labels.get(LABEL_BUILD_HASH).cloned(),
+        };
         for tag in image.repo_tags {
+            // `shop-web` is `shop-web:latest`: a reference written without a tag finds it.
+            if let Some(name) = tag.strip_suffix(":latest") {
+                state
+                    .image_details
+                    .insert((host.name.clone(), name.to_string()), details.clone());
+            }
+            state
+                .image_details
+                .insert((host.name.clone(), tag.clone()), details.clone());
             state.images.insert((host.name.clone(), tag));
         }
     }

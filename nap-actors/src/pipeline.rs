@@ -52,6 +52,8 @@ pub type Clients = Vec<(String, Docker)>;
 /// What the planning stage produced.
 #[derive(Debug, Clone)]
 pub struct Planned {
+    /// The project as planned: for a deployment, with every build's context hash filled.
+    pub project: Project,
     /// What the hosts held.
     pub observed: ObservedState,
     /// The desired state (`None` for a removal).
@@ -78,8 +80,9 @@ pub async fn observe(
 }
 
 /// Stage 3: the desired state and the plan for `goal` from what was observed. Pure but for
-/// the plugins' placement hooks, which may block up to their time limit per call: run it on a
-/// blocking thread inside an async runtime ([`plan_blocking`]).
+/// reading the build contexts (their hashes) and the plugins' placement hooks, which may
+/// block up to their time limit per call: run it on a blocking thread inside an async
+/// runtime ([`plan_blocking`]).
 ///
 /// With `one_off` (`nap run`), a deployment's desired state also holds that one-off container.
 pub fn plan(
@@ -92,6 +95,12 @@ pub fn plan(
 ) -> Result<Planned, PlanError> {
     match goal {
         Goal::Deploy(options) => {
+            // Every deployment plan knows its builds' context hashes: they are part of the
+            // config hash, and say whether the builder's image is current.
+            let project =
+                &crate::build::hash_contexts(project).map_err(|error| PlanError::Build {
+                    message: error.to_string(),
+                })?;
             let mut policy = plugins.placement_policy(&project.name);
             let desired = plan::desired_state_with_one_off(
                 project,
@@ -102,6 +111,7 @@ pub fn plan(
             )?;
             let plan = plan::reconcile(&desired, &observed, options);
             Ok(Planned {
+                project: project.clone(),
                 observed,
                 desired: Some(desired),
                 plan,
@@ -119,6 +129,7 @@ pub fn plan(
                 },
             );
             Ok(Planned {
+                project: project.clone(),
                 observed,
                 desired: None,
                 plan,

@@ -111,6 +111,15 @@ pub enum Event {
         #[serde(skip_serializing_if = "Option::is_none")]
         ip: Option<Ipv4Addr>,
     },
+    /// A line of a builder's output (`Step 2/4 : COPY . /app`).
+    BuildOutput {
+        /// Service.
+        service: String,
+        /// The builder host.
+        host: String,
+        /// The line.
+        line: String,
+    },
     /// `nap watch` waits for the next change of these files.
     Watching {
         /// The files.
@@ -255,7 +264,7 @@ fn noun(op: &str) -> &'static str {
     match op {
         "create_network" | "remove_network" => "Network",
         "create_volume" | "remove_volume" => "Volume",
-        "ensure_image" | "pull_image" => "Image",
+        "ensure_image" | "pull_image" | "build_image" | "ship_image" => "Image",
         "ensure_routes" | "remove_routes" => "Routes",
         "patch_hosts" => "Hosts",
         _ => "Container",
@@ -333,6 +342,14 @@ fn render(event: &Event, colour: bool) -> Option<String> {
             paint(YELLOW, "-"),
             noun(op),
             paint(YELLOW, &format!("Skipped (operation {because_of} failed)"))
+        )),
+        Event::BuildOutput {
+            service,
+            host,
+            line,
+        } => Some(format!(
+            " {} Build {service} @{host}  {line}",
+            paint(DIM, "…")
         )),
         Event::Warning { message } => Some(format!(" {} {message}", paint(YELLOW, "!"))),
         Event::Watching { files } => Some(format!(
@@ -452,6 +469,24 @@ mod tests {
                 .ends_with("Error: h2: no such image")
         );
         assert!(render(&failed, true).unwrap().contains(RED));
+    }
+
+    #[test]
+    fn build_output_is_one_line_per_builder_line() {
+        let line = Event::BuildOutput {
+            service: "web".into(),
+            host: "h1".into(),
+            line: "Step 2/3 : COPY . /app".into(),
+        };
+        assert_eq!(
+            render(&line, false).unwrap(),
+            " … Build web @h1  Step 2/3 : COPY . /app"
+        );
+        let json = serde_json::to_string(&line).unwrap();
+        assert_eq!(
+            json,
+            r#"{"event":"build_output","service":"web","host":"h1","line":"Step 2/3 : COPY . /app"}"#
+        );
     }
 
     #[test]

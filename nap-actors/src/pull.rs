@@ -65,6 +65,11 @@ pub async fn pull(
         .iter()
         .filter(|container| services.is_empty() || services.contains(&container.service))
         .filter(|container| !container.image.is_empty())
+        // A build-only service's image is built (`nap build`), not pulled.
+        .filter(|container| {
+            let service = &project.services[&container.service];
+            service.image.is_some() || service.build.is_none()
+        })
         .map(|container| (container.host.clone(), container.image.clone()))
         .collect();
     let results = join_all(wanted.iter().enumerate().map(|(index, (host, image))| {

@@ -1,7 +1,10 @@
 //! `nap watch`: keeps the deployment in step with the files it was built from.
 //!
 //! It deploys once, as `nap up` does, then watches every file the model came from (compose
-//! files, `.env` / `--env-file`, every `env_file`, `extends` files) and the host inventory.
+//! files, `.env` / `--env-file`, every `env_file`, `extends` files), the host inventory and
+//! the build contexts ([`Watched`]: a saved source file the context sends rebuilds that
+//! image once, ships it and rolls it out by the service's `update_config`; a file its
+//! `.dockerignore` leaves out is no change).
 //! It watches their folders, not the files, because editors save by writing a new file and
 //! renaming it over the old one, and a watch on the old inode goes silent. A burst of
 //! events is gathered into one change ([`next_change`]). Each change re-loads the files: an
@@ -59,12 +62,17 @@ pub struct WatcherError {
 pub trait FolderWatcher {
     /// Watches exactly these folders from now on (non-recursively).
     fn watch_folders(&mut self, folders: &BTreeSet<PathBuf>) -> Result<(), WatcherError>;
+
+    /// Watches exactly these folders and everything under them from now on (build contexts).
+    fn watch_trees(&mut self, trees: &BTreeSet<PathBuf>) -> Result<(), WatcherError>;
 }
 
 /// [`FolderWatcher`] on the operating system's notifications (inotify on Linux).
 pub struct NotifyWatcher {
     watcher: notify::RecommendedWatcher,
     watched: BTreeSet<PathBuf>,
+    /// The folders watched recursively.
+    trees: BTreeSet<PathBuf>,
 }
 
 impl NotifyWatcher {
@@ -86,6 +94,7 @@ impl NotifyWatcher {
         Ok(NotifyWatcher {
             watcher,
             watched: BTreeSet::new(),
+            trees: BTreeSet::new(),
         })
     }
 }
@@ -107,6 +116,85 @@ impl FolderWatcher for NotifyWatcher {
         self.watched = folders.clone();
         Ok(())
     }
+
+    fn watch_trees(&mut self, trees: &BTreeSet<PathBuf>) -> Result<(), WatcherError> {
+        use notify::Watcher;
+        for gone in self.trees.difference(trees) {
+            let _ = self.watcher.unwatch(gone);
+        }
+        for tree in trees.difference(&self.trees) {
+            self.watcher
+                .watch(tree, notify::RecursiveMode::Recursive)
+                .map_err(|source| WatcherError {
+                    folder: Some(tree.clone()),
+                    source,
+                })?;
+        }
+        self.trees = trees.clone();
+        Ok(())
+    }
+}
+
+/// What a watch follows: the files the model came from, and the build contexts — a change
+/// to a file a context sends to the builder (not one its `.dockerignore` leaves out) is a
+/// change, so the image is built again, shipped and rolled out.
+#[derive(Debug, Clone, Default)]
+pub struct Watched {
+    /// The model's files (compose files, `.env`, `env_file`s, the inventory, Dockerfiles).
+    pub files: BTreeSet<PathBuf>,
+    /// Each build context's folder and its `.dockerignore`.
+    pub contexts: Vec<(PathBuf, nap_core::build::IgnoreFile)>,
+}
+
+impl Watched {
+    /// What `deployment` is built from.
+    pub fn of(deployment: &Deployment) -> Watched {
+        let mut files = watched_files(deployment);
+        let mut contexts = Vec::new();
+        for (service, folder) in crate::build::context_folders(&deployment.project) {
+            let folder = std::path::absolute(&folder).unwrap_or(folder);
+            // An unreadable `.dockerignore` is the deployment's error to report; here every
+            // file of the context counts.
+            let ignore = std::fs::read_to_string(folder.join(".dockerignore"))
+                .ok()
+                .and_then(|text| nap_core::build::IgnoreFile::parse(&text).ok())
+                .unwrap_or_default();
+            let build = &deployment.project.services[&service].build;
+            if let Some(dockerfile) = build.as_ref().and_then(|build| build.dockerfile.as_ref()) {
+                files.insert(folder.join(dockerfile));
+            }
+            contexts.push((folder, ignore));
+        }
+        Watched { files, contexts }
+    }
+
+    /// Whether a change of `path` is a change of what the deployment is built from.
+    pub fn contains(&self, path: &Path) -> bool {
+        self.files.contains(path)
+            || self.contexts.iter().any(|(folder, ignore)| {
+                path.strip_prefix(folder).is_ok_and(|relative| {
+                    let relative = relative.to_string_lossy();
+                    !relative.is_empty() && !ignore.excludes(&relative)
+                })
+            })
+    }
+
+    /// The context folders, watched with everything under them.
+    fn trees(&self) -> BTreeSet<PathBuf> {
+        self.contexts
+            .iter()
+            .map(|(folder, _)| folder.clone())
+            .collect()
+    }
+
+    /// Everything watched, for the `Watching` event.
+    fn names(&self) -> Vec<String> {
+        self.files
+            .iter()
+            .chain(self.contexts.iter().map(|(folder, _)| folder))
+            .map(|path| path.display().to_string())
+            .collect()
+    }
 }
 
 /// Waits for a change to one of `files`, then until no further change to them has come for
@@ -117,10 +205,19 @@ pub async fn next_change(
     files: &BTreeSet<PathBuf>,
     quiet: Duration,
 ) -> Option<BTreeSet<PathBuf>> {
+    next_change_of(events, &|path| files.contains(path), quiet).await
+}
+
+/// [`next_change`] for the paths `watched` accepts.
+pub async fn next_change_of(
+    events: &mut mpsc::UnboundedReceiver<PathBuf>,
+    watched: &dyn Fn(&Path) -> bool,
+    quiet: Duration,
+) -> Option<BTreeSet<PathBuf>> {
     let mut changed = BTreeSet::new();
     while changed.is_empty() {
         let path = events.recv().await?;
-        if files.contains(&path) {
+        if watched(&path) {
             changed.insert(path);
         }
     }
@@ -128,7 +225,7 @@ pub async fn next_change(
     loop {
         match tokio::time::timeout_at(deadline, events.recv()).await {
             Ok(Some(path)) => {
-                if files.contains(&path) {
+                if watched(&path) {
                     changed.insert(path);
                     deadline = Instant::now() + quiet;
                 }
@@ -287,10 +384,13 @@ pub async fn watch_with(
             message: warning.to_string(),
         });
     }
-    let mut files = watched_files(&deployment);
+    let mut watched = Watched::of(&deployment);
     // Watch before deploying, so an edit made during the first deployment is not missed.
     watcher
-        .watch_folders(&folders_of(&files))
+        .watch_folders(&folders_of(&watched.files))
+        .map_err(WatchError::Watcher)?;
+    watcher
+        .watch_trees(&watched.trees())
         .map_err(WatchError::Watcher)?;
     deployer.deploy(&deployment, up_options, progress).await?;
     // Set while a change waits for an unreachable host: the files are loaded and applied
@@ -299,11 +399,12 @@ pub async fn watch_with(
     loop {
         if !retry_pending {
             progress.emit(Event::Watching {
-                files: files.iter().map(|f| f.display().to_string()).collect(),
+                files: watched.names(),
             });
         }
+        let is_watched = |path: &Path| watched.contains(path);
         let changed = tokio::select! {
-            changed = next_change(events, &files, DEBOUNCE) => changed,
+            changed = next_change_of(events, &is_watched, DEBOUNCE) => changed,
             () = tokio::time::sleep(RETRY_UNREACHABLE), if retry_pending => Some(BTreeSet::new()),
             () = &mut shutdown => None,
         };
@@ -329,8 +430,11 @@ pub async fn watch_with(
                 message: warning.to_string(),
             });
         }
-        files = watched_files(&deployment);
-        if let Err(error) = watcher.watch_folders(&folders_of(&files)) {
+        watched = Watched::of(&deployment);
+        let watching = watcher
+            .watch_folders(&folders_of(&watched.files))
+            .and_then(|()| watcher.watch_trees(&watched.trees()));
+        if let Err(error) = watching {
             progress.emit(Event::Warning {
                 message: error.to_string(),
             });
@@ -428,11 +532,17 @@ mod tests {
     #[derive(Default)]
     struct RecordingWatcher {
         folders: Vec<BTreeSet<PathBuf>>,
+        trees: Vec<BTreeSet<PathBuf>>,
     }
 
     impl FolderWatcher for RecordingWatcher {
         fn watch_folders(&mut self, folders: &BTreeSet<PathBuf>) -> Result<(), WatcherError> {
             self.folders.push(folders.clone());
+            Ok(())
+        }
+
+        fn watch_trees(&mut self, trees: &BTreeSet<PathBuf>) -> Result<(), WatcherError> {
+            self.trees.push(trees.clone());
             Ok(())
         }
     }
@@ -530,6 +640,79 @@ mod tests {
         assert!(deployer.finished, "the deployer was finished");
         let folder = std::path::absolute(folder.path()).unwrap();
         assert_eq!(watcher.folders[0], BTreeSet::from([folder]));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_saved_source_file_of_a_build_context_is_one_redeployment_an_ignored_one_none() {
+        let folder = tempfile::tempdir().unwrap();
+        let root = std::path::absolute(folder.path()).unwrap();
+        let compose = root.join("compose.yaml");
+        let hosts = root.join("nap-hosts.yml");
+        let context = root.join("web");
+        std::fs::create_dir_all(context.join("src")).unwrap();
+        std::fs::write(&compose, "services:\n  web:\n    build: ./web\n").unwrap();
+        std::fs::write(&hosts, "hosts:\n  h1:\n    docker: tcp://10.0.0.1:2375\n").unwrap();
+        std::fs::write(context.join("Dockerfile"), "FROM scratch\n").unwrap();
+        std::fs::write(context.join(".dockerignore"), "*.log\n").unwrap();
+        std::fs::write(context.join("src/app.py"), "print(1)\n").unwrap();
+        let options = DeploymentOptions {
+            compose: nap_core::compose::LoadOptions {
+                working_dir: root.clone(),
+                ..Default::default()
+            },
+            hosts_file: Some(hosts.clone()),
+        };
+        let deployed = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+        let mut deployer = CountingDeployer {
+            deployed: deployed.clone(),
+            finished: false,
+        };
+        let mut watcher = RecordingWatcher::default();
+        let (sender, mut events) = mpsc::unbounded_channel();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let shutdown = Box::pin(async move {
+            let _ = stopped.await;
+        });
+        let edits = {
+            let deployed = deployed.clone();
+            let context = context.clone();
+            async move {
+                // A log the context's .dockerignore leaves out: no change.
+                sender.send(context.join("debug.log")).unwrap();
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                assert_eq!(
+                    deployed.borrow().len(),
+                    1,
+                    "an ignored file deploys nothing"
+                );
+                // An editor saving a source file: two events, one change.
+                sender.send(context.join("src/app.py")).unwrap();
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                sender.send(context.join("src/app.py")).unwrap();
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                let _ = stop.send(());
+            }
+        };
+        let progress = Progress::recording();
+        let up_options = UpOptions::default();
+        let watching = watch_with(
+            &options,
+            &up_options,
+            &progress,
+            &mut watcher,
+            &mut events,
+            shutdown,
+            &mut deployer,
+        );
+        let (summary, ()) = tokio::join!(watching, edits);
+        let summary = summary.expect("the watch ends cleanly");
+        assert_eq!(summary.applied, 1, "{summary:?}");
+        assert_eq!(
+            deployed.borrow().len(),
+            2,
+            "the first deployment and one more"
+        );
+        assert_eq!(watcher.trees[0], BTreeSet::from([context]));
     }
 
     #[test]

@@ -90,3 +90,48 @@ fn without_an_inventory_nap_says_it_uses_the_local_daemon() {
         "{stderr}"
     );
 }
+
+/// `nap plan --offline` of a project with `compose` and a `web/Dockerfile` context, against
+/// the implicit local daemon (never reached).
+fn offline_plan(compose: &str) -> Output {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("web")).unwrap();
+    std::fs::write(dir.path().join("web/Dockerfile"), "FROM scratch\n").unwrap();
+    std::fs::write(dir.path().join("compose.yaml"), compose).unwrap();
+    nap_command(dir.path())
+        .env(
+            "DOCKER_HOST",
+            format!("unix://{}", dir.path().join("absent.sock").display()),
+        )
+        .args(["plan", "--offline"])
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_build_only_service_plans_a_build_of_its_compose_name_never_an_empty_image() {
+    let output = offline_plan("name: demo\nservices:\n  web:\n    build: ./web\n");
+    let stdout = text(&output.stdout);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(
+        stdout.contains("build image demo-web of service web (not built yet)"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("ensure image \n") && !stdout.lines().any(|l| l.ends_with("ensure image")),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn a_build_context_that_is_a_url_is_refused_naming_the_service() {
+    let output = offline_plan(
+        "name: demo\nservices:\n  web:\n    build: https://github.com/docker/getting-started.git\n",
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("service \"web\"") && stderr.contains("is a URL"),
+        "{stderr}"
+    );
+}

@@ -1,5 +1,6 @@
 //! nap's pure core: everything that decides, with no daemon touched.
 //!
+//! - [`build`]: `.dockerignore` matching and the content hash of a build context;
 //! - [`compose`]: the compose model and loader (`nap config`);
 //! - [`inventory`]: the host inventory (`nap-hosts.yml`);
 //! - [`graph`]: the service dependency graph;
@@ -12,6 +13,7 @@
 //! SSH client, file watcher or plugin loader. The only I/O is reading files, and the compose
 //! loader and inventory reader do that through a [`compose::FileSystem`] that tests replace.
 
+pub mod build;
 pub mod compose;
 pub mod graph;
 pub mod hosts_file;

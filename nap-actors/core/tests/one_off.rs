@@ -297,7 +297,7 @@ fn an_observed_one_off_is_no_replica_keeps_its_address_and_goes_with_down() {
         &observed,
         ReconcileOptions {
             remove_orphans: true,
-            force_recreate: false,
+            ..ReconcileOptions::default()
         },
     );
     assert!(

@@ -21,9 +21,9 @@ use expect_test::{Expect, expect};
 use nap_core::compose::{LoadOptions, MemoryFileSystem, Project, Service, load_with};
 use nap_core::inventory::{Inventory, Ipv4Cidr};
 use nap_core::plan::{
-    DesiredContainer, DesiredState, ObservedContainer, ObservedNetwork, ObservedState, Operation,
-    Plan, PlannedOperation, ReconcileOptions, TeardownOptions, config_hash, desired_state,
-    reconcile, teardown,
+    DesiredContainer, DesiredState, ObservedContainer, ObservedImage, ObservedNetwork,
+    ObservedState, Operation, Plan, PlannedOperation, ReconcileOptions, TeardownOptions,
+    config_hash, desired_state, reconcile, teardown,
 };
 use nap_core::scheduler::DefaultPolicy;
 
@@ -180,6 +180,23 @@ fn deployed(desired: &DesiredState) -> ObservedState {
             .containers
             .iter()
             .map(|container| (container.host.clone(), container.image.clone()))
+            .collect(),
+        image_details: desired
+            .containers
+            .iter()
+            .map(|container| {
+                let build = desired
+                    .builds
+                    .iter()
+                    .find(|b| b.service == container.service);
+                (
+                    (container.host.clone(), container.image.clone()),
+                    ObservedImage {
+                        id: format!("sha256:{}", container.image),
+                        build_hash: build.and_then(|build| build.context_hash.clone()),
+                    },
+                )
+            })
             .collect(),
     }
 }

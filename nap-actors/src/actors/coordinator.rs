@@ -32,7 +32,7 @@ use tokio::sync::oneshot;
 
 use crate::actors::ask;
 use crate::actors::host::{
-    CreateNetwork, CreateVolume, EnsureImage, EnsureRoutes, HostActor, HostErrorKind,
+    BuildImage, CreateNetwork, CreateVolume, EnsureImage, EnsureRoutes, HostActor, HostErrorKind,
     HostOperationError, ImageSource, OperationResult, RemoveContainer, RemoveHostsFiles,
     RemoveNetwork, RemoveRoutes, RemoveVolume, WaitCondition, WaitContainer, WriteHostsFiles,
 };
@@ -54,6 +54,8 @@ pub struct Executors {
     pub image_sources: Vec<ImageSource>,
     /// Copy images instead of pulling them.
     pub ship_images: bool,
+    /// `--no-cache`, `--pull` of the images built.
+    pub build_flags: crate::build::BuildFlags,
     /// How long a wait for healthy or completed may take.
     pub wait_timeout: Duration,
     /// Removing containers also removes their anonymous volumes.
@@ -357,6 +359,8 @@ pub fn describe(operation: &Operation) -> (&'static str, String) {
         Operation::CreateVolume { name, .. } => ("create_volume", name.clone()),
         Operation::RemoveVolume { name, .. } => ("remove_volume", name.clone()),
         Operation::EnsureImage { image, .. } => ("ensure_image", image.clone()),
+        Operation::BuildImage { image, .. } => ("build_image", image.clone()),
+        Operation::ShipImage { image, .. } => ("ship_image", image.clone()),
         Operation::RemoveContainer { container, .. } => ("remove_container", container.clone()),
         Operation::CreateContainer { container, .. } => ("create_container", container.clone()),
         Operation::ReplaceContainer { container, .. } => ("replace_container", container.clone()),
@@ -488,6 +492,54 @@ fn run(
                     image: image.clone(),
                     ship: executors.ship_images,
                     sources,
+                    exact: false,
+                },
+            )
+        }
+        Operation::ShipImage { image, from, .. } => {
+            let sources = executors
+                .image_sources
+                .iter()
+                .filter(|source| &source.name == from)
+                .map(|source| ImageSource {
+                    trusted: true,
+                    ..source.clone()
+                })
+                .collect();
+            hand_to(
+                host,
+                &host_name,
+                EnsureImage {
+                    image: image.clone(),
+                    ship: true,
+                    sources,
+                    exact: true,
+                },
+            )
+        }
+        Operation::BuildImage { service, image, .. } => {
+            let Some(build) = executors
+                .project
+                .services
+                .get(service)
+                .and_then(|service| service.build.clone())
+            else {
+                return Box::pin(std::future::ready(Err(failure(
+                    &host_name,
+                    HostErrorKind::Invalid,
+                    format!("service {service} has no build: in the project"),
+                ))));
+            };
+            hand_to(
+                host,
+                &host_name,
+                BuildImage {
+                    service: service.clone(),
+                    image: image.clone(),
+                    build,
+                    project_dir: executors.project.working_dir.clone(),
+                    flags: executors.build_flags,
+                    progress: executors.progress.clone(),
                 },
             )
         }

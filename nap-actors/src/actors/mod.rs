@@ -10,6 +10,8 @@
 
 use actix::prelude::*;
 
+#[cfg(test)]
+mod build_tests;
 pub mod coordinator;
 pub mod host;
 mod outcome;

@@ -20,6 +20,8 @@ pub enum Outcome {
     Present,
     /// The image was pulled.
     Pulled,
+    /// The image was built.
+    Built,
     /// The image was copied from this source (an inventory host or the local daemon).
     CopiedFrom(String),
     /// This many routes were installed (`3 routes`).
@@ -72,6 +74,7 @@ impl fmt::Display for Outcome {
             Outcome::AlreadyGone => f.write_str("already gone"),
             Outcome::Present => f.write_str("present"),
             Outcome::Pulled => f.write_str("pulled"),
+            Outcome::Built => f.write_str("built"),
             Outcome::CopiedFrom(source) => write!(f, "copied from {source}"),
             Outcome::Routes(count) => write!(f, "{count} routes"),
             Outcome::Completed => f.write_str("completed"),

@@ -103,6 +103,7 @@ async fn run_on_h1(
         stop_timeout,
         image_sources: Vec::new(),
         ship_images: false,
+        build_flags: Default::default(),
         wait_timeout: Duration::from_secs(5),
         remove_volumes: false,
         progress,

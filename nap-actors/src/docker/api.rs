@@ -24,11 +24,11 @@ use bollard::models::{
     NetworkCreateRequest, VolumeCreateRequest,
 };
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, DownloadFromContainerOptionsBuilder,
-    EventsOptionsBuilder, ImportImageOptionsBuilder, InspectContainerOptions,
-    ListContainersOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
-    RemoveImageOptionsBuilder, RemoveVolumeOptionsBuilder, RenameContainerOptionsBuilder,
-    StopContainerOptions,
+    BuildImageOptionsBuilder, BuilderVersion, CreateContainerOptionsBuilder,
+    CreateImageOptionsBuilder, DownloadFromContainerOptionsBuilder, EventsOptionsBuilder,
+    ImportImageOptionsBuilder, InspectContainerOptions, ListContainersOptionsBuilder,
+    LogsOptionsBuilder, RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder,
+    RemoveVolumeOptionsBuilder, RenameContainerOptionsBuilder, StopContainerOptions,
 };
 use futures_util::future::BoxFuture;
 use futures_util::stream::BoxStream;
@@ -44,6 +44,53 @@ pub type DockerFuture<'a, T> = BoxFuture<'a, DockerResult<T>>;
 
 /// A streamed Docker answer (logs, events, an image's bytes, a pull's progress).
 pub type DockerStream<T> = BoxStream<'static, DockerResult<T>>;
+
+/// A classic-builder build (`POST /build`, API 1.41, no BuildKit): what nap sends besides
+/// the context tar.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImageBuild {
+    /// The image's names, the main one first.
+    pub tags: Vec<String>,
+    /// The Dockerfile's path in the context.
+    pub dockerfile: String,
+    /// Build arguments.
+    pub args: HashMap<String, String>,
+    /// Labels of the image (nap's build hash among them).
+    pub labels: HashMap<String, String>,
+    /// The stage to build.
+    pub target: Option<String>,
+    /// The network of `RUN` steps.
+    pub network: Option<String>,
+    /// `name:address` entries of `RUN` steps' hosts files.
+    pub extra_hosts: Vec<String>,
+    /// `/dev/shm` size of `RUN` steps, in bytes.
+    pub shm_size: Option<i32>,
+    /// Without the cache.
+    pub no_cache: bool,
+    /// Pull newer base images.
+    pub pull: bool,
+    /// Images usable as a cache.
+    pub cache_from: Vec<String>,
+}
+
+/// `&key=value` for each value, percent-encoded, for query parameters bollard's options
+/// carry only once (`t`, `extrahosts`).
+fn repeated_query(key: &str, values: &[String]) -> String {
+    let mut out = String::new();
+    for value in values {
+        out.push('&');
+        out.push_str(key);
+        out.push('=');
+        for byte in value.bytes() {
+            if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+                out.push(byte as char);
+            } else {
+                out.push_str(&format!("%{byte:02X}"));
+            }
+        }
+    }
+    out
+}
 
 /// The Docker calls the host actor makes on its host, one method per API call. Object-safe;
 /// the host actor holds an `Arc<dyn DockerApi>`.
@@ -78,6 +125,15 @@ pub trait DockerApi: Send + Sync {
 
     /// `DELETE /images/{image}?force=1`.
     fn remove_image<'a>(&'a self, image: &'a str) -> DockerFuture<'a, ()>;
+
+    /// `POST /build` with the classic builder: `context` is the tar; the builder's output
+    /// streamed. Allowed to take `timeout`.
+    fn build_image(
+        &self,
+        build: ImageBuild,
+        context: Bytes,
+        timeout: Duration,
+    ) -> DockerStream<BuildInfo>;
 
     /// `POST /containers/create?name=name`; answers the new container's id.
     fn create_container<'a>(
@@ -231,6 +287,74 @@ impl DockerApi for BollardDocker {
                 .await
                 .map(drop)
         }
+        .boxed()
+    }
+
+    fn build_image(
+        &self,
+        build: ImageBuild,
+        context: Bytes,
+        timeout: Duration,
+    ) -> DockerStream<BuildInfo> {
+        let mut options = BuildImageOptionsBuilder::default()
+            .dockerfile(&build.dockerfile)
+            .rm(true)
+            .forcerm(true)
+            .nocache(build.no_cache)
+            .version(BuilderVersion::BuilderV1)
+            .buildargs(&build.args)
+            .labels(&build.labels);
+        if let Some(tag) = build.tags.first() {
+            options = options.t(tag);
+        }
+        if let Some(target) = &build.target {
+            options = options.target(target);
+        }
+        if let Some(network) = &build.network {
+            options = options.networkmode(network);
+        }
+        if let Some(bytes) = build.shm_size {
+            options = options.shmsize(bytes);
+        }
+        if build.pull {
+            options = options.pull("1");
+        }
+        if !build.cache_from.is_empty() {
+            options = options.cachefrom(&build.cache_from);
+        }
+        // bollard's options hold one `t` and one `extrahosts`; Docker reads both as lists.
+        let extra = repeated_query("t", build.tags.get(1..).unwrap_or_default())
+            + &repeated_query("extrahosts", &build.extra_hosts);
+        let mut docker = self.docker.clone().with_timeout(timeout);
+        if !extra.is_empty() {
+            docker = docker.with_request_modifier(move |mut request| {
+                let uri = request.uri().to_string();
+                let joined = if uri.contains('?') {
+                    format!("{uri}{extra}")
+                } else {
+                    format!("{uri}?{}", &extra[1..])
+                };
+                if let Ok(parsed) = joined.parse() {
+                    *request.uri_mut() = parsed;
+                }
+                request
+            });
+        }
+        // bollard's build stream borrows its client: a task owns both and hands the output
+        // over; it ends with the build, or when the stream here is dropped.
+        let (sender, receiver) = tokio::sync::mpsc::channel(64);
+        let options = options.build();
+        tokio::spawn(async move {
+            let mut stream = docker.build_image(options, None, Some(bollard::body_full(context)));
+            while let Some(item) = stream.next().await {
+                if sender.send(item).await.is_err() {
+                    break;
+                }
+            }
+        });
+        futures_util::stream::unfold(receiver, |mut receiver| async move {
+            receiver.recv().await.map(|item| (item, receiver))
+        })
         .boxed()
     }
 

@@ -35,7 +35,9 @@ use futures_util::{FutureExt, StreamExt};
 use hyper::body::Bytes;
 use tokio::sync::mpsc;
 
-use super::api::{DockerApi, DockerFuture, DockerResult, DockerStream};
+use super::api::{DockerApi, DockerFuture, DockerResult, DockerStream, ImageBuild};
+
+mod build;
 
 /// A container in the model.
 #[derive(Debug, Clone)]
@@ -100,6 +102,8 @@ struct State {
     failures: Vec<Failure>,
     /// Open event streams.
     subscribers: Vec<mpsc::UnboundedSender<DockerResult<EventMessage>>>,
+    /// Every build asked for, with its context tar.
+    builds: Vec<(ImageBuild, Bytes)>,
     /// Ids handed out so far (ids are made from it).
     next_id: u64,
     /// Every stop asked for: the container and the timeout given.
@@ -621,6 +625,15 @@ impl DockerApi for FakeDocker {
                 .ok_or_else(|| not_found("image", image))
         });
         ready(result)
+    }
+
+    fn build_image(
+        &self,
+        build: ImageBuild,
+        context: Bytes,
+        _: Duration,
+    ) -> DockerStream<BuildInfo> {
+        self.fake_build(build, context)
     }
 
     fn create_container<'a>(

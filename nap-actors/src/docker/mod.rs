@@ -24,6 +24,6 @@ pub mod limits;
 pub mod tls;
 pub mod transport;
 
-pub use api::{BollardDocker, DockerApi};
+pub use api::{BollardDocker, DockerApi, ImageBuild};
 pub use connect::{connect, connect_endpoint};
 pub use endpoint::{LocalDaemon, LocalDaemonError, resolve_local_daemon};

@@ -27,6 +27,47 @@ fn merge_map<K: Ord, V>(base: &mut BTreeMap<K, V>, overlay: BTreeMap<K, V>) {
     base.extend(overlay);
 }
 
+/// Merges an overlay `build:` onto a base one as Compose does: scalars replaced, `args` and
+/// `labels` by key, lists appended without duplicates; `dockerfile` and `dockerfile_inline`
+/// replace each other.
+fn merge_build(base: &mut Build, overlay: Build) {
+    let Build {
+        context,
+        dockerfile,
+        dockerfile_inline,
+        args,
+        target,
+        labels,
+        network,
+        extra_hosts,
+        shm_size,
+        no_cache,
+        pull,
+        tags,
+        cache_from,
+        context_hash: _,
+    } = overlay;
+    replace(&mut base.context, context);
+    if dockerfile.is_some() {
+        base.dockerfile_inline = None;
+    }
+    if dockerfile_inline.is_some() {
+        base.dockerfile = None;
+    }
+    replace(&mut base.dockerfile, dockerfile);
+    replace(&mut base.dockerfile_inline, dockerfile_inline);
+    merge_map(&mut base.args, args);
+    replace(&mut base.target, target);
+    merge_map(&mut base.labels, labels);
+    replace(&mut base.network, network);
+    append_unique(&mut base.extra_hosts, extra_hosts);
+    replace(&mut base.shm_size, shm_size);
+    replace(&mut base.no_cache, no_cache);
+    replace(&mut base.pull, pull);
+    append_unique(&mut base.tags, tags);
+    append_unique(&mut base.cache_from, cache_from);
+}
+
 /// Merges `overlay` onto `base`.
 pub fn merge_service(base: &mut Service, overlay: Service) {
     let Service {
@@ -149,12 +190,7 @@ pub fn merge_service(base: &mut Service, overlay: Service) {
     replace(&mut base.uts, uts);
     replace(&mut base.volume_driver, volume_driver);
     match (&mut base.build, build) {
-        (Some(base_build), Some(build)) => {
-            replace(&mut base_build.context, build.context);
-            replace(&mut base_build.dockerfile, build.dockerfile);
-            replace(&mut base_build.target, build.target);
-            merge_map(&mut base_build.args, build.args);
-        }
+        (Some(base_build), Some(build)) => merge_build(base_build, build),
         (slot, build) => replace(slot, build),
     }
     append_unique(&mut base.cap_add, cap_add);

@@ -22,7 +22,10 @@ pub use loader::{
 pub use merge::merge_service;
 pub use model::*;
 pub(crate) use parse::normalize_path;
-pub use parse::{ShellSplitError, Warning, parse_cli_ports, parse_cli_volumes, shell_split};
+pub use parse::{
+    ShellSplitError, Warning, check_reference, is_remote_context, parse_cli_ports,
+    parse_cli_volumes, shell_split,
+};
 pub use source::Location;
 
 /// Why a project could not be loaded. Each names the file (and line, when known) at fault.

@@ -53,7 +53,7 @@ pub struct Service {
     /// Block I/O weights and throttles.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub blkio_config: Option<BlkioConfig>,
-    /// `build:`; read and kept, not yet deployed by nap.
+    /// `build:`: the image is built (once per change) and shipped to the hosts that run it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub build: Option<Build>,
     /// Linux capabilities to add.
@@ -423,21 +423,66 @@ pub struct Extends {
     pub file: Option<PathBuf>,
 }
 
-/// `build:` in long form.
+/// `build:` in long form: every key Compose accepts that Docker's classic builder (API 1.41,
+/// no BuildKit) can honour. Keys that need BuildKit are refused by the parser.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Build {
-    /// Build context (an absolute path, or a URL as written).
+    /// Build context (an absolute path, or a URL as written; nap refuses URLs when it builds).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub context: Option<String>,
-    /// Dockerfile, relative to the context.
+    /// Dockerfile, relative to the context (or absolute).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dockerfile: Option<String>,
+    /// The Dockerfile's text, written in the compose file (instead of `dockerfile`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dockerfile_inline: Option<String>,
     /// Build arguments.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub args: BTreeMap<String, Option<String>>,
     /// Build target stage.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
+    /// Labels of the built image.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    /// The network `RUN` steps use (`host`, `none`, `default`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network: Option<String>,
+    /// Extra `/etc/hosts` entries of `RUN` steps, `name:address`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub extra_hosts: Vec<String>,
+    /// Size of `/dev/shm` of `RUN` steps, as written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shm_size: Option<String>,
+    /// Build without the builder's cache.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub no_cache: Option<bool>,
+    /// Pull newer base images first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pull: Option<bool>,
+    /// More names the built image gets.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    /// Images the builder may use as a cache.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cache_from: Vec<String>,
+    /// The content hash of the context (files after `.dockerignore`, Dockerfile and the
+    /// settings above), filled by the runtime before a deployment is planned; `None` until
+    /// then. Not a compose key: never printed, but part of the config hash, so a changed
+    /// context recreates the service's containers.
+    #[serde(skip)]
+    pub context_hash: Option<String>,
+}
+
+impl Service {
+    /// The image the service runs, as Compose names it: `image:`, else (a service with
+    /// `build:`) `<project>-<service>`.
+    pub fn image_name(&self, project: &str, service: &str) -> String {
+        match &self.image {
+            Some(image) => image.clone(),
+            None => format!("{project}-{service}"),
+        }
+    }
 }
 
 /// The condition a dependency must meet.

@@ -181,4 +181,8 @@ pub struct Host {
     /// TLS client files.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsFiles>,
+    /// `builder: true`: images of `build:` services are built here (unless a host is the
+    /// local daemon; see [`Inventory::builder`]).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub builder: bool,
 }

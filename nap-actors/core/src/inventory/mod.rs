@@ -123,6 +123,7 @@ impl Inventory {
                 labels: BTreeMap::new(),
                 capacity: None,
                 tls: None,
+                builder: false,
             }],
             ssh: SshSettings::default(),
             network: NetworkSettings {
@@ -140,5 +141,16 @@ impl Inventory {
     /// A host by name.
     pub fn host(&self, name: &str) -> Option<&Host> {
         self.hosts.iter().find(|host| host.name == name)
+    }
+
+    /// Where images of `build:` services are built: the local daemon when a host is it (a
+    /// `unix://` socket is a daemon on this machine, so the context never crosses a network),
+    /// else the host marked `builder: true`, else the first host. `None` without hosts.
+    pub fn builder(&self) -> Option<&Host> {
+        self.hosts
+            .iter()
+            .find(|host| matches!(host.docker, DockerEndpoint::Unix { .. }))
+            .or_else(|| self.hosts.iter().find(|host| host.builder))
+            .or_else(|| self.hosts.first())
     }
 }

@@ -68,7 +68,19 @@ impl Inventory {
                 "hosts" => {
                     saw_hosts = true;
                     for (name, host) in reader.mapping("hosts", entry)? {
-                        inventory.hosts.push(reader.host(&name, host, &resolve)?);
+                        let host = reader.host(&name, host, &resolve)?;
+                        if host.builder
+                            && let Some(first) = inventory.hosts.iter().find(|h| h.builder)
+                        {
+                            return Err(reader.invalid(
+                                &format!("hosts.{name}.builder"),
+                                format!(
+                                    "host {name:?}: only one host can be the builder, and {:?} is already",
+                                    first.name
+                                ),
+                            ));
+                        }
+                        inventory.hosts.push(host);
                     }
                 }
                 "ssh" => {
@@ -307,6 +319,7 @@ impl Reader<'_> {
         let mut address = None;
         let mut labels = BTreeMap::new();
         let mut capacity = None;
+        let mut builder = false;
         let mut tls_fields: BTreeMap<String, PathBuf> = BTreeMap::new();
         for (field, value) in self.mapping(&base, value)? {
             let path = format!("{base}.{field}");
@@ -358,6 +371,17 @@ impl Reader<'_> {
                     }
                     capacity = Some(resources);
                 }
+                "builder" => {
+                    builder = match value {
+                        Value::Bool(flag) => *flag,
+                        _ => {
+                            return Err(self.invalid(
+                                &path,
+                                format!("host {name:?}: builder must be true or false"),
+                            ));
+                        }
+                    }
+                }
                 "tls" => {
                     for (key, value) in self.mapping(&path, value)? {
                         let field_path = format!("{path}.{key}");
@@ -369,7 +393,7 @@ impl Reader<'_> {
                 }
                 other => {
                     return Err(self.invalid(&path, format!(
-                        "host {name:?}: unknown field {other:?} (expected docker, ssh, address, labels, resources or tls)"
+                        "host {name:?}: unknown field {other:?} (expected docker, ssh, address, labels, resources, tls or builder)"
                     )));
                 }
             }
@@ -428,6 +452,7 @@ impl Reader<'_> {
             labels,
             capacity,
             tls,
+            builder,
         })
     }
 }

@@ -196,3 +196,43 @@ fn plain_tcp_daemons_are_one_warning_unless_the_inventory_is_a_lab() {
             .contains("allow_plain_tcp: expected true or false")
     );
 }
+
+#[test]
+fn the_builder_is_the_local_daemon_else_the_marked_host_else_the_first() {
+    let remote = |builder: &str| {
+        format!(
+            "hosts:\n  h1: {{docker: tcp://10.210.0.11:2375}}\n  h2: {{docker: tcp://10.210.0.12:2375{builder}}}\nnetwork: {{mode: published}}\n"
+        )
+    };
+    let first = parse(&remote("")).unwrap();
+    assert_eq!(first.builder().unwrap().name, "h1");
+    let marked = parse(&remote(", builder: true")).unwrap();
+    assert!(marked.host("h2").unwrap().builder);
+    assert_eq!(marked.builder().unwrap().name, "h2");
+    let local = parse(LAB).unwrap();
+    assert_eq!(local.builder().unwrap().name, "h2", "h2 is a unix socket");
+    assert_eq!(
+        Inventory::local(None).unwrap().builder().unwrap().name,
+        LOCAL_HOST_NAME
+    );
+}
+
+#[test]
+fn a_builder_flag_is_a_boolean_on_one_host() {
+    let error = parse("hosts:\n  h1: {docker: tcp://10.210.0.11:2375, builder: yes please}\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains(":2:") && error.contains("builder must be true or false"),
+        "{error}"
+    );
+    let error = parse(
+        "hosts:\n  h1: {docker: tcp://10.210.0.11:2375, builder: true}\n  h2: {docker: tcp://10.210.0.12:2375, builder: true}\nnetwork: {mode: published}\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        error.contains(":3:") && error.contains("only one host can be the builder"),
+        "{error}"
+    );
+}

@@ -35,6 +35,12 @@ pub fn config_hash(service: &Service) -> String {
     let value = serde_json::to_value(&service).unwrap_or(serde_json::Value::Null);
     let mut canonical = String::new();
     write_canonical_json(&value, &mut canonical);
+    // The context's content hash is not a compose key (it is not serialized), yet a changed
+    // context means a new image: it recreates the containers.
+    if let Some(hash) = service.build.as_ref().and_then(|b| b.context_hash.as_ref()) {
+        canonical.push_str("\0build-context:");
+        canonical.push_str(hash);
+    }
     let digest = Sha256::digest(canonical.as_bytes());
     digest
         .iter()

@@ -79,6 +79,12 @@ pub enum PlanError {
     /// Services depend on each other in a circle.
     #[error("dependency cycle between services: {0}")]
     Cycle(String),
+    /// A build context cannot be read or used (the runtime's message, naming the service).
+    #[error("{message}")]
+    Build {
+        /// What is wrong.
+        message: String,
+    },
 }
 
 pub mod decide;
@@ -97,13 +103,13 @@ pub use desired::name_table::{HostEntry, holds_hosts_file};
 pub use desired::one_off::{OneOff, is_one_off};
 pub use desired::state::replica_volume;
 pub use desired::{
-    DesiredContainer, DesiredHostsFile, DesiredNetwork, DesiredState, NetworkAttachment, Route,
-    desired_state, desired_state_with_one_off, host_specs,
+    DesiredBuild, DesiredContainer, DesiredHostsFile, DesiredNetwork, DesiredState,
+    NetworkAttachment, Route, desired_state, desired_state_with_one_off, host_specs,
 };
 pub use hash::config_hash;
 pub use labels::*;
-pub use observed::{ObservedContainer, ObservedNetwork, ObservedState};
+pub use observed::{ObservedContainer, ObservedImage, ObservedNetwork, ObservedState};
 pub use operation::{Operation, PlacementRecord, Plan, PlannedOperation};
-pub use reconcile::{Fate, ReconcileOptions, fate, reconcile};
+pub use reconcile::{BuildPolicy, Fate, ReconcileOptions, fate, reconcile};
 pub use rollout::{FailureAction, RolloutPolicy, rollout_policy};
 pub use teardown::{TeardownOptions, teardown};

@@ -51,6 +51,16 @@ pub struct ObservedNetwork {
     pub project: Option<String>,
 }
 
+/// One image under one reference on one host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ObservedImage {
+    /// The image ID (`sha256:…`).
+    pub id: String,
+    /// Its [`LABEL_BUILD_HASH`](crate::build::LABEL_BUILD_HASH), when nap built it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub build_hash: Option<String>,
+}
+
 /// What the daemons hold, read from labels: the state nap reconciles against.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ObservedState {
@@ -62,6 +72,9 @@ pub struct ObservedState {
     pub volumes: BTreeSet<(String, String)>,
     /// Images present, as (host, image reference).
     pub images: BTreeSet<(String, String)>,
+    /// The same images' IDs and build hashes, by (host, image reference).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub image_details: BTreeMap<(String, String), ObservedImage>,
     /// Named volumes labelled with the project, as (host, volume name): what `down -v`
     /// removes.
     pub project_volumes: BTreeSet<(String, String)>,
@@ -77,6 +90,7 @@ impl ObservedState {
         self.networks.extend(other.networks);
         self.volumes.extend(other.volumes);
         self.images.extend(other.images);
+        self.image_details.extend(other.image_details);
         self.project_volumes.extend(other.project_volumes);
         self.one_offs.extend(other.one_offs);
     }

@@ -67,6 +67,27 @@ pub enum Operation {
         /// Image reference.
         image: String,
     },
+    /// Build a `build:` service's image on the builder host (its context sent from here).
+    BuildImage {
+        /// The builder host.
+        host: String,
+        /// The service.
+        service: String,
+        /// The image it is built as.
+        image: String,
+        /// Why (`not built yet`, `context changed`, `--build`).
+        reason: String,
+    },
+    /// Copy a built image from the builder host, unless the host holds the same image ID
+    /// already (`docker save | docker load`, streamed, checked by image ID).
+    ShipImage {
+        /// Host.
+        host: String,
+        /// Image reference.
+        image: String,
+        /// The builder host it is copied from.
+        from: String,
+    },
     /// Stop and remove a container.
     RemoveContainer {
         /// Host.
@@ -186,6 +207,8 @@ impl Operation {
             | Operation::CreateVolume { host, .. }
             | Operation::RemoveVolume { host, .. }
             | Operation::EnsureImage { host, .. }
+            | Operation::BuildImage { host, .. }
+            | Operation::ShipImage { host, .. }
             | Operation::RemoveContainer { host, .. }
             | Operation::CreateContainer { host, .. }
             | Operation::ReplaceContainer { host, .. }
@@ -240,6 +263,13 @@ impl Operation {
             Operation::CreateVolume { name, .. } => format!("create volume {name}"),
             Operation::RemoveVolume { name, .. } => format!("remove volume {name}"),
             Operation::EnsureImage { image, .. } => format!("ensure image {image}"),
+            Operation::BuildImage {
+                service,
+                image,
+                reason,
+                ..
+            } => format!("build image {image} of service {service} ({reason})"),
+            Operation::ShipImage { image, from, .. } => format!("ship image {image} from {from}"),
             Operation::RemoveContainer {
                 container, reason, ..
             } => format!("remove container {container} ({reason})"),

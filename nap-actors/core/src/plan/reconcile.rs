@@ -9,9 +9,22 @@ use crate::inventory::Ipv4Cidr;
 use crate::plan::holds_hosts_file;
 use crate::plan::operation::PlanBuilder;
 use crate::plan::{
-    DesiredContainer, DesiredState, ObservedContainer, ObservedState, Operation, PlacementRecord,
-    Plan, aside_name,
+    DesiredBuild, DesiredContainer, DesiredState, ObservedContainer, ObservedState, Operation,
+    PlacementRecord, Plan, aside_name,
 };
+
+/// When the images of `build:` services are built.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum BuildPolicy {
+    /// When a container needs the image and the builder has none with the context's hash.
+    #[default]
+    Changed,
+    /// Always (`up --build`, `nap build`).
+    Always,
+    /// Never (`up --no-build`): the image is fetched as any other (pulled, or copied from a
+    /// daemon that has it).
+    Never,
+}
 
 /// Options of a reconcile.
 #[derive(Debug, Clone, Copy, Default)]
@@ -20,6 +33,8 @@ pub struct ReconcileOptions {
     pub remove_orphans: bool,
     /// Recreate every container even when unchanged.
     pub force_recreate: bool,
+    /// When images of `build:` services are built.
+    pub build: BuildPolicy,
 }
 
 /// Compares the desired state with what the daemons hold and returns the operations that
@@ -403,9 +418,21 @@ impl<'a> Reconciler<'a> {
         }
     }
 
-    /// Images on hosts where containers will be created.
+    /// Images on hosts where containers will be created: built images first (built once on
+    /// the builder when it lacks one with the context's hash, then shipped to the other hosts
+    /// that need it), then the others (pulled or copied).
     fn images(&mut self, fates: &[(&DesiredContainer, Fate)]) {
+        let mut built_services = BTreeSet::new();
+        if self.options.build != BuildPolicy::Never {
+            for build in &self.desired.builds {
+                built_services.insert(build.service.as_str());
+                self.built_image(build, fates);
+            }
+        }
         for (container, fate) in fates {
+            if built_services.contains(container.service.as_str()) {
+                continue;
+            }
             if let Fate::Create { .. } | Fate::Replace(_) = fate {
                 let key = (container.host.clone(), container.image.clone());
                 if !self.observed.images.contains(&key) && !self.image_ops.contains_key(&key) {
@@ -419,6 +446,72 @@ impl<'a> Reconciler<'a> {
                     self.image_ops.insert(key, id);
                 }
             }
+        }
+    }
+
+    /// Whether `host` holds `build`'s image with the context's hash.
+    fn holds_build(&self, host: &str, build: &DesiredBuild) -> bool {
+        self.observed
+            .image_details
+            .get(&(host.to_string(), build.image.clone()))
+            .is_some_and(|image| {
+                build.context_hash.is_none() || image.build_hash == build.context_hash
+            })
+    }
+
+    /// The build and the shipments of one `build:` service's image.
+    fn built_image(&mut self, build: &DesiredBuild, fates: &[(&DesiredContainer, Fate)]) {
+        let forced = self.options.build == BuildPolicy::Always;
+        let needing: BTreeSet<&str> = fates
+            .iter()
+            .filter(|(container, fate)| {
+                container.service == build.service
+                    && matches!(fate, Fate::Create { .. } | Fate::Replace(_))
+            })
+            .map(|(container, _)| container.host.as_str())
+            .filter(|host| forced || !self.holds_build(host, build))
+            .collect();
+        if needing.is_empty() && !forced {
+            return;
+        }
+        let on_builder = self
+            .observed
+            .image_details
+            .get(&(build.host.clone(), build.image.clone()));
+        let reason = match on_builder {
+            _ if forced => Some("--build"),
+            None => Some("not built yet"),
+            Some(_) if self.holds_build(&build.host, build) => None,
+            Some(_) => Some("context changed"),
+        };
+        let build_id = reason.map(|reason| {
+            self.builder.push(
+                Operation::BuildImage {
+                    host: build.host.clone(),
+                    service: build.service.clone(),
+                    image: build.image.clone(),
+                    reason: reason.to_string(),
+                },
+                Vec::new(),
+            )
+        });
+        for host in needing {
+            let key = (host.to_string(), build.image.clone());
+            if host == build.host {
+                if let Some(id) = build_id {
+                    self.image_ops.insert(key, id);
+                }
+                continue;
+            }
+            let id = self.builder.push(
+                Operation::ShipImage {
+                    host: host.to_string(),
+                    image: build.image.clone(),
+                    from: build.host.clone(),
+                },
+                build_id.into_iter().collect(),
+            );
+            self.image_ops.insert(key, id);
         }
     }
 

@@ -78,7 +78,10 @@ pub fn only_services(
         | Operation::RemoveHostsFiles { .. }
         | Operation::RemoveVolume { .. }
         | Operation::RemoveRoutes { .. } => false,
-        Operation::EnsureImage { host, image } => images.contains(&(host.as_str(), image.as_str())),
+        Operation::EnsureImage { host, image } | Operation::ShipImage { host, image, .. } => {
+            images.contains(&(host.as_str(), image.as_str()))
+        }
+        Operation::BuildImage { service, .. } => services.contains(service),
         Operation::CreateContainer { service, .. }
         | Operation::ReplaceContainer { service, .. } => services.contains(service),
         Operation::RemoveContainer { container, .. }

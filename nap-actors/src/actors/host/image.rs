@@ -38,6 +38,9 @@ pub struct EnsureImage {
     pub ship: bool,
     /// Daemons to copy from, best first.
     pub sources: Vec<ImageSource>,
+    /// A built image: present only when the host holds the first trusted source's image ID
+    /// (an older build under the same name is replaced), and never pulled.
+    pub exact: bool,
 }
 
 impl Handler<EnsureImage> for HostActor {
@@ -46,9 +49,23 @@ impl Handler<EnsureImage> for HostActor {
     fn handle(&mut self, message: EnsureImage, _: &mut Context<Self>) -> Self::Result {
         let host = self.context();
         Box::pin(async move {
-            let present = host.docker.inspect_image(&message.image).await.is_ok();
+            let here = host.docker.inspect_image(&message.image).await.ok();
+            let present = match (&here, message.exact) {
+                (None, _) => false,
+                (Some(_), false) => true,
+                (Some(inspect), true) => {
+                    let mut wanted = None;
+                    for source in message.sources.iter().filter(|source| source.trusted) {
+                        if let Ok(theirs) = source.docker.inspect_image(&message.image).await {
+                            wanted = theirs.id;
+                            break;
+                        }
+                    }
+                    wanted.is_some() && inspect.id == wanted
+                }
+            };
             let mut pull_error = None;
-            match decide::image_fetch(present, message.ship) {
+            match decide::image_fetch(present, message.ship || message.exact) {
                 ImageFetch::Present => return Ok(Outcome::Present),
                 ImageFetch::Copy => {}
                 ImageFetch::PullThenCopy => match pull(&host, &message.image).await {

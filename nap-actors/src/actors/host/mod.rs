@@ -9,7 +9,7 @@
 //! events: the hosts files it writes are bind-mounted read-only in the containers, so a
 //! restart changes nothing that needs re-applying.
 //!
-//! The operations live beside their messages: [`network`], [`volume`], [`image`],
+//! The operations live beside their messages: [`network`], [`volume`], [`build`], [`image`],
 //! [`container`], [`routes`], [`hosts_file`]; [`error`] holds the operation error and Docker
 //! error classification. The actor reaches its host through two seams: Docker calls through
 //! an `Arc<dyn DockerApi>` ([`crate::docker::api`]) and scripts through an
@@ -23,6 +23,7 @@ use nap_core::inventory::Host;
 
 use crate::docker::DockerApi;
 
+pub mod build;
 pub mod container;
 pub mod error;
 #[cfg(any(test, feature = "fakes"))]
@@ -36,6 +37,7 @@ pub mod volume;
 
 pub use crate::actors::Outcome;
 pub use crate::actors::Stop;
+pub use build::BuildImage;
 pub use container::{
     CreateContainer, MonitorContainer, RemoveContainer, RenameContainer, StartContainer,
     StartedContainer, StopContainer, WaitCondition, WaitContainer,

@@ -3,6 +3,7 @@
 //! One file per subcommand. Errors are printed once, as `nap: <message>`, with exit code 1
 //! (clap's usage errors exit 2).
 
+mod build;
 mod config;
 mod cp;
 mod down;
@@ -186,6 +187,8 @@ enum Command {
     Ls(query::LsArgs),
     /// Pull the services' images on the hosts that run them.
     Pull(pull::PullArgs),
+    /// Build the images of build: services on the builder host.
+    Build(build::BuildArgs),
     /// Copy files between a service's replica, wherever it runs, and this machine.
     Cp(cp::CpArgs),
     /// Stream the project's container events from every host, with the host, until Ctrl-C.
@@ -334,6 +337,7 @@ fn main() -> ExitCode {
         Command::Events(args) => query::events(&cli.global, args),
         Command::Cp(args) => cp::run(&cli.global, args),
         Command::Pull(args) => pull::run(&cli.global, args),
+        Command::Build(args) => build::run(&cli.global, args),
         Command::Host(args) => host::run(&cli.global, args),
         Command::Lock(args) => lock::run(&cli.global, args),
         Command::Volume(args) => volume::run(&cli.global, args),

@@ -5,7 +5,6 @@
 /// Compose verbs nap lacks, each with the closest thing nap has.
 const MISSING: &[(&str, &str)] = &[
     ("attach", "nap logs -f SERVICE"),
-    ("build", "nap up (images must exist or be pullable)"),
     ("create", "nap up"),
     ("push", "docker push"),
     ("wait", "nap up (it waits for dependencies)"),

@@ -38,6 +38,7 @@ pub fn run(global: &GlobalArgs, args: &PlanArgs) -> anyhow::Result<ExitCode> {
     let goal = Goal::Deploy(ReconcileOptions {
         remove_orphans: args.remove_orphans,
         force_recreate: args.force_recreate,
+        ..ReconcileOptions::default()
     });
     let runtime = crate::runtime()?;
     let planned = runtime.block_on(pipeline::plan_only(

@@ -11,6 +11,7 @@ use clap::Args;
 use nap_actors::deploy::{self, UpOptions};
 use nap_actors::deployment;
 use nap_actors::progress::{Progress, ProgressStyle};
+use nap_core::plan::BuildPolicy;
 
 use crate::{GlobalArgs, print_loaded};
 
@@ -49,6 +50,12 @@ pub struct UpArgs {
     /// Copy missing images from the local daemon or another host instead of pulling them.
     #[arg(long)]
     ship_images: bool,
+    /// Build the images of build: services before starting, changed or not.
+    #[arg(long, conflicts_with = "no_build")]
+    build: bool,
+    /// Build no image: a missing image of a build: service is pulled or copied as any other.
+    #[arg(long)]
+    no_build: bool,
     /// Seconds to wait for a dependency to be healthy or to complete.
     #[arg(long, value_name = "SECONDS", default_value_t = 300)]
     wait_timeout: u64,
@@ -90,6 +97,12 @@ impl UpArgs {
             stop_timeout: self.timeout,
             forget_hosts: self.forget_hosts.iter().cloned().collect(),
             drain_host: None,
+            build: match (self.build, self.no_build) {
+                (true, _) => BuildPolicy::Always,
+                (_, true) => BuildPolicy::Never,
+                _ => BuildPolicy::Changed,
+            },
+            build_flags: Default::default(),
         }
     }
 }

@@ -8,7 +8,7 @@
 //! This file holds what every part shares: [`Warning`], the per-file context (source map,
 //! base folder, home folder) and path normalization. `read` has the typed readers (string,
 //! list, mapping, durations, sizes), `service` one service definition and its small keys,
-//! and `command`, `ports`, `volumes`, `networks`, `deploy` and `healthcheck` one key each
+//! and `build`, `command`, `ports`, `volumes`, `networks`, `deploy` and `healthcheck` one key each
 //! (with the top-level `networks:` and `volumes:` definitions in their files).
 
 use std::path::{Component, Path, PathBuf};
@@ -16,6 +16,7 @@ use std::path::{Component, Path, PathBuf};
 use super::LoadError;
 use super::source::{Location, SourceMap};
 
+mod build;
 mod cli;
 mod command;
 mod deploy;
@@ -30,6 +31,7 @@ mod service;
 mod tests;
 mod volumes;
 
+pub use build::{check_reference, is_remote_context};
 pub use cli::{parse_cli_ports, parse_cli_volumes};
 pub use command::{ShellSplitError, shell_split};
 pub(crate) use networks::parse_network;

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use serde_yaml::Value;
 
 use super::FileContext;
+use super::build::parse_build;
 use super::command::command;
 use super::deploy::{parse_deploy, parse_restart};
 use super::healthcheck::parse_healthcheck;
@@ -240,43 +241,6 @@ pub(crate) fn parse_service(
         }
     }
     Ok(service)
-}
-
-pub(super) fn parse_build(
-    ctx: &mut FileContext,
-    path: &str,
-    value: &Value,
-) -> Result<Build, LoadError> {
-    let resolve_context = |ctx: &FileContext, context: String| {
-        if context.contains("://") || context.starts_with("git@") {
-            context
-        } else {
-            ctx.resolve_path(&context)
-        }
-    };
-    match value {
-        Value::Mapping(_) => {
-            let mut build = Build::default();
-            for (key, value) in mapping_entries(ctx, path, value)? {
-                let key_path = format!("{path}.{key}");
-                match key.as_str() {
-                    "context" => {
-                        build.context = optional_string(ctx, &key_path, value)?
-                            .map(|context| resolve_context(ctx, context))
-                    }
-                    "dockerfile" => build.dockerfile = optional_string(ctx, &key_path, value)?,
-                    "args" => build.args = key_value_map(ctx, &key_path, value)?,
-                    "target" => build.target = optional_string(ctx, &key_path, value)?,
-                    _ => {}
-                }
-            }
-            Ok(build)
-        }
-        other => Ok(Build {
-            context: Some(resolve_context(ctx, string(ctx, path, other)?)),
-            ..Build::default()
-        }),
-    }
 }
 
 pub(super) fn parse_condition(

@@ -118,6 +118,20 @@ pub struct Route {
     pub via: String,
 }
 
+/// An image a `build:` service runs, and where it is built.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DesiredBuild {
+    /// The service.
+    pub service: String,
+    /// The image it is built as (`<project>-<service>`, or its `image:`).
+    pub image: String,
+    /// The host it is built on ([`Inventory::builder`]).
+    pub host: String,
+    /// The content hash of its context, when the runtime computed it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub context_hash: Option<String>,
+}
+
 /// Everything the project wants, placed and addressed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DesiredState {
@@ -152,6 +166,9 @@ pub struct DesiredState {
     /// The hosts files every host needs, by host then file name (empty in local mode).
     #[serde(skip)]
     pub hosts_files: Vec<DesiredHostsFile>,
+    /// The images of `build:` services, by service.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub builds: Vec<DesiredBuild>,
 }
 
 /// An `x-nap.strategy` that is neither `spread` nor `binpack`.
@@ -292,6 +309,21 @@ pub fn desired_state_with_one_off(
     let volumes = named_volumes(project, &containers);
     let routes = addressing::routes(inventory, &networks);
     let dependencies = dependencies(project)?;
+    let builds = match inventory.builder() {
+        Some(builder) => project
+            .services
+            .iter()
+            .filter_map(|(name, service)| {
+                Some(DesiredBuild {
+                    service: name.clone(),
+                    image: service.image_name(&project.name, name),
+                    host: builder.name.clone(),
+                    context_hash: service.build.as_ref()?.context_hash.clone(),
+                })
+            })
+            .collect(),
+        None => Vec::new(),
+    };
     Ok(DesiredState {
         project: project.name.clone(),
         mode,
@@ -305,6 +337,7 @@ pub fn desired_state_with_one_off(
         one_shot_services: dependencies.one_shot,
         rollouts,
         hosts_files,
+        builds,
     })
 }
 
@@ -392,7 +425,7 @@ fn placed_containers(
                 replica: placement.replica,
                 host: placement.host.clone(),
                 config_hash,
-                image: service.image.clone().unwrap_or_default(),
+                image: service.image_name(&project.name, &placement.service),
                 networks: Vec::new(),
                 extra_hosts: Arc::from(Vec::new()),
                 service_extra_hosts: service.extra_hosts.clone(),

@@ -158,7 +158,7 @@ pub(super) fn place(
         replica: 1,
         host,
         config_hash,
-        image: service.image.clone().unwrap_or_default(),
+        image: service.image_name(&project.name, &one_off.service),
         networks: Vec::new(),
         extra_hosts: Arc::from(Vec::new()),
         service_extra_hosts: service.extra_hosts.clone(),
