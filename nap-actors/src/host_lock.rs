@@ -45,6 +45,9 @@ const LABEL_LOCK_OF: &str = "nap.lock-of";
 const LABEL_USER: &str = "nap.lock.user";
 const LABEL_MACHINE: &str = "nap.lock.machine";
 const LABEL_PID: &str = "nap.lock.pid";
+/// Label: the holder's boot (`/proc/sys/kernel/random/boot_id`), so a deployer on the same
+/// machine and boot can tell that the holder's process is gone.
+const LABEL_BOOT: &str = "nap.lock.boot";
 const LABEL_COMMAND: &str = "nap.lock.command";
 
 /// Who holds a project's lock, as its labels say.
@@ -264,6 +267,7 @@ impl Site {
             (LABEL_USER.to_string(), current_user()),
             (LABEL_MACHINE.to_string(), machine_name()),
             (LABEL_PID.to_string(), std::process::id().to_string()),
+            (LABEL_BOOT.to_string(), boot_id().unwrap_or_default()),
             (LABEL_COMMAND.to_string(), command.to_string()),
         ]);
         let body = ContainerCreateBody {
@@ -368,6 +372,41 @@ fn current_user() -> String {
         .unwrap_or_else(|| format!("uid {}", unsafe { libc::getuid() }))
 }
 
+/// This boot's id: the same on one machine until it reboots, different on every other.
+fn boot_id() -> Option<String> {
+    let text = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+    let id = text.trim();
+    (!id.is_empty()).then(|| id.to_string())
+}
+
+/// Whether `lock` was taken on this machine, in this boot, by a process that no longer runs
+/// (a nap killed with SIGKILL): its lock can be taken at once, without waiting for the lease
+/// to run out. A pid reused since is taken for the holder, so this errs on the side of waiting.
+fn holder_is_gone_here(lock: &ContainerInspectResponse) -> bool {
+    let labels = lock
+        .config
+        .as_ref()
+        .and_then(|config| config.labels.clone())
+        .unwrap_or_default();
+    let (Some(boot), Some(ours)) = (labels.get(LABEL_BOOT), boot_id()) else {
+        return false;
+    };
+    let Some(pid) = labels
+        .get(LABEL_PID)
+        .and_then(|pid| pid.parse::<libc::pid_t>().ok())
+        .filter(|pid| *pid > 0)
+    else {
+        return false;
+    };
+    if *boot != ours || pid == std::process::id() as libc::pid_t {
+        return false;
+    }
+    // SAFETY: signal 0 sends nothing; kill only checks that the process exists.
+    let alive = unsafe { libc::kill(pid, 0) } == 0
+        || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+    !alive
+}
+
 fn machine_name() -> String {
     let mut buffer = [0_u8; 256];
     // SAFETY: the buffer is writable for its whole length; gethostname NUL-terminates or
@@ -418,6 +457,17 @@ impl HostLock {
             let Some(existing) = site.inspect().await? else {
                 continue; // released in between: try again at once
             };
+            if holder_is_gone_here(&existing) {
+                tracing::warn!(
+                    project,
+                    host = %site.host,
+                    "taking over the lock of {}: that process is gone",
+                    holder_of(&existing)
+                );
+                site.remove(existing.id.as_deref().unwrap_or_default())
+                    .await?;
+                continue;
+            }
             let age = site.now().await? - site.last_renewal(&existing).await;
             if age > ttl.as_secs() as i64 {
                 tracing::warn!(
@@ -624,6 +674,31 @@ mod tests {
         assert_ne!(taken.id, gone_id);
         taken.release().await.unwrap();
         fake.stop();
+    }
+
+    #[test]
+    fn a_lock_of_a_process_gone_on_this_boot_is_free_and_no_other() {
+        let lock = |boot: &str, pid: u32| ContainerInspectResponse {
+            config: Some(bollard::models::ContainerConfig {
+                labels: Some(HashMap::from([
+                    (LABEL_BOOT.to_string(), boot.to_string()),
+                    (LABEL_PID.to_string(), pid.to_string()),
+                ])),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let ours = boot_id().expect("Linux has a boot id");
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        assert!(holder_is_gone_here(&lock(&ours, dead)));
+        assert!(!holder_is_gone_here(&lock(&ours, 1)), "pid 1 runs");
+        assert!(!holder_is_gone_here(&lock(&ours, std::process::id())));
+        assert!(
+            !holder_is_gone_here(&lock("another-boot", dead)),
+            "another machine's"
+        );
     }
 
     #[test]

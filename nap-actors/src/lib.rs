@@ -35,6 +35,7 @@ pub mod progress;
 pub mod pull;
 pub mod query;
 pub mod records;
+pub mod rmi;
 pub mod run;
 pub mod spec;
 pub mod ssh;

@@ -137,7 +137,10 @@ fn a_restarted_container_resolves_the_peers_added_after_it_was_created() {
     // bind-mounted file nap keeps is what the container reads again.
     let output = docker(&api.0, &["restart", "-t", "1", "e2erenames-api-1"]);
     assert!(output.status.success());
-    assert!(holds_web_2(&api.0), "docker restart keeps the names added later");
+    assert!(
+        holds_web_2(&api.0),
+        "docker restart keeps the names added later"
+    );
 
     ok(&project, &["restart", "-t", "1", "api"]);
     assert!(holds_web_2(&api.0), "and so does nap restart");

@@ -192,3 +192,63 @@ fn run_rm_removes_the_container_on_ctrl_c() {
         "--rm left it after Ctrl-C"
     );
 }
+
+#[test]
+fn down_rmi_local_removes_the_built_images_and_all_every_services_image() {
+    let project = LabProject::new("e2ermi", 44, None);
+    let web = project.dir.path().join("web");
+    std::fs::create_dir_all(&web).unwrap();
+    std::fs::write(
+        web.join("Dockerfile"),
+        "FROM nap/busybox:lab\nCMD [\"sleep\", \"3600\"]\n",
+    )
+    .unwrap();
+    // An image of this test's own, on every host, for `--rmi all`.
+    for host in HOSTS {
+        assert!(
+            docker(host, &["tag", "nap/busybox:lab", "nap/rmi-probe:1"])
+                .status
+                .success()
+        );
+    }
+    let compose = "services:
+  web:
+    build: ./web
+    deploy:
+      replicas: 3
+  probe:
+    image: nap/rmi-probe:1
+    command: [sleep, '3600']
+";
+    project.write_compose(compose);
+    project.up(&[]);
+    let has = |host: &str, image: &str| docker(host, &["image", "inspect", image]).status.success();
+    assert!(HOSTS.iter().any(|host| has(host, "e2ermi-web")));
+    let output = project.nap(&["down", "--rmi", "local"]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    for host in HOSTS {
+        assert!(
+            !has(host, "e2ermi-web"),
+            "the built image is left on {host}"
+        );
+        assert!(
+            has(host, "nap/rmi-probe:1"),
+            "--rmi local removed a named image on {host}"
+        );
+        assert!(
+            has(host, "nap/busybox:lab"),
+            "the lab image is gone on {host}"
+        );
+    }
+    project.up(&[]);
+    let output = project.nap(&["down", "--rmi", "all"]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    for host in HOSTS {
+        assert!(!has(host, "nap/rmi-probe:1"), "--rmi all left it on {host}");
+        assert!(!has(host, "e2ermi-web"));
+        assert!(
+            has(host, "nap/busybox:lab"),
+            "the base image is gone on {host}"
+        );
+    }
+}
