@@ -161,19 +161,9 @@ async fn run_in(
     let mut stdout = tokio::io::stdout();
     let mut stderr = tokio::io::stderr();
     while let Some(chunk) = output.next().await {
-        match chunk.map_err(docker_error)? {
-            bollard::container::LogOutput::StdErr { message } => {
-                stderr.write_all(&message).await.map_err(io_error)?;
-                stderr.flush().await.map_err(io_error)?;
-            }
-            other => {
-                stdout
-                    .write_all(&other.into_bytes())
-                    .await
-                    .map_err(io_error)?;
-                stdout.flush().await.map_err(io_error)?;
-            }
-        }
+        terminal::write_output(chunk.map_err(docker_error)?, &mut stdout, &mut stderr)
+            .await
+            .map_err(io_error)?;
     }
     if let Some(task) = resizer {
         task.abort();
@@ -190,7 +180,7 @@ async fn run_in(
 
 /// Sends the terminal's size now and after every `SIGWINCH`, until aborted.
 async fn forward_window_size(docker: Docker, exec: String) {
-    let resize = |size: terminal::Size| {
+    terminal::follow_window_size(|size: terminal::Size| {
         let (docker, exec) = (docker.clone(), exec.clone());
         async move {
             let options = ResizeExecOptions {
@@ -199,18 +189,6 @@ async fn forward_window_size(docker: Docker, exec: String) {
             };
             let _ = docker.resize_exec(&exec, options).await;
         }
-    };
-    if let Some(size) = terminal::size() {
-        resize(size).await;
-    }
-    let Ok(mut changes) =
-        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change())
-    else {
-        return;
-    };
-    while changes.recv().await.is_some() {
-        if let Some(size) = terminal::size() {
-            resize(size).await;
-        }
-    }
+    })
+    .await;
 }

@@ -20,7 +20,6 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use bollard::Docker;
-use bollard::container::LogOutput;
 use bollard::query_parameters::{
     AttachContainerOptions, KillContainerOptions, RemoveContainerOptions,
     ResizeContainerTTYOptions, StartContainerOptions, WaitContainerOptions,
@@ -332,19 +331,11 @@ pub async fn attach(
         let quiet = tokio::time::sleep(OUTPUT_GRACE);
         tokio::select! {
             chunk = output.next() => {
-                let Some(chunk) = chunk else { break };
-                match chunk {
-                    Ok(LogOutput::StdErr { message }) => {
-                        stderr.write_all(&message).await.map_err(io_error)?;
-                        stderr.flush().await.map_err(io_error)?;
-                    }
-                    Ok(other) => {
-                        stdout.write_all(&other.into_bytes()).await.map_err(io_error)?;
-                        stdout.flush().await.map_err(io_error)?;
-                    }
-                    // The stream broke: the exit status still says how it ended.
-                    Err(_) => break,
-                }
+                // The stream ended, or broke: the exit status still says how it ended.
+                let Some(Ok(chunk)) = chunk else { break };
+                terminal::write_output(chunk, &mut stdout, &mut stderr)
+                    .await
+                    .map_err(io_error)?;
             }
             result = wait.next(), if exit.is_none() => {
                 exit = Some(exit_status(result).map_err(docker_error));
@@ -501,7 +492,7 @@ async fn proxy_signals(docker: Docker, container: String, interrupts: Interrupts
 
 /// Sends the terminal's size now and after every `SIGWINCH`, until aborted.
 async fn forward_window_size(docker: Docker, container: String) {
-    let resize = |size: terminal::Size| {
+    terminal::follow_window_size(|size: terminal::Size| {
         let (docker, container) = (docker.clone(), container.clone());
         async move {
             let options = ResizeContainerTTYOptions {
@@ -510,18 +501,8 @@ async fn forward_window_size(docker: Docker, container: String) {
             };
             let _ = docker.resize_container_tty(&container, options).await;
         }
-    };
-    if let Some(size) = terminal::size() {
-        resize(size).await;
-    }
-    let Ok(mut changes) = signal(SignalKind::window_change()) else {
-        return;
-    };
-    while changes.recv().await.is_some() {
-        if let Some(size) = terminal::size() {
-            resize(size).await;
-        }
-    }
+    })
+    .await;
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
-//! The local terminal, for commands that hand it to a container (`nap exec` with a TTY): raw
-//! mode for as long as a guard lives, and the window size.
+//! The local terminal, for commands that hand it to a container (`nap exec`, `nap run`): raw
+//! mode for as long as a guard lives, the window size (followed on `SIGWINCH`), and the
+//! container's output written to stdout and stderr.
 
 use std::io::IsTerminal;
 
@@ -63,4 +64,45 @@ pub fn size() -> Option<Size> {
                 columns: size.ws_col,
             })
         })
+}
+
+/// Calls `resize` with the terminal's size now and after every `SIGWINCH`, until aborted.
+pub async fn follow_window_size<F, Fut>(resize: F)
+where
+    F: Fn(Size) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    if let Some(size) = size() {
+        resize(size).await;
+    }
+    let Ok(mut changes) =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change())
+    else {
+        return;
+    };
+    while changes.recv().await.is_some() {
+        if let Some(size) = size() {
+            resize(size).await;
+        }
+    }
+}
+
+/// Writes one chunk of a container's attached output to `stderr` (its stderr) or `stdout`
+/// (everything else), flushed at once.
+pub async fn write_output(
+    chunk: bollard::container::LogOutput,
+    stdout: &mut tokio::io::Stdout,
+    stderr: &mut tokio::io::Stderr,
+) -> std::io::Result<()> {
+    use tokio::io::AsyncWriteExt;
+    match chunk {
+        bollard::container::LogOutput::StdErr { message } => {
+            stderr.write_all(&message).await?;
+            stderr.flush().await
+        }
+        other => {
+            stdout.write_all(&other.into_bytes()).await?;
+            stdout.flush().await
+        }
+    }
 }

@@ -50,19 +50,7 @@ pub fn run(global: &GlobalArgs, args: &ExecArgs) -> anyhow::Result<ExitCode> {
     let options = global.deployment_options()?;
     let deployment = deployment::load(&options)?;
     print_loaded(&deployment);
-    if !deployment.project.services.contains_key(&args.service) {
-        anyhow::bail!(
-            "no such service: {:?} (the project's services: {})",
-            args.service,
-            deployment
-                .project
-                .services
-                .keys()
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-    }
+    crate::check_service(&deployment.project, &args.service)?;
     let request = ExecRequest {
         service: args.service.clone(),
         index: args.index,

@@ -246,6 +246,18 @@ pub fn report_failures(report: &nap_actors::deploy::DeployReport) -> anyhow::Res
     Ok(ExitCode::FAILURE)
 }
 
+/// An error naming the project's services unless `service` is one of them.
+pub fn check_service(project: &nap_core::compose::Project, service: &str) -> anyhow::Result<()> {
+    if project.services.contains_key(service) {
+        return Ok(());
+    }
+    let known: Vec<&str> = project.services.keys().map(String::as_str).collect();
+    anyhow::bail!(
+        "no such service: {service:?} (the project's services: {})",
+        known.join(", ")
+    )
+}
+
 /// Prints what loading a deployment found, on stderr: its warnings and
 /// [`print_local_fallback`].
 pub fn print_loaded(deployment: &nap_actors::deployment::Deployment) {

@@ -84,19 +84,7 @@ pub fn run(global: &GlobalArgs, args: &RunArgs) -> anyhow::Result<ExitCode> {
     let options = global.deployment_options()?;
     let deployment = deployment::load(&options)?;
     print_loaded(&deployment);
-    if !deployment.project.services.contains_key(&args.service) {
-        anyhow::bail!(
-            "no such service: {:?} (the project's services: {})",
-            args.service,
-            deployment
-                .project
-                .services
-                .keys()
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-    }
+    crate::check_service(&deployment.project, &args.service)?;
     let tty = !args.no_tty && !args.detach && std::io::stdin().is_terminal();
     let request = RunRequest {
         service: args.service.clone(),
